@@ -1,1 +1,81 @@
-"""datadog package."""
+"""The Datadog API: async httpx client, rate limiter, error taxonomy, payload models."""
+
+from ddmsp.datadog.client import DatadogClient
+from ddmsp.datadog.credentials import Credentials
+from ddmsp.datadog.errors import (
+    AuthenticationError,
+    ConflictError,
+    DatadogError,
+    ForbiddenError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    UnexpectedStatusError,
+    ValidationError,
+)
+from ddmsp.datadog.models import (
+    AuthNMapping,
+    CostCharge,
+    CreatedOrg,
+    Org,
+    OrgBilling,
+    OrgConfig,
+    OrgCost,
+    OrgSettings,
+    OrgSubscription,
+    OrgUser,
+    Permission,
+    Role,
+    SamlAutocreateUsersDomains,
+    SamlSetting,
+    UsageSummary,
+    UsageSummaryMonth,
+    UsageSummaryOrg,
+)
+from ddmsp.datadog.ratelimit import DEFAULT_REGISTRY, RateLimiter, RateLimitRegistry
+from ddmsp.datadog.retry import RetryPolicy
+from ddmsp.datadog.sites import SITES, UnknownSiteError, api_base_url
+
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "SITES",
+    "AuthNMapping",
+    "AuthenticationError",
+    "ConflictError",
+    "CostCharge",
+    "CreatedOrg",
+    "Credentials",
+    "DatadogClient",
+    "DatadogError",
+    "ForbiddenError",
+    "NotFoundError",
+    "Org",
+    "OrgBilling",
+    "OrgConfig",
+    "OrgCost",
+    "OrgSettings",
+    "OrgSubscription",
+    "OrgUser",
+    "OutcomeUnknownError",
+    "Permission",
+    "RateLimitRegistry",
+    "RateLimitedError",
+    "RateLimiter",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "Role",
+    "SamlAutocreateUsersDomains",
+    "SamlSetting",
+    "ServerError",
+    "TransportError",
+    "UnexpectedStatusError",
+    "UnknownSiteError",
+    "UsageSummary",
+    "UsageSummaryMonth",
+    "UsageSummaryOrg",
+    "ValidationError",
+    "api_base_url",
+]

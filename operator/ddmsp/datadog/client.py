@@ -1,0 +1,754 @@
+"""The async Datadog API client (httpx).
+
+Every call goes through `_call`, which owns rate limiting, the concurrency cap,
+retries (see retry.py), error mapping (errors.py) and secrecy: keys live only in the
+auth hook and never reach a log line, an exception or a repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from ddmsp import __version__
+from ddmsp.datadog.credentials import Credentials
+from ddmsp.datadog.errors import (
+    AuthenticationError,
+    DatadogError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    error_for_status,
+)
+from ddmsp.datadog.models import (
+    AuthNMapping,
+    CreatedOrg,
+    MessageResponse,
+    Org,
+    OrgConfig,
+    OrgCost,
+    OrgCreateResponse,
+    OrgListResponse,
+    OrgResponse,
+    OrgSettings,
+    Permission,
+    Role,
+    UsageSummary,
+    ValidateResponse,
+)
+from ddmsp.datadog.ratelimit import DEFAULT_REGISTRY, RateLimitInfo, RateLimitRegistry
+from ddmsp.datadog.retry import NEVER_RETRY, RetryPolicy, is_idempotent, route_key
+from ddmsp.datadog.sites import DEFAULT_SITE, api_base_url
+
+log = logging.getLogger("ddmsp.datadog")
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+T = TypeVar("T")
+
+PAGE_SIZE = 100
+DateLike = date | datetime | str
+
+# httpx failures that happen before a byte of the request can have reached the server.
+_NOT_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
+
+
+class _KeyAuth(httpx.Auth):
+    """Adds the auth headers at send time, so no request-building code holds them."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["DD-API-KEY"] = self._credentials.api_key.get_secret_value()
+        request.headers["DD-APPLICATION-KEY"] = self._credentials.app_key.get_secret_value()
+        yield request
+
+    def __repr__(self) -> str:
+        return "_KeyAuth(<redacted>)"
+
+
+def _format_month(value: DateLike) -> str:
+    if isinstance(value, str):
+        return value
+    return f"{value.year:04d}-{value.month:02d}"
+
+
+def _format_instant(value: DateLike) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="seconds") + "Z"
+    return value.isoformat()
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+class DatadogClient:
+    """Async client of the Datadog API calls ddmsp needs.
+
+    Use as `async with DatadogClient(creds, site="datadoghq.eu") as dd: ...`,
+    or call `aclose()` yourself. One client per key pair; limits and the concurrency
+    cap are shared process-wide between clients of the same base URL and keys.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        site: str | None = DEFAULT_SITE,
+        base_url: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = 30.0,
+        max_concurrency: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limits: RateLimitRegistry | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._credentials = credentials
+        self.base_url = api_base_url(site, base_url)
+        self.fingerprint = credentials.fingerprint()
+        self._retry = retry or RetryPolicy()
+        self._limits = rate_limits or DEFAULT_REGISTRY
+        self._max_concurrency = max_concurrency
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=_KeyAuth(credentials),
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": f"ddmsp/{__version__}"},
+            follow_redirects=False,
+            trust_env=transport is None,
+        )
+
+    def __repr__(self) -> str:
+        return f"DatadogClient(base_url={self.base_url!r}, fingerprint={self.fingerprint!r})"
+
+    async def __aenter__(self) -> DatadogClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ core
+
+    async def _wait_for_budget(self, route: str, method: str, path: str) -> None:
+        limiter = self._limits.for_route(self.base_url, self.fingerprint, route)
+        while True:
+            wait = limiter.wait_time()
+            if wait <= 0:
+                limiter.reserve()
+                return
+            if wait > self._retry.max_rate_limit_wait:
+                raise RateLimitedError(
+                    "rate limit exhausted; not waiting that long",
+                    reset_seconds=wait,
+                    limit_name=limiter.name,
+                    method=method,
+                    path=path,
+                )
+            log.debug(
+                "datadog rate limit %s: waiting %.2fs before %s [key %s]",
+                limiter.name,
+                wait,
+                route,
+                self.fingerprint,
+            )
+            await self._sleep(wait)
+
+    def _api_errors(self, response: httpx.Response) -> list[str]:
+        try:
+            body = response.json()
+        except (ValueError, UnicodeDecodeError):
+            text = response.text.strip()
+            return [self._credentials.scrub(text[:500])] if text else []
+        items: list[Any] = []
+        if isinstance(body, dict):
+            errs = body.get("errors", body.get("error"))
+            items = errs if isinstance(errs, list) else [errs] if errs else []
+        out: list[str] = []
+        for item in items:
+            if isinstance(item, dict):
+                text = item.get("detail") or item.get("title") or json.dumps(item)
+            else:
+                text = str(item)
+            out.append(self._credentials.scrub(str(text)))
+        return out
+
+    def _error_from_response(
+        self, response: httpx.Response, method: str, path: str, *, may_have_committed: bool
+    ) -> DatadogError:
+        status = response.status_code
+        cls = error_for_status(status)
+        common: dict[str, Any] = {
+            "status": status,
+            "api_errors": self._api_errors(response),
+            "method": method,
+            "path": path,
+        }
+        if cls is RateLimitedError:
+            info = RateLimitInfo.from_headers(response.headers)
+            return RateLimitedError(
+                "rate limited by Datadog",
+                reset_seconds=info.reset,
+                limit_name=info.name,
+                **common,
+            )
+        reason = response.reason_phrase or "error"
+        if cls is ServerError:
+            common["may_have_committed"] = may_have_committed
+        return cls(f"Datadog API answered {status} {reason}", **common)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        files: Any,
+    ) -> httpx.Response | Exception:
+        sem = self._limits.semaphore(self.base_url, self.fingerprint, self._max_concurrency)
+        async with sem:
+            try:
+                return await self._http.request(
+                    method, path, params=params, json=json_body, files=files
+                )
+            except httpx.TransportError as exc:
+                return exc
+
+    async def _call(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        files: Any = None,
+    ) -> Any:
+        """One logical API call: returns the decoded JSON body (None when empty)."""
+        route = route_key(method, template)
+        idempotent = is_idempotent(route)
+        never_retry = route in NEVER_RETRY
+        policy = self._retry
+        attempt = 0
+        rate_limit_waits = 0
+        while True:
+            attempt += 1
+            await self._wait_for_budget(route, method, path)
+            started = time.monotonic()
+            outcome = await self._send(method, path, params, json_body, files)
+            elapsed = time.monotonic() - started
+
+            if isinstance(outcome, Exception):
+                # Built here, outside any `except`, so no httpx object (its request
+                # carries the auth headers) is chained to what we raise.
+                detail = self._credentials.scrub(f"{type(outcome).__name__}: {outcome}")
+                sent = not isinstance(outcome, _NOT_SENT)
+                log.warning(
+                    "datadog %s %s failed on the network (attempt %d, %s) [key %s]",
+                    method,
+                    template,
+                    attempt,
+                    type(outcome).__name__,
+                    self.fingerprint,
+                )
+                del outcome
+                if sent and not idempotent:
+                    raise OutcomeUnknownError(
+                        f"response lost after the request was sent ({detail}); "
+                        "the call may or may not have taken effect",
+                        method=method,
+                        path=path,
+                    )
+                if not never_retry and policy.can_retry(attempt):
+                    await self._sleep(policy.backoff(attempt))
+                    continue
+                raise TransportError(f"network failure ({detail})", method=method, path=path)
+
+            response = outcome
+            status = response.status_code
+            info = RateLimitInfo.from_headers(response.headers)
+            limiter = self._limits.observe(self.base_url, self.fingerprint, route, info)
+            log.debug(
+                "datadog %s %s -> %d in %.3fs (attempt %d) [key %s]",
+                method,
+                template,
+                status,
+                elapsed,
+                attempt,
+                self.fingerprint,
+            )
+
+            if status == 429:
+                reset = info.reset
+                if reset is None:
+                    retry_after = response.headers.get("retry-after", "")
+                    reset = float(retry_after) if retry_after.isdigit() else None
+                wait = reset if reset is not None else policy.default_rate_limit_wait
+                if limiter is None:
+                    limiter = self._limits.for_route(self.base_url, self.fingerprint, route)
+                if rate_limit_waits < policy.max_rate_limit_waits and (
+                    wait <= policy.max_rate_limit_wait
+                ):
+                    rate_limit_waits += 1
+                    limiter.block_for(wait)
+                    log.info(
+                        "datadog %s %s rate limited (%s); retrying in %.2fs [key %s]",
+                        method,
+                        template,
+                        info.name or limiter.name,
+                        wait,
+                        self.fingerprint,
+                    )
+                    attempt -= 1  # a 429 does not consume the error budget
+                    continue
+                raise self._error_from_response(response, method, path, may_have_committed=False)
+
+            if status >= 500 or status == 408:
+                if idempotent and policy.can_retry(attempt):
+                    log.info(
+                        "datadog %s %s -> %d; retrying (attempt %d) [key %s]",
+                        method,
+                        template,
+                        status,
+                        attempt,
+                        self.fingerprint,
+                    )
+                    await self._sleep(policy.backoff(attempt))
+                    continue
+                raise self._error_from_response(
+                    response, method, path, may_have_committed=not idempotent
+                )
+
+            if not 200 <= status < 300:
+                raise self._error_from_response(response, method, path, may_have_committed=False)
+
+            if not response.content or status == 204:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                pass
+            raise ResponseFormatError(
+                "response body is not JSON", status=status, method=method, path=path
+            )
+
+    def _parse(self, model: type[M], data: Any, method: str, path: str) -> M:
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            problems = _describe(exc)
+        raise ResponseFormatError(
+            f"unexpected response shape for {model.__name__}",
+            api_errors=problems,
+            method=method,
+            path=path,
+        )
+
+    def _parse_resources(
+        self, build: Callable[[dict[str, Any]], T], data: Any, method: str, path: str
+    ) -> list[T]:
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ResponseFormatError(
+                "expected a JSON:API list under 'data'", method=method, path=path
+            )
+        return [self._parse_resource(build, item, method, path) for item in items]
+
+    def _parse_resource(
+        self, build: Callable[[dict[str, Any]], T], data: Any, method: str, path: str
+    ) -> T:
+        if isinstance(data, dict) and "data" in data and "attributes" not in data:
+            data = data["data"]
+        if not isinstance(data, dict):
+            raise ResponseFormatError("expected a JSON:API resource", method=method, path=path)
+        try:
+            return build(data)
+        except pydantic.ValidationError as exc:
+            problems = _describe(exc)
+        raise ResponseFormatError(
+            "unexpected JSON:API resource shape", api_errors=problems, method=method, path=path
+        )
+
+    async def _paged(
+        self,
+        template: str,
+        path: str,
+        build: Callable[[dict[str, Any]], T],
+        params: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[T, None]:
+        number = 0
+        seen = 0
+        while True:
+            page_params = dict(params or {})
+            page_params.update({"page[size]": PAGE_SIZE, "page[number]": number})
+            data = await self._call("GET", template, path, params=page_params)
+            items = self._parse_resources(build, data, "GET", path)
+            for item in items:
+                yield item
+            seen += len(items)
+            total = _total_count(data)
+            if len(items) < PAGE_SIZE or (total is not None and seen >= total) or not items:
+                return
+            number += 1
+
+    # ------------------------------------------------------------------ v1 org & auth
+
+    async def validate(self) -> bool:
+        """True when Datadog accepts the API key; False on 401/403.
+
+        (`/api/v1/validate` checks the API key only, not the application key.)
+        """
+        path = "/api/v1/validate"
+        try:
+            data = await self._call("GET", path, path)
+        except AuthenticationError:
+            return False
+        return self._parse(ValidateResponse, data, "GET", path).valid
+
+    async def list_orgs(self) -> list[Org]:
+        path = "/api/v1/org"
+        data = await self._call("GET", path, path)
+        return self._parse(OrgListResponse, data, "GET", path).orgs
+
+    async def create_child_org(self, name: str) -> CreatedOrg:
+        """Create a child org. NEVER retried: a lost response raises OutcomeUnknownError.
+
+        The returned credentials are the only copy of the new org's keys.
+        """
+        path = "/api/v1/org"
+        data = await self._call("POST", path, path, json_body={"name": name})
+        try:
+            parsed = OrgCreateResponse.model_validate(data)
+        except pydantic.ValidationError as exc:
+            problems = _describe(exc)
+        else:
+            creds = Credentials(api_key=parsed.api_key.key, app_key=parsed.application_key.hash)
+            log.info(
+                "datadog created child org %s [key %s]", parsed.org.public_id, self.fingerprint
+            )
+            return CreatedOrg(org=parsed.org, credentials=creds, user=parsed.user)
+        raise OutcomeUnknownError(
+            "child org creation answered 200 but its body could not be read; "
+            "the org probably exists and its keys are lost",
+            status=200,
+            api_errors=problems,
+            method="POST",
+            path=path,
+        )
+
+    async def get_org(self, public_id: str) -> Org:
+        path = f"/api/v1/org/{_q(public_id)}"
+        data = await self._call("GET", "/api/v1/org/{public_id}", path)
+        return self._parse(OrgResponse, data, "GET", path).org
+
+    async def update_org(
+        self, public_id: str, settings: Mapping[str, Any] | OrgSettings, *, name: str | None = None
+    ) -> Org:
+        """PUT the given settings (a partial settings dict or an OrgSettings)."""
+        if isinstance(settings, OrgSettings):
+            settings_body: Any = settings.model_dump(exclude_none=True, mode="json")
+        else:
+            settings_body = dict(settings)
+        body: dict[str, Any] = {"settings": settings_body}
+        if name is not None:
+            body["name"] = name
+        path = f"/api/v1/org/{_q(public_id)}"
+        data = await self._call("PUT", "/api/v1/org/{public_id}", path, json_body=body)
+        return self._parse(OrgResponse, data, "PUT", path).org
+
+    async def spin_off(self, public_id: str) -> None:
+        """Detach a child org into a standalone parent (`POST .../downgrade`). Not retried."""
+        path = f"/api/v1/org/{_q(public_id)}/downgrade"
+        data = await self._call("POST", "/api/v1/org/{public_id}/downgrade", path)
+        if data is not None:
+            self._parse(MessageResponse, data, "POST", path)
+
+    async def upload_idp_metadata(
+        self, public_id: str, metadata: bytes, *, strip_bom: bool = True
+    ) -> None:
+        """v1 multipart upload (`idp_file`). Datadog rejects a UTF-8 BOM; by default we strip it."""
+        path = f"/api/v1/org/{_q(public_id)}/idp_metadata"
+        files = {
+            "idp_file": (
+                "idp_metadata.xml",
+                _prepare_metadata(metadata, strip_bom),
+                "application/xml",
+            )
+        }
+        await self._call("POST", "/api/v1/org/{public_id}/idp_metadata", path, files=files)
+
+    async def upload_idp_metadata_v2(self, metadata: bytes, *, strip_bom: bool = True) -> None:
+        """v2 upload for the org of these keys (`/api/v2/saml_configurations/idp_metadata`)."""
+        path = "/api/v2/saml_configurations/idp_metadata"
+        files = {
+            "idp_file": (
+                "idp_metadata.xml",
+                _prepare_metadata(metadata, strip_bom),
+                "application/xml",
+            )
+        }
+        await self._call("POST", path, path, files=files)
+
+    async def usage_summary(
+        self,
+        start_month: DateLike,
+        end_month: DateLike | None = None,
+        *,
+        include_org_details: bool = True,
+    ) -> UsageSummary:
+        path = "/api/v1/usage/summary"
+        params: dict[str, Any] = {
+            "start_month": _format_month(start_month),
+            "include_org_details": "true" if include_org_details else "false",
+        }
+        if end_month is not None:
+            params["end_month"] = _format_month(end_month)
+        data = await self._call("GET", path, path, params=params)
+        return self._parse(UsageSummary, data, "GET", path)
+
+    # ------------------------------------------------------------------ v2 roles
+
+    async def list_roles(self, name_filter: str | None = None) -> list[Role]:
+        """All roles (every page); `name_filter` is Datadog's substring filter."""
+        path = "/api/v2/roles"
+        params = {"filter": name_filter} if name_filter else None
+        return [r async for r in self._paged(path, path, Role.from_resource, params)]
+
+    async def find_role_by_name(self, name: str) -> Role | None:
+        """The role whose name is exactly `name`, or None."""
+        for role in await self.list_roles(name_filter=name):
+            if role.name == name:
+                return role
+        return None
+
+    async def get_role(self, role_id: str) -> Role:
+        path = f"/api/v2/roles/{_q(role_id)}"
+        data = await self._call("GET", "/api/v2/roles/{role_id}", path)
+        return self._parse_resource(Role.from_resource, data, "GET", path)
+
+    async def create_role(self, name: str, permission_ids: list[str] | None = None) -> Role:
+        """Create a role. Datadog adds its default permissions to whatever is asked."""
+        path = "/api/v2/roles"
+        body: dict[str, Any] = {"data": {"type": "roles", "attributes": {"name": name}}}
+        if permission_ids:
+            body["data"]["relationships"] = _permissions_relationship(permission_ids)
+        data = await self._call("POST", path, path, json_body=body)
+        return self._parse_resource(Role.from_resource, data, "POST", path)
+
+    async def update_role(
+        self,
+        role_id: str,
+        name: str | None = None,
+        permission_ids: list[str] | None = None,
+    ) -> Role:
+        path = f"/api/v2/roles/{_q(role_id)}"
+        resource: dict[str, Any] = {"type": "roles", "id": role_id, "attributes": {}}
+        if name is not None:
+            resource["attributes"]["name"] = name
+        if permission_ids is not None:
+            resource["relationships"] = _permissions_relationship(permission_ids)
+        data = await self._call(
+            "PATCH", "/api/v2/roles/{role_id}", path, json_body={"data": resource}
+        )
+        return self._parse_resource(Role.from_resource, data, "PATCH", path)
+
+    async def delete_role(self, role_id: str) -> None:
+        path = f"/api/v2/roles/{_q(role_id)}"
+        await self._call("DELETE", "/api/v2/roles/{role_id}", path)
+
+    async def list_role_permissions(self, role_id: str) -> list[Permission]:
+        path = f"/api/v2/roles/{_q(role_id)}/permissions"
+        data = await self._call("GET", "/api/v2/roles/{role_id}/permissions", path)
+        return self._parse_resources(Permission.from_resource, data, "GET", path)
+
+    async def grant_permission(self, role_id: str, permission_id: str) -> None:
+        path = f"/api/v2/roles/{_q(role_id)}/permissions"
+        body = {"data": {"type": "permissions", "id": permission_id}}
+        await self._call("POST", "/api/v2/roles/{role_id}/permissions", path, json_body=body)
+
+    async def revoke_permission(self, role_id: str, permission_id: str) -> None:
+        path = f"/api/v2/roles/{_q(role_id)}/permissions"
+        body = {"data": {"type": "permissions", "id": permission_id}}
+        await self._call("DELETE", "/api/v2/roles/{role_id}/permissions", path, json_body=body)
+
+    async def list_permissions(self) -> list[Permission]:
+        path = "/api/v2/permissions"
+        data = await self._call("GET", path, path)
+        return self._parse_resources(Permission.from_resource, data, "GET", path)
+
+    # ------------------------------------------------------------------ v2 authn mappings
+
+    async def list_authn_mappings(self) -> list[AuthNMapping]:
+        path = "/api/v2/authn_mappings"
+        return [m async for m in self._paged(path, path, AuthNMapping.from_resource)]
+
+    async def get_authn_mapping(self, mapping_id: str) -> AuthNMapping:
+        path = f"/api/v2/authn_mappings/{_q(mapping_id)}"
+        data = await self._call("GET", "/api/v2/authn_mappings/{authn_mapping_id}", path)
+        return self._parse_resource(AuthNMapping.from_resource, data, "GET", path)
+
+    async def create_authn_mapping(
+        self, attribute_key: str, attribute_value: str, role_id: str
+    ) -> AuthNMapping:
+        path = "/api/v2/authn_mappings"
+        body = {
+            "data": {
+                "type": "authn_mappings",
+                "attributes": {"attribute_key": attribute_key, "attribute_value": attribute_value},
+                "relationships": {"role": {"data": {"type": "roles", "id": role_id}}},
+            }
+        }
+        data = await self._call("POST", path, path, json_body=body)
+        return self._parse_resource(AuthNMapping.from_resource, data, "POST", path)
+
+    async def update_authn_mapping(
+        self,
+        mapping_id: str,
+        *,
+        attribute_key: str | None = None,
+        attribute_value: str | None = None,
+        role_id: str | None = None,
+    ) -> AuthNMapping:
+        path = f"/api/v2/authn_mappings/{_q(mapping_id)}"
+        resource: dict[str, Any] = {"type": "authn_mappings", "id": mapping_id}
+        attributes = {
+            k: v
+            for k, v in (("attribute_key", attribute_key), ("attribute_value", attribute_value))
+            if v is not None
+        }
+        if attributes:
+            resource["attributes"] = attributes
+        if role_id is not None:
+            resource["relationships"] = {"role": {"data": {"type": "roles", "id": role_id}}}
+        data = await self._call(
+            "PATCH", "/api/v2/authn_mappings/{authn_mapping_id}", path, json_body={"data": resource}
+        )
+        return self._parse_resource(AuthNMapping.from_resource, data, "PATCH", path)
+
+    async def delete_authn_mapping(self, mapping_id: str) -> None:
+        path = f"/api/v2/authn_mappings/{_q(mapping_id)}"
+        await self._call("DELETE", "/api/v2/authn_mappings/{authn_mapping_id}", path)
+
+    # ------------------------------------------------------------------ v2 org configs
+
+    async def list_org_configs(self) -> list[OrgConfig]:
+        path = "/api/v2/org_configs"
+        data = await self._call("GET", path, path)
+        return self._parse_resources(OrgConfig.from_resource, data, "GET", path)
+
+    async def get_org_config(self, name: str) -> OrgConfig:
+        path = f"/api/v2/org_configs/{_q(name)}"
+        data = await self._call("GET", "/api/v2/org_configs/{org_config_name}", path)
+        return self._parse_resource(OrgConfig.from_resource, data, "GET", path)
+
+    async def update_org_config(self, name: str, value: Any) -> OrgConfig:
+        path = f"/api/v2/org_configs/{_q(name)}"
+        body = {"data": {"type": "org_configs", "attributes": {"value": value}}}
+        data = await self._call(
+            "PATCH", "/api/v2/org_configs/{org_config_name}", path, json_body=body
+        )
+        return self._parse_resource(OrgConfig.from_resource, data, "PATCH", path)
+
+    # ------------------------------------------------------------------ v2 cost
+
+    async def estimated_cost(
+        self,
+        *,
+        start_month: DateLike | None = None,
+        end_month: DateLike | None = None,
+        start_date: DateLike | None = None,
+        end_date: DateLike | None = None,
+        view: str = "sub-org",
+    ) -> list[OrgCost]:
+        """Estimated cost for the current month (or the given month/date range)."""
+        params: dict[str, Any] = {"view": view}
+        for key, value, fmt in (
+            ("start_month", start_month, _format_month),
+            ("end_month", end_month, _format_month),
+            ("start_date", start_date, _format_instant),
+            ("end_date", end_date, _format_instant),
+        ):
+            if value is not None:
+                params[key] = fmt(value)
+        return await self._cost("/api/v2/usage/estimated_cost", params)
+
+    async def historical_cost(
+        self,
+        start_month: DateLike,
+        end_month: DateLike | None = None,
+        *,
+        view: str = "sub-org",
+    ) -> list[OrgCost]:
+        params: dict[str, Any] = {"view": view, "start_month": _format_month(start_month)}
+        if end_month is not None:
+            params["end_month"] = _format_month(end_month)
+        return await self._cost("/api/v2/usage/historical_cost", params)
+
+    async def projected_cost(self, *, view: str = "sub-org") -> list[OrgCost]:
+        return await self._cost("/api/v2/usage/projected_cost", {"view": view})
+
+    async def _cost(self, path: str, params: Mapping[str, Any]) -> list[OrgCost]:
+        data = await self._call("GET", path, path, params=params)
+        return self._parse_resources(OrgCost.from_resource, data, "GET", path)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _permissions_relationship(permission_ids: list[str]) -> dict[str, Any]:
+    return {"permissions": {"data": [{"type": "permissions", "id": pid} for pid in permission_ids]}}
+
+
+def _prepare_metadata(metadata: bytes, strip_bom: bool) -> bytes:
+    if strip_bom and metadata.startswith(b"\xef\xbb\xbf"):
+        return metadata[3:]
+    return metadata
+
+
+def _total_count(data: Any) -> int | None:
+    try:
+        page = data["meta"]["page"]
+        total = page.get("total_filtered_count", page.get("total_count"))
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return total if isinstance(total, int) else None
+
+
+def _describe(exc: pydantic.ValidationError) -> list[str]:
+    """Field locations and messages only: never the input (it may hold keys)."""
+    return [
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
