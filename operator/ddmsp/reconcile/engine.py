@@ -1,0 +1,256 @@
+"""The generic managed-resource reconciler shared by every kind.
+
+One pass: read the object fresh, honour pause and management policy, connect, observe,
+then create or update when needed, and write conditions, phase and observedGeneration.
+Kinds only supply a ``Connector``; nothing in here knows about Datadog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from ddmsp.reconcile import conditions as cond
+from ddmsp.reconcile.createguard import CreateGuard
+from ddmsp.reconcile.external import Connector, Observation, ReconcileContext
+from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.managed import ManagedObject
+from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.resources.kinds import KindInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the caller (a kopf handler) should do next."""
+
+    requeue_after: float | None = None
+    stalled: bool = False
+    message: str = ""
+
+
+DONE = Result()
+
+
+class Reconciler:
+    """Reconciles objects of one kind through its connector."""
+
+    def __init__(
+        self,
+        info: KindInfo,
+        connector: Connector,
+        kube: KubeAPI,
+        *,
+        error_backoff: float = 10.0,
+        ready_phase: str = "Ready",
+    ) -> None:
+        self.info = info
+        self.connector = connector
+        self.kube = kube
+        self.error_backoff = error_backoff
+        self.ready_phase = ready_phase
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _lock(self, namespace: str, name: str) -> asyncio.Lock:
+        key = f"{namespace}/{name}"
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    # ------------------------------------------------------------------ reconcile
+    async def reconcile(self, namespace: str, name: str, *, drift_check: bool = False) -> Result:
+        """One serialized pass over the object's latest state (handlers and timers share it)."""
+        async with self._lock(namespace, name):
+            body = await self.kube.get(self.info, namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return DONE
+            try:
+                obj = ManagedObject.from_body(self.info, body)
+            except Blocked as blocked:
+                obj = ManagedObject(self.info, body, None, copy.deepcopy(body.get("status") or {}),
+                                    copy.deepcopy(body.get("status") or {}))
+                return await self._finish(obj, self._stalled(obj, blocked))
+            return await self._finish(obj, await self._pass(obj, drift_check))
+
+    async def _pass(self, obj: ManagedObject, drift_check: bool) -> Result:
+        if obj.paused:
+            self._set(obj, synced=(False, "ReconcilePaused",
+                                   "the ddmsp.io/paused annotation is \"true\": no changes "
+                                   "are made until it is removed"),
+                      reconciling=(False, "ReconcilePaused", ""))
+            obj.status["phase"] = "Paused"
+            return DONE
+        ctx = self._context(obj, drift_check)
+        try:
+            external = await self.connector.connect(ctx)
+            observation = await external.observe()
+            if not observation.exists:
+                if obj.management_policy == "ObserveOnly":
+                    raise Waiting(
+                        "NotFound",
+                        f"managementPolicy is ObserveOnly and nothing exists to observe "
+                        f"({observation.message or 'not found'}); the operator never creates "
+                        "in this mode",
+                        delay=60,
+                    )
+                await external.create()
+                observation = await external.observe()
+                if not observation.exists:
+                    raise Waiting("Creating", observation.message or "creation in progress",
+                                  delay=1, phase=observation.phase)
+            if not observation.up_to_date:
+                drift = "; ".join(observation.diff) or "differs from the spec"
+                if obj.management_policy == "ObserveOnly":
+                    await self._event_once(obj, "Warning", "DriftDetected", drift)
+                    self._set(obj, ready=(False, "DriftDetected",
+                                          f"ObserveOnly: drift reported, not corrected: {drift}"),
+                              synced=(True, "ReconcileSuccess", ""),
+                              reconciling=(False, "DriftDetected", ""),
+                              stalled=(False, "DriftDetected", ""))
+                    obj.status["phase"] = observation.phase or "Drifted"
+                    return DONE
+                await ctx.event("Normal", "Updating" if not drift_check else "DriftCorrected",
+                                drift)
+                await external.update(observation)
+                observation = await external.observe()
+                if not observation.up_to_date:
+                    raise Waiting("Updating", "; ".join(observation.diff), delay=5)
+        except ReconcileOutcome as outcome:
+            return await self._outcome(obj, outcome)
+        except Exception as exc:
+            translated = self.connector.translate_error(exc)
+            if translated is None:
+                log.exception("%s: reconcile failed", obj.ref())
+                self._set(obj, synced=(False, "ReconcileError", _safe_message(exc)),
+                          reconciling=(True, "ReconcileError", ""))
+                return Result(requeue_after=self.error_backoff, message=_safe_message(exc))
+            return await self._outcome(obj, translated)
+        self._set(obj, ready=(True, "Available", observation.message),
+                  synced=(True, "ReconcileSuccess", ""),
+                  reconciling=(False, "Available", ""),
+                  stalled=(False, "Available", ""))
+        obj.status["phase"] = observation.phase or self.ready_phase
+        return DONE
+
+    async def _outcome(self, obj: ManagedObject, outcome: ReconcileOutcome) -> Result:
+        if isinstance(outcome, Waiting):
+            if outcome.event:
+                await self._event_once(obj, "Normal", outcome.reason, outcome.message)
+            self._set(obj, ready=(False, outcome.reason, outcome.message),
+                      synced=(True, "ReconcileSuccess", ""),
+                      reconciling=(True, outcome.reason, outcome.message),
+                      stalled=(False, outcome.reason, ""))
+            if outcome.phase:
+                obj.status["phase"] = outcome.phase
+            return Result(requeue_after=outcome.delay, message=outcome.message)
+        await self._event_once(obj, "Warning", outcome.reason, outcome.message)
+        return self._stalled(obj, outcome)
+
+    def _stalled(self, obj: ManagedObject, outcome: ReconcileOutcome) -> Result:
+        self._set(obj, ready=(False, outcome.reason, outcome.message),
+                  synced=(False, outcome.reason, outcome.message),
+                  reconciling=(False, outcome.reason, ""),
+                  stalled=(True, outcome.reason, outcome.message))
+        obj.status["phase"] = outcome.phase or "Stalled"
+        return Result(stalled=True, message=outcome.message)
+
+    # ------------------------------------------------------------------- deletion
+    async def finalize(self, body: dict[str, Any]) -> Result:
+        """Apply the deletion policy; returns a requeue when the external delete must retry."""
+        meta = body["metadata"]
+        async with self._lock(meta["namespace"], meta["name"]):
+            try:
+                obj = ManagedObject.from_body(self.info, body)
+            except Blocked:
+                return DONE  # an unparseable spec cannot name anything to delete
+            if obj.deletion_policy != "Delete" or obj.management_policy == "ObserveOnly":
+                await self._event(obj, "Normal", "Orphaned",
+                                  f"deletionPolicy {obj.deletion_policy}: left in Datadog")
+                return DONE
+            if obj.paused:
+                await self._event(obj, "Warning", "Orphaned",
+                                  "deleted while paused: left in Datadog untouched")
+                return DONE
+            ctx = self._context(obj, False)
+            try:
+                external = await self.connector.connect(ctx)
+                observation = await external.observe()
+                if observation.exists:
+                    await external.delete()
+                    await self._event(obj, "Normal", "Deleted", "deleted from Datadog")
+            except Waiting as waiting:
+                if waiting.reason in {"OrgNotReady", "CredentialsMissing"}:
+                    await self._event(obj, "Warning", "Orphaned",
+                                      f"could not reach the org to delete: {waiting.message}")
+                    return DONE
+                return Result(requeue_after=waiting.delay, message=waiting.message)
+            except Blocked as blocked:
+                await self._event(obj, "Warning", "Orphaned", blocked.message)
+                return DONE
+            except Exception as exc:
+                translated = self.connector.translate_error(exc)
+                if isinstance(translated, Blocked):
+                    await self._event(obj, "Warning", "Orphaned", translated.message)
+                    return DONE
+                delay = translated.delay if isinstance(translated, Waiting) else self.error_backoff
+                return Result(requeue_after=delay, message=_safe_message(exc))
+            return DONE
+
+    # -------------------------------------------------------------------- helpers
+    def _context(self, obj: ManagedObject, drift_check: bool) -> ReconcileContext:
+        async def save_status() -> None:
+            await self._write_status(obj)
+
+        async def event(type_: str, reason: str, message: str) -> None:
+            await self._event(obj, type_, reason, message)
+
+        return ReconcileContext(
+            obj=obj, kube=self.kube, guard=CreateGuard(obj, self.kube),
+            save_status=save_status, event=event, drift_check=drift_check,
+        )
+
+    def _set(self, obj: ManagedObject, **updates: tuple[bool, str, str]) -> None:
+        names = {"ready": cond.READY, "synced": cond.SYNCED,
+                 "reconciling": cond.RECONCILING, "stalled": cond.STALLED}
+        for key, (status, reason, message) in updates.items():
+            cond.set_condition(obj.conditions, names[key], status, reason, message,
+                               obj.generation)
+
+    async def _finish(self, obj: ManagedObject, result: Result) -> Result:
+        obj.status["observedGeneration"] = obj.generation
+        await self._write_status(obj)
+        return result
+
+    async def _write_status(self, obj: ManagedObject) -> None:
+        if obj.status == obj.original_status:
+            return
+        await self.kube.patch_status(self.info, obj.namespace, obj.name, obj.status)
+        obj.original_status = copy.deepcopy(obj.status)
+
+    async def _event(self, obj: ManagedObject, type_: str, reason: str, message: str) -> None:
+        await self.kube.post_event(obj.body, type_, reason, message)
+
+    async def _event_once(self, obj: ManagedObject, type_: str, reason: str, message: str) -> None:
+        """Emit only when the Ready reason or message changes: no event storms on retries."""
+        ready = cond.get_condition(obj.original_status.get("conditions") or [], cond.READY)
+        if ready and ready.get("reason") == reason and ready.get("message") == message:
+            return
+        await self._event(obj, type_, reason, message)
+
+
+def _safe_message(exc: BaseException) -> str:
+    """Exception text for status: our own errors never carry keys; cap the length."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:800]
+
+
+__all__ = ["DONE", "Observation", "Reconciler", "Result"]

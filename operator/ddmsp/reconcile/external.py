@@ -1,0 +1,60 @@
+"""The contract between the engine and a kind: connect, then observe/create/update/delete.
+
+Modelled on crossplane-runtime's managed reconciler. A kind supplies a ``Connector``
+that builds an ``ExternalClient`` for one object (resolving credentials); the engine
+owns conditions, events, policies, pause, retries and status writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ddmsp.reconcile.createguard import CreateGuard
+    from ddmsp.reconcile.kube import KubeAPI
+    from ddmsp.reconcile.managed import ManagedObject
+    from ddmsp.reconcile.outcomes import ReconcileOutcome
+
+
+@dataclass
+class Observation:
+    """What the external system holds compared with the spec."""
+
+    exists: bool
+    up_to_date: bool = True
+    diff: list[str] = field(default_factory=list)
+    phase: str | None = None
+    message: str = ""
+
+
+class ExternalClient(Protocol):
+    async def observe(self) -> Observation: ...
+
+    async def create(self) -> None: ...
+
+    async def update(self, observation: Observation) -> None: ...
+
+    async def delete(self) -> None: ...
+
+
+@dataclass
+class ReconcileContext:
+    """What an external client may use while reconciling one object."""
+
+    obj: ManagedObject
+    kube: KubeAPI
+    guard: CreateGuard
+    save_status: Callable[[], Awaitable[None]]
+    event: Callable[[str, str, str], Awaitable[None]]
+    drift_check: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    async def connect(self, ctx: ReconcileContext) -> ExternalClient: ...
+
+    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
+        """Map an external-system error to Waiting/Blocked, or None to treat it as a bug."""
+        ...

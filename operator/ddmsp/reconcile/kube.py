@@ -1,0 +1,158 @@
+"""The few Kubernetes calls the engine makes, off the event loop.
+
+The official client is synchronous; every call runs in a worker thread so that one slow
+request never blocks the other objects' handlers (kopf runs them all on one loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from kubernetes import client
+
+from ddmsp.resources.kinds import KindInfo
+
+T = TypeVar("T")
+
+
+class KubeAPI:
+    """Async facade over the kubernetes client for objects, Secrets and Events."""
+
+    def __init__(self, api_client: client.ApiClient, max_threads: int = 32) -> None:
+        self.api_client = api_client
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="ddmsp-kube"
+        )
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    # ------------------------------------------------------------- custom objects
+    async def get(self, info: KindInfo, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._run(
+                self.custom.get_namespaced_custom_object,
+                info.group, info.version, namespace, info.plural, name,
+            )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def patch_annotations(
+        self, info: KindInfo, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> dict[str, Any]:
+        """Merge-patch annotations (None deletes one); returns the updated object."""
+        body = {"metadata": {"annotations": annotations}}
+        return await self._run(
+            self.custom.patch_namespaced_custom_object,
+            info.group, info.version, namespace, info.plural, name, body,
+        )
+
+    async def patch_status(
+        self, info: KindInfo, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._run(
+            self.custom.patch_namespaced_custom_object_status,
+            info.group, info.version, namespace, info.plural, name, {"status": status},
+        )
+
+    # -------------------------------------------------------------------- secrets
+    async def read_secret(self, namespace: str, name: str) -> client.V1Secret | None:
+        try:
+            return await self._run(self.core.read_namespaced_secret, name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def read_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = await self.read_secret(namespace, name)
+        return None if secret is None else decode_secret(secret)
+
+    async def create_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str],
+        labels: dict[str, str],
+        annotations: dict[str, str] | None = None,
+    ) -> None:
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=name, namespace=namespace, labels=labels, annotations=annotations or {}
+            ),
+            type="Opaque",
+            string_data=data,
+        )
+        await self._run(self.core.create_namespaced_secret, namespace, body)
+
+    async def patch_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str],
+        labels: dict[str, str],
+        annotations: dict[str, str] | None = None,
+    ) -> None:
+        body = {
+            "metadata": {"labels": labels, "annotations": annotations or {}},
+            "stringData": data,
+        }
+        await self._run(self.core.patch_namespaced_secret, name, namespace, body)
+
+    async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            cm = await self._run(self.core.read_namespaced_config_map, name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(cm.data or {})
+
+    # --------------------------------------------------------------------- events
+    async def post_event(
+        self, obj: dict[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """Record a core/v1 Event on ``obj`` (``kubectl describe`` shows it)."""
+        meta = obj["metadata"]
+        now = datetime.now(UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
+            involved_object=client.V1ObjectReference(
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component="ddmsp"),
+            reporting_component="ddmsp.io/operator",
+            reporting_instance="ddmsp",
+        )
+        try:
+            await self._run(self.core.create_namespaced_event, meta["namespace"], event)
+        except client.ApiException:
+            pass  # events are best effort; never fail a reconcile over one
+
+
+def decode_secret(secret: client.V1Secret) -> dict[str, str]:
+    return {
+        k: base64.b64decode(v).decode("utf-8", errors="replace")
+        for k, v in (secret.data or {}).items()
+    }

@@ -1,0 +1,97 @@
+"""One managed object as the engine sees it: a fresh body, its parsed spec, a status copy."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ddmsp import API_GROUP
+from ddmsp.reconcile.outcomes import Blocked
+from ddmsp.resources.base import KubeModel
+from ddmsp.resources.kinds import KindInfo
+
+PAUSED_ANNOTATION = f"{API_GROUP}/paused"
+CREATE_PENDING_ANNOTATION = f"{API_GROUP}/create-pending"
+CREATE_SUCCEEDED_ANNOTATION = f"{API_GROUP}/create-succeeded"
+
+
+@dataclass
+class ManagedObject:
+    """A custom object being reconciled; ``status`` is a working copy written at the end."""
+
+    info: KindInfo
+    body: dict[str, Any]
+    spec: Any
+    status: dict[str, Any]
+    original_status: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_body(cls, info: KindInfo, body: dict[str, Any]) -> ManagedObject:
+        status = copy.deepcopy(body.get("status") or {})
+        obj = cls(info=info, body=body, spec=None, status=status,
+                  original_status=copy.deepcopy(status))
+        try:
+            obj.spec = info.spec_model.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise Blocked("InvalidSpec", f"the spec does not validate: {problems}") from None
+        return obj
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = self.body["metadata"]
+        return meta
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata["namespace"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation", 0))
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return dict(self.metadata.get("annotations") or {})
+
+    @property
+    def paused(self) -> bool:
+        return self.annotations.get(PAUSED_ANNOTATION, "").lower() == "true"
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.metadata.get("deletionTimestamp"))
+
+    @property
+    def management_policy(self) -> str:
+        return str(getattr(self.spec, "management_policy", "Full"))
+
+    @property
+    def deletion_policy(self) -> str:
+        return str(getattr(self.spec, "deletion_policy", "Delete"))
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        conds = self.status.setdefault("conditions", [])
+        assert isinstance(conds, list)
+        return conds
+
+    def typed_status(self) -> KubeModel:
+        """The status parsed with the kind's model (missing fields take defaults)."""
+        return self.info.status_model.model_validate(self.status)
+
+    def ref(self) -> str:
+        return f"{self.info.kind}/{self.namespace}/{self.name}"

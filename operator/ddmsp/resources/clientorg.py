@@ -1,0 +1,221 @@
+"""DatadogClientOrg: one Datadog MSP client, its org(s), keys and provisioning phase."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ddmsp.resources.base import KubeModel, cel, immutable
+from ddmsp.resources.kinds import KindInfo
+from ddmsp.resources.common import (
+    DNS_SUBDOMAIN,
+    Condition,
+    ManagementPolicy,
+    SecretReference,
+    Site,
+)
+
+Provisioning = Literal["ChildOrg", "SpinOff"]
+ClientOrgPhase = Literal[
+    "Pending",
+    "Creating",
+    "CreatingParent",
+    "SpinningOff",
+    "AwaitingRegistration",
+    "CreatingClientOrg",
+    "Ready",
+    "Stalled",
+    "Paused",
+    "Error",
+]
+
+
+class Registration(KubeModel):
+    """The partner's manual Datadog Partner Network (DPN) registration step (SpinOff only)."""
+
+    confirmed: bool = Field(
+        default=False,
+        description="Set to true after registering the spun-off parent org in the DPN portal "
+        "(the Ready condition and an event name the org to register). The operator then "
+        "creates the client's working org under it.",
+    )
+    deal_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Optional DPN deal or registration ID, recorded in status for audit.",
+    )
+
+
+class Adopt(KubeModel):
+    """Take over an existing org instead of creating one."""
+
+    public_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$",
+        description="The public_id of the existing Datadog org to manage.",
+    )
+    credentials_secret_ref: SecretReference = Field(
+        description="A Secret holding that org's own `api-key` and `app-key`. The operator "
+        "reads it and never modifies it.",
+    )
+
+
+class DatadogClientOrgSpec(KubeModel):
+    """Desired state of one MSP client's Datadog organization(s)."""
+
+    display_name: str = Field(
+        min_length=1,
+        max_length=32,
+        description="The org name shown in Datadog (1-32 characters, as the API allows). "
+        "Changing it renames the client's org.",
+    )
+    provisioning: Provisioning = Field(
+        default="ChildOrg",
+        description="ChildOrg: one child org under the partner's org. SpinOff: the DPN flow "
+        "(create a parent org, spin it off, wait for the partner's DPN registration, then "
+        "create the client's org under it). Immutable.",
+        json_schema_extra=immutable(
+            "spec.provisioning", "create a new DatadogClientOrg for a different mode"
+        ),
+    )
+    site: Site = Field(
+        default="datadoghq.com",
+        description="The Datadog site the orgs live on. Immutable: orgs cannot move sites.",
+        json_schema_extra=immutable("spec.site", "orgs cannot move between Datadog sites"),
+    )
+    partner_credentials_secret_ref: SecretReference | None = Field(
+        default=None,
+        description="A Secret in this namespace with the partner org's `api-key` and "
+        "`app-key`. When absent, the operator's configured default partner credentials "
+        "are used.",
+    )
+    registration: Registration | None = Field(
+        default=None,
+        description="DPN registration of the spun-off parent org (SpinOff only).",
+    )
+    adopt: Adopt | None = Field(
+        default=None,
+        description="Manage an existing org instead of creating one. Immutable once set.",
+    )
+    credentials_secret_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="Name of the Secret the client org's keys are written to (keys "
+        "`api-key`, `app-key`, `site`, `org-public-id`). Default "
+        "`<metadata.name>-datadog-credentials`; a SpinOff parent's keys go to the same name "
+        "with `-parent` appended. The Secret survives deletion of this resource. Immutable.",
+    )
+    deletion_policy: Literal["Orphan"] = Field(
+        default="Orphan",
+        description="What deleting this resource does to the org. Datadog orgs cannot be "
+        "deleted through the API, so the only policy is Orphan: the org and its "
+        "credentials Secret stay.",
+    )
+    management_policy: ManagementPolicy = Field(
+        default="Full",
+        description="Full: create and correct the org. ObserveOnly: report what exists and "
+        "any drift, change nothing (use with spec.adopt).",
+    )
+
+
+SPEC_RULES = [
+    cel(
+        "!has(self.registration) || self.provisioning == 'SpinOff'",
+        "spec.registration applies only to provisioning: SpinOff; remove it or use SpinOff",
+        ".registration",
+    ),
+    cel(
+        "!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",
+        "spec.adopt is immutable once set: create a new resource to adopt a different org",
+        ".adopt",
+    ),
+    cel(
+        "has(self.credentialsSecretName) == has(oldSelf.credentialsSecretName) && "
+        "(!has(self.credentialsSecretName) || "
+        "self.credentialsSecretName == oldSelf.credentialsSecretName)",
+        "spec.credentialsSecretName is immutable: the org's keys already live in that Secret",
+        ".credentialsSecretName",
+    ),
+]
+
+
+class OrgRecord(KubeModel):
+    """An org the operator made or adopted."""
+
+    public_id: str = Field(description="The org's public_id in Datadog.")
+    name: str = Field(default="", description="The org's name in Datadog.")
+    created: str | None = Field(default=None, description="When the org was created.")
+    credentials_secret: str | None = Field(
+        default=None, description="The Secret (same namespace) holding this org's keys."
+    )
+    adopted: bool | None = Field(default=None, description="True when adopted, not created.")
+    spun_off: bool | None = Field(
+        default=None, description="True once the org was spun off from the partner's org."
+    )
+
+
+class RegistrationStatus(KubeModel):
+    """Progress of the DPN registration step."""
+
+    requested_at: str | None = Field(
+        default=None, description="When the operator asked for the registration."
+    )
+    confirmed_at: str | None = Field(
+        default=None, description="When spec.registration.confirmed was first seen true."
+    )
+    deal_id: str | None = Field(default=None, description="The DPN deal ID, when given.")
+    org_to_register: str | None = Field(
+        default=None, description="Name and public ID of the org to register in DPN."
+    )
+
+
+class DatadogClientOrgStatus(KubeModel):
+    """Observed state; written by the operator only."""
+
+    phase: ClientOrgPhase | None = Field(
+        default=None, description="A one-word summary for humans (the logic uses conditions)."
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation last reconciled."
+    )
+    parent_org: OrgRecord | None = Field(
+        default=None, description="SpinOff: the org created under the partner and spun off."
+    )
+    client_org: OrgRecord | None = Field(
+        default=None, description="The client's working org (ChildOrg: the only org)."
+    )
+    registration: RegistrationStatus | None = Field(
+        default=None, description="SpinOff: the DPN registration step."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Synced, Reconciling and Stalled.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+def _kind_info() -> KindInfo:
+    return KindInfo(
+        kind="DatadogClientOrg",
+        plural="datadogclientorgs",
+        short_names=("ddorg",),
+        spec_model=DatadogClientOrgSpec,
+        status_model=DatadogClientOrgStatus,
+        description="One Datadog MSP client: creates the client's org (directly, or through "
+        "the DPN spin-off flow), keeps its keys in a Secret and reports its phase.",
+        printer_columns=(
+            {"name": "Mode", "type": "string", "jsonPath": ".spec.provisioning"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Org ID", "type": "string", "jsonPath": ".status.clientOrg.publicId"},
+        ),
+        spec_rules=tuple(SPEC_RULES),
+    )
+
+
+CLIENT_ORG = _kind_info()
