@@ -26,6 +26,7 @@ from ddmsp.simulator.idp import MAX_METADATA_BYTES, parse_idp_metadata
 from ddmsp.simulator.state import (
     PERMISSIONS,
     PERMISSIONS_BY_ID,
+    PERMISSION_ORDER,
     AuthnMapping,
     Org,
     RateInfo,
@@ -44,6 +45,7 @@ from ddmsp.simulator.usage import (
 log = logging.getLogger("ddmsp.simulator")
 
 STATE: web.AppKey[SimState] = web.AppKey("state", SimState)
+ORG: web.RequestKey[Org] = web.RequestKey("org", Org)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON_CT = "application/json"
 
@@ -66,9 +68,15 @@ def error_response(
     return web.json_response({"errors": [message]}, status=status, headers=headers)
 
 
+def typed_json(body: Any, content_type: str, status: int = 200) -> web.Response:
+    """A JSON answer with an exact Content-Type (the spec's media types carry no charset)."""
+    return web.Response(
+        body=json.dumps(body).encode(), status=status, headers={"Content-Type": content_type}
+    )
+
+
 def _org(request: web.Request) -> Org:
-    org: Org = request["org"]
-    return org
+    return request[ORG]
 
 
 # ------------------------------------------------------------------------------ input helpers
@@ -225,6 +233,11 @@ def role_json(role: Role, user_count: bool) -> dict[str, Any]:
     }
 
 
+def ordered(permission_ids: list[str]) -> list[str]:
+    """Permissions in catalogue order, as the real API lists them (see the recordings)."""
+    return sorted(permission_ids, key=lambda p: PERMISSION_ORDER.get(p, len(PERMISSION_ORDER)))
+
+
 def permission_json(perm: dict[str, Any], catalogue: bool) -> dict[str, Any]:
     """A v2 permission; the catalogue listing carries ``name_aliases`` as recorded."""
     attrs = {k: v for k, v in perm.items() if k != "id"}
@@ -365,7 +378,7 @@ async def get_usage_summary(request: web.Request) -> web.Response:
     query_bool(request, "include_connected_accounts")
     org = _org(request)
     body = usage_summary(org, state.children(org.public_id), months_between(start, end), include)
-    return web.json_response(body, content_type="application/json;datetime-format=rfc3339")
+    return typed_json(body, "application/json;datetime-format=rfc3339")
 
 
 # ---------------------------------------------------------------------------------- v2 roles
@@ -451,7 +464,7 @@ def _role_permissions(role: Role) -> web.Response:
         {
             "data": [
                 permission_json(PERMISSIONS_BY_ID[p], False)
-                for p in role.permission_ids
+                for p in ordered(role.permission_ids)
                 if p in PERMISSIONS_BY_ID
             ]
         }
@@ -489,9 +502,8 @@ async def revoke_permission(request: web.Request) -> web.Response:
 
 async def list_permissions(request: web.Request) -> web.Response:
     """GET /api/v2/permissions: the recorded catalogue."""
-    return web.json_response(
-        {"data": [permission_json(p, True) for p in PERMISSIONS]},
-        content_type="application/vnd.api+json",
+    return typed_json(
+        {"data": [permission_json(p, True) for p in PERMISSIONS]}, "application/vnd.api+json"
     )
 
 
@@ -861,7 +873,7 @@ async def _handle(
         if meta is None:
             return await handler(request)  # unmatched: the router raises 404/405
         org = _authenticate(request, meta, state)
-        request["org"] = org
+        request[ORG] = org
         rate = state.check_rate_limit(org.public_id, meta.limit)
         if rate is not None and rate.exceeded:
             raise SimError(429, "Too many requests")

@@ -67,6 +67,7 @@ def _load_json(name: str) -> Any:
 
 PERMISSIONS: list[dict[str, Any]] = _load_json("permissions.json")["permissions"]
 PERMISSIONS_BY_ID: dict[str, dict[str, Any]] = {p["id"]: p for p in PERMISSIONS}
+PERMISSION_ORDER: dict[str, int] = {p["id"]: i for i, p in enumerate(PERMISSIONS)}
 PERMISSIONS_BY_NAME: dict[str, dict[str, Any]] = {p["name"]: p for p in PERMISSIONS}
 DEFAULT_ROLE_PERMISSION_IDS: list[str] = _load_json("role_defaults.json")[
     "default_role_permission_ids"
