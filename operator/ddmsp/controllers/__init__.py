@@ -1,1 +1,27 @@
-"""controllers package."""
+"""One thin module per kind: its external client; ``build_reconcilers`` wires them all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ddmsp.config import OperatorSettings
+from ddmsp.controllers.clientorg import ClientOrgConnector
+from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.reconcile.engine import Reconciler
+from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.resources import CLIENT_ORG
+
+
+@dataclass(frozen=True)
+class Controller:
+    reconciler: Reconciler
+    needs_finalizer: bool
+
+
+def build_controllers(
+    settings: OperatorSettings, kube: KubeAPI, clients: DatadogClients
+) -> list[Controller]:
+    return [
+        Controller(Reconciler(CLIENT_ORG, ClientOrgConnector(settings, clients), kube),
+                   needs_finalizer=False),
+    ]

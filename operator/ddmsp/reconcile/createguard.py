@@ -116,7 +116,7 @@ class CreateGuard:
             try:
                 await persist(result)
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure here risks losing keys
+            except Exception as exc:
                 log.error(
                     "storing the result of creating %s failed (attempt %d/%d): %s",
                     what, attempt, self.persist_attempts, type(exc).__name__,

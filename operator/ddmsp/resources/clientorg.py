@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field
 
 from ddmsp.resources.base import KubeModel, cel, immutable
-from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.common import (
     DNS_SUBDOMAIN,
     Condition,
@@ -15,6 +14,7 @@ from ddmsp.resources.common import (
     SecretReference,
     Site,
 )
+from ddmsp.resources.kinds import KindInfo
 
 Provisioning = Literal["ChildOrg", "SpinOff"]
 ClientOrgPhase = Literal[

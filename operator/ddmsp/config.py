@@ -1,0 +1,103 @@
+"""Operator settings in one place: flags override environment variables override defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+
+class OperatorSettings(BaseModel):
+    """Everything `ddmsp run` can be told; each field names its environment variable."""
+
+    namespaces: list[str] = Field(
+        default_factory=list, description="DDMSP_NAMESPACES (comma list); empty = all"
+    )
+    datadog_url: str | None = Field(
+        default=None,
+        description="DDMSP_DATADOG_URL: one API base URL for every site (a simulator, a proxy)",
+    )
+    partner_secret: str | None = Field(
+        default=None,
+        description="DDMSP_PARTNER_SECRET: namespace/name of the default partner credentials",
+    )
+    partner_api_key: SecretStr | None = Field(default=None, description="DDMSP_PARTNER_API_KEY")
+    partner_app_key: SecretStr | None = Field(default=None, description="DDMSP_PARTNER_APP_KEY")
+    drift_interval: float = Field(default=600.0, gt=0, description="DDMSP_DRIFT_INTERVAL (s)")
+    registration_poll: float = Field(default=15.0, gt=0, description="DDMSP_REGISTRATION_POLL")
+    wait_poll: float = Field(default=15.0, gt=0, description="DDMSP_WAIT_POLL: dependency waits")
+    worker_limit: int = Field(default=64, gt=0, description="DDMSP_WORKER_LIMIT")
+    kube_threads: int = Field(default=32, gt=0, description="DDMSP_KUBE_THREADS")
+    liveness: str | None = Field(
+        default="http://0.0.0.0:8080/healthz", description="DDMSP_LIVENESS ('' disables)"
+    )
+    metrics_port: int | None = Field(default=9090, description="DDMSP_METRICS_PORT (0 disables)")
+    kubeconfig: str | None = Field(default=None, description="KUBECONFIG")
+
+    @field_validator("partner_secret")
+    @classmethod
+    def _namespaced(cls, value: str | None) -> str | None:
+        if value and value.count("/") != 1:
+            raise ValueError("partner secret must be given as namespace/name")
+        return value or None
+
+    @property
+    def partner_secret_ref(self) -> tuple[str, str] | None:
+        if not self.partner_secret:
+            return None
+        namespace, name = self.partner_secret.split("/")
+        return namespace, name
+
+
+_ENV = {
+    "namespaces": "DDMSP_NAMESPACES",
+    "datadog_url": "DDMSP_DATADOG_URL",
+    "partner_secret": "DDMSP_PARTNER_SECRET",
+    "partner_api_key": "DDMSP_PARTNER_API_KEY",
+    "partner_app_key": "DDMSP_PARTNER_APP_KEY",
+    "drift_interval": "DDMSP_DRIFT_INTERVAL",
+    "registration_poll": "DDMSP_REGISTRATION_POLL",
+    "wait_poll": "DDMSP_WAIT_POLL",
+    "worker_limit": "DDMSP_WORKER_LIMIT",
+    "kube_threads": "DDMSP_KUBE_THREADS",
+    "liveness": "DDMSP_LIVENESS",
+    "metrics_port": "DDMSP_METRICS_PORT",
+    "kubeconfig": "KUBECONFIG",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for `ddmsp run`; each defaults to its environment variable."""
+    parser.add_argument("--namespace", "-n", action="append", dest="namespaces",
+                        help="watch this namespace (repeatable); default: all namespaces")
+    parser.add_argument("--datadog-url", help="API base URL for every site (e.g. a simulator)")
+    parser.add_argument("--partner-secret", help="namespace/name of default partner keys")
+    parser.add_argument("--drift-interval", type=float, help="seconds between drift checks")
+    parser.add_argument("--registration-poll", type=float,
+                        help="seconds between checks while awaiting DPN registration")
+    parser.add_argument("--wait-poll", type=float, help="seconds between dependency checks")
+    parser.add_argument("--worker-limit", type=int, help="max objects handled concurrently")
+    parser.add_argument("--liveness", help="liveness endpoint URL ('' disables)")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus port (0 disables)")
+
+
+def from_env_and_args(args: argparse.Namespace | None = None,
+                      env: dict[str, str] | None = None) -> OperatorSettings:
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    for field, var in _ENV.items():
+        if var in env:
+            raw = env[var]
+            values[field] = [n for n in raw.split(",") if n] if field == "namespaces" else raw
+    if args is not None:
+        for field in _ENV:
+            value = getattr(args, field, None)
+            if value is not None:
+                values[field] = value
+    if values.get("metrics_port") in (0, "0"):
+        values["metrics_port"] = None
+    if values.get("liveness") == "":
+        values["liveness"] = None
+    return OperatorSettings.model_validate(values)

@@ -1,0 +1,354 @@
+"""DatadogClientOrg: the external client for one MSP client's org(s).
+
+ChildOrg: create one child org under the partner. SpinOff (Datadog's MSP guide): create
+org A under the partner, spin A off, wait for the partner's DPN registration of A, then
+create the client's org C under A with A's own keys. Every org create goes through the
+engine's crash-safe ``CreateGuard``; keys go to a Secret before anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ddmsp import API_GROUP
+from ddmsp.config import OperatorSettings
+from ddmsp.controllers.datadog_access import (
+    API_KEY,
+    APP_KEY,
+    ORG_ID_KEY,
+    ORG_NAME_KEY,
+    SITE_KEY,
+    DatadogClients,
+    create_definitely_failed,
+    credentials_from_secret,
+    partner_credentials,
+    translate_datadog_error,
+)
+from ddmsp.datadog import CreatedOrg, Credentials, DatadogClient, NotFoundError
+from ddmsp.failpoints import crash_point
+from ddmsp.reconcile.conditions import now_rfc3339
+from ddmsp.reconcile.external import Observation, ReconcileContext
+from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.resources.clientorg import CLIENT_ORG, DatadogClientOrgSpec
+
+CLIENT = "clientOrg"
+PARENT = "parentOrg"
+
+
+def client_secret_name(name: str, spec: DatadogClientOrgSpec) -> str:
+    return spec.credentials_secret_name or f"{name}-datadog-credentials"
+
+
+def parent_secret_name(name: str, spec: DatadogClientOrgSpec) -> str:
+    return f"{client_secret_name(name, spec)}-parent"
+
+
+def secret_labels(owner: str, role: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": "ddmsp",
+        f"{API_GROUP}/owner-kind": CLIENT_ORG.kind,
+        f"{API_GROUP}/owner-name": owner,
+        f"{API_GROUP}/org-role": role,
+    }
+
+
+class ClientOrgConnector:
+    """Builds a ``ClientOrgExternal`` per reconcile; shares the Datadog client pool."""
+
+    def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
+        self.settings = settings
+        self.clients = clients
+
+    async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
+        return ClientOrgExternal(ctx, self.settings, self.clients)
+
+    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
+        return translate_datadog_error(exc, self.settings.wait_poll)
+
+
+class ClientOrgExternal:
+    """observe/create/update for one DatadogClientOrg (orgs are never deleted)."""
+
+    def __init__(
+        self, ctx: ReconcileContext, settings: OperatorSettings, clients: DatadogClients
+    ) -> None:
+        self.ctx = ctx
+        self.obj = ctx.obj
+        self.spec: DatadogClientOrgSpec = ctx.obj.spec
+        self.settings = settings
+        self.clients = clients
+
+    # ---------------------------------------------------------------- helpers
+    def _dd(self, credentials: Credentials) -> DatadogClient:
+        return self.clients.get(credentials, self.spec.site)
+
+    async def _partner(self) -> Credentials:
+        ref = self.spec.partner_credentials_secret_ref
+        return await partner_credentials(
+            self.ctx.kube, self.settings, self.obj.namespace, ref.name if ref else None
+        )
+
+    async def _org_credentials(self, record: dict[str, Any], what: str) -> Credentials:
+        secret = record.get("credentialsSecret")
+        if not secret:
+            raise Blocked("CredentialsLost", f"status names no Secret for the {what} org")
+        data = await self.ctx.kube.read_secret_data(self.obj.namespace, secret)
+        if data is None or not data.get(API_KEY) or not data.get(APP_KEY):
+            raise Blocked(
+                "CredentialsLost",
+                f"Secret {self.obj.namespace}/{secret} with the keys of the {what} org "
+                f"{record.get('publicId')} is missing or empty: restore it from your backup "
+                f"(keys {API_KEY}, {APP_KEY}); the operator never creates a second org",
+            )
+        return await credentials_from_secret(
+            self.ctx.kube, self.obj.namespace, secret, f"{what} org keys"
+        )
+
+    def _record(self, key: str) -> dict[str, Any] | None:
+        record = self.obj.status.get(key)
+        return record if isinstance(record, dict) and record.get("publicId") else None
+
+    async def _phase(self, phase: str) -> None:
+        if self.obj.status.get("phase") != phase:
+            self.obj.status["phase"] = phase
+            await self.ctx.save_status()
+
+    # ---------------------------------------------------------------- observe
+    async def observe(self) -> Observation:
+        if self.spec.adopt is not None:
+            return await self._observe_adopted()
+        record = self._record(CLIENT)
+        if record is None:
+            return Observation(exists=False, phase=self._pending_phase(),
+                               message="the client's org does not exist yet")
+        credentials = await self._org_credentials(record, "client")
+        try:
+            org = await self._dd(credentials).get_org(record["publicId"])
+        except NotFoundError:
+            raise Blocked(
+                "OrgNotFound",
+                f"org {record['publicId']} recorded in status is not visible with its own keys",
+            ) from None
+        record["name"] = org.name or record.get("name", "")
+        return self._compare_name(org.name)
+
+    def _compare_name(self, actual: str | None) -> Observation:
+        want = self.spec.display_name
+        if actual is not None and actual != want:
+            return Observation(exists=True, up_to_date=False,
+                               diff=[f"org name is {actual!r}, spec.displayName is {want!r}"])
+        return Observation(exists=True, phase="Ready",
+                           message=f"org {self._record(CLIENT)['publicId']} is ready"  # type: ignore[index]
+                           )
+
+    async def _observe_adopted(self) -> Observation:
+        adopt = self.spec.adopt
+        assert adopt is not None
+        credentials = await credentials_from_secret(
+            self.ctx.kube, self.obj.namespace, adopt.credentials_secret_ref.name,
+            "adopted org keys",
+        )
+        try:
+            org = await self._dd(credentials).get_org(adopt.public_id)
+        except NotFoundError:
+            return Observation(exists=False, message=f"org {adopt.public_id} not found")
+        self.obj.status[CLIENT] = {
+            "publicId": org.public_id,
+            "name": org.name or "",
+            "created": org.created,
+            "credentialsSecret": adopt.credentials_secret_ref.name,
+            "adopted": True,
+        }
+        if self.obj.management_policy == "ObserveOnly" and org.name != self.spec.display_name:
+            return self._compare_name(org.name)
+        return self._compare_name(org.name)
+
+    def _pending_phase(self) -> str:
+        if self.spec.provisioning == "ChildOrg":
+            return "Creating" if self.obj.status.get("phase") == "Creating" else "Pending"
+        parent = self._record(PARENT)
+        if parent is None:
+            return "CreatingParent"
+        if not parent.get("spunOff"):
+            return "SpinningOff"
+        if not (self.spec.registration and self.spec.registration.confirmed):
+            return "AwaitingRegistration"
+        return "CreatingClientOrg"
+
+    # ----------------------------------------------------------------- create
+    async def create(self) -> None:
+        if self.spec.adopt is not None:
+            raise Blocked("AdoptedOrgNotFound",
+                          f"spec.adopt.publicId {self.spec.adopt.public_id} is not visible "
+                          "with the keys in spec.adopt.credentialsSecretRef; fix the ID or keys")
+        partner = await self._partner()
+        if self.spec.provisioning == "ChildOrg":
+            await self._phase("Creating")
+            await self._create_org(CLIENT, partner, client_secret_name(self.obj.name, self.spec))
+            return
+        await self._spin_off_flow(partner)
+
+    async def _spin_off_flow(self, partner: Credentials) -> None:
+        name, spec = self.obj.name, self.spec
+        if self._record(PARENT) is None:
+            await self._phase("CreatingParent")
+            if not await self._create_org(PARENT, partner, parent_secret_name(name, spec)):
+                return
+        parent = self._record(PARENT)
+        assert parent is not None
+        if not parent.get("spunOff"):
+            await self._phase("SpinningOff")
+            await self._spin_off(partner, parent)
+        await self._await_registration(parent)
+        await self._phase("CreatingClientOrg")
+        parent_credentials = await self._org_credentials(parent, "parent")
+        await self._create_org(CLIENT, parent_credentials, client_secret_name(name, spec))
+
+    async def _spin_off(self, partner: Credentials, parent: dict[str, Any]) -> None:
+        """Idempotent by observation: an org no longer listed as the partner's child is
+        already spun off (a crash may have come between the call and the status write)."""
+        children = {o.public_id for o in await self._dd(partner).list_orgs()}
+        if parent["publicId"] in children:
+            await self._dd(partner).spin_off(parent["publicId"])
+            crash_point("after-spin-off-call")
+        parent["spunOff"] = True
+        await self.ctx.save_status()
+        await self.ctx.event("Normal", "SpunOff",
+                             f"org {parent['name']} ({parent['publicId']}) spun off from the "
+                             "partner org")
+
+    async def _await_registration(self, parent: dict[str, Any]) -> None:
+        reg = self.obj.status.setdefault("registration", {})
+        target = f"{parent.get('name')!r} (public ID {parent['publicId']})"
+        if not reg.get("requestedAt"):
+            reg["requestedAt"] = now_rfc3339()
+            reg["orgToRegister"] = target
+            await self.ctx.save_status()
+        confirmed = self.spec.registration and self.spec.registration.confirmed
+        if not confirmed:
+            command = (
+                f"kubectl patch ddorg {self.obj.name} -n {self.obj.namespace} --type merge "
+                "-p '{\"spec\":{\"registration\":{\"confirmed\":true}}}'"
+            )
+            raise Waiting(
+                "AwaitingRegistration",
+                f"register org {target} in the Datadog Partner Network portal, then confirm "
+                f"with: {command}",
+                delay=self.settings.registration_poll,
+                phase="AwaitingRegistration",
+                event=True,
+            )
+        if not reg.get("confirmedAt"):
+            reg["confirmedAt"] = now_rfc3339()
+            assert self.spec.registration is not None
+            if self.spec.registration.deal_id:
+                reg["dealId"] = self.spec.registration.deal_id
+            await self.ctx.save_status()
+
+    async def _create_org(self, key: str, creator: Credentials, secret: str) -> bool:
+        """Create one org through the guard; True when it exists (created or recovered)."""
+        ns, display = self.obj.namespace, self.spec.display_name
+        role = "client" if key == CLIENT else "parent"
+        kube = self.ctx.kube
+
+        async def recover() -> bool:
+            data = await kube.read_secret_data(ns, secret)
+            if not data:
+                return False
+            if data.get(ORG_ID_KEY) and data.get(API_KEY) and data.get(APP_KEY):
+                self.obj.status[key] = {
+                    "publicId": data[ORG_ID_KEY],
+                    "name": data.get(ORG_NAME_KEY, display),
+                    "credentialsSecret": secret,
+                }
+                await self.ctx.save_status()
+                await self.ctx.event(
+                    "Normal", "Recovered",
+                    f"found the keys of {role} org {data[ORG_ID_KEY]} in Secret {secret}; "
+                    "using that org instead of creating one",
+                )
+                return True
+            if data.get(API_KEY) or data.get(APP_KEY):
+                raise Blocked(
+                    "SecretConflict",
+                    f"Secret {ns}/{secret} already holds keys but no `{ORG_ID_KEY}`: the "
+                    "operator will not overwrite them. Choose another "
+                    "spec.credentialsSecretName, or add the org's public ID to the Secret "
+                    f"under `{ORG_ID_KEY}` to use that org",
+                )
+            return False
+
+        async def call() -> CreatedOrg:
+            crash_point(f"before-create-{role}")
+            created = await self._dd(creator).create_child_org(display)
+            crash_point(f"after-create-{role}-call")
+            return created
+
+        async def persist(created: CreatedOrg) -> None:
+            data = {
+                API_KEY: created.credentials.api_key.get_secret_value(),
+                APP_KEY: created.credentials.app_key.get_secret_value(),
+                SITE_KEY: self.spec.site,
+                ORG_ID_KEY: created.org.public_id,
+                ORG_NAME_KEY: created.org.name or display,
+            }
+            labels = secret_labels(self.obj.name, role)
+            if await kube.read_secret(ns, secret) is None:
+                await kube.create_secret(ns, secret, data, labels)
+            else:
+                await kube.patch_secret(ns, secret, data, labels)
+            crash_point(f"after-{role}-secret-write")
+            self.obj.status[key] = {
+                "publicId": created.org.public_id,
+                "name": created.org.name or display,
+                "created": created.org.created,
+                "credentialsSecret": secret,
+            }
+            await self.ctx.save_status()
+            crash_point(f"after-{role}-status-write")
+
+        async def candidates() -> str:
+            try:
+                orgs = await self._dd(creator).list_orgs()
+            except Exception as exc:
+                return f"(listing candidate orgs failed: {type(exc).__name__})"
+            known = {r.get("publicId") for r in (self._record(CLIENT), self._record(PARENT)) if r}
+            found = [o for o in orgs if o.name == display and o.public_id not in known]
+            if not found:
+                return f"No org named {display!r} is visible to the creating keys."
+            listed = ", ".join(f"{o.name} (public ID {o.public_id}, created {o.created})"
+                               for o in found)
+            return f"Candidate orgs named {display!r}: {listed}."
+
+        how = (
+            f"If a candidate is this client's {role} org, put its keys in Secret {ns}/{secret} "
+            f"(keys {API_KEY}, {APP_KEY}, {ORG_ID_KEY}) and the operator uses it; if no org "
+            f"was created, allow a new attempt with: kubectl annotate ddorg {self.obj.name} "
+            f"-n {ns} {API_GROUP}/create-pending-"
+        )
+        result = await self.ctx.guard.run(
+            what=f"the {role} org {display!r}",
+            call=call,
+            persist=persist,
+            recover=recover,
+            candidates=candidates,
+            definitely_failed=create_definitely_failed,
+            how_to_resolve=how,
+        )
+        if result is not None:
+            await self.ctx.event("Normal", "Created",
+                                 f"created {role} org {result.org.name} "
+                                 f"({result.org.public_id}); keys in Secret {secret}")
+        return True
+
+    # ---------------------------------------------------------- update/delete
+    async def update(self, observation: Observation) -> None:
+        record = self._record(CLIENT)
+        assert record is not None
+        credentials = await self._org_credentials(record, "client")
+        await self._dd(credentials).update_org(record["publicId"], {},
+                                               name=self.spec.display_name)
+        record["name"] = self.spec.display_name
+
+    async def delete(self) -> None:
+        """Orgs cannot be deleted through the Datadog API: deletionPolicy is Orphan only."""

@@ -1,0 +1,130 @@
+"""What every controller needs to talk to Datadog: credentials from Secrets, a shared
+client per key pair, and one translation of API errors into engine outcomes."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from ddmsp.config import OperatorSettings
+from ddmsp.datadog import (
+    AuthenticationError,
+    ConflictError,
+    Credentials,
+    DatadogClient,
+    DatadogError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+
+API_KEY = "api-key"
+APP_KEY = "app-key"
+SITE_KEY = "site"
+ORG_ID_KEY = "org-public-id"
+ORG_NAME_KEY = "org-name"
+
+
+class DatadogClients:
+    """One long-lived client per (base URL, key pair): shared connections and limits."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
+        self._clients: dict[tuple[str, str], DatadogClient] = {}
+
+    def get(self, credentials: Credentials, site: str) -> DatadogClient:
+        base = self.settings.datadog_url
+        key = (base or site, credentials.fingerprint())
+        client = self._clients.get(key)
+        if client is None:
+            client = DatadogClient(credentials, site=site, base_url=base)
+            self._clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+async def credentials_from_secret(
+    kube: KubeAPI, namespace: str, name: str, purpose: str
+) -> Credentials:
+    """Read `api-key`/`app-key` from a Secret, or say exactly what is missing."""
+    data = await kube.read_secret_data(namespace, name)
+    if data is None:
+        raise Waiting(
+            "CredentialsMissing",
+            f"Secret {namespace}/{name} ({purpose}) not found: create it with keys "
+            f"`{API_KEY}` and `{APP_KEY}`",
+            delay=30,
+        )
+    missing = [k for k in (API_KEY, APP_KEY) if not data.get(k, "").strip()]
+    if missing:
+        raise Waiting(
+            "CredentialsMissing",
+            f"Secret {namespace}/{name} ({purpose}) lacks {', '.join(missing)}",
+            delay=30,
+        )
+    return Credentials(
+        api_key=SecretStr(data[API_KEY].strip()), app_key=SecretStr(data[APP_KEY].strip())
+    )
+
+
+async def partner_credentials(
+    kube: KubeAPI, settings: OperatorSettings, namespace: str, secret_name: str | None
+) -> Credentials:
+    """The spec's partner Secret, else the operator's default Secret, else its env keys."""
+    if secret_name:
+        return await credentials_from_secret(kube, namespace, secret_name, "partner credentials")
+    ref = settings.partner_secret_ref
+    if ref is not None:
+        return await credentials_from_secret(kube, ref[0], ref[1], "default partner credentials")
+    if settings.partner_api_key and settings.partner_app_key:
+        return Credentials(api_key=settings.partner_api_key, app_key=settings.partner_app_key)
+    raise Waiting(
+        "CredentialsMissing",
+        "no spec.partnerCredentialsSecretRef and the operator has no default partner "
+        "credentials: set spec.partnerCredentialsSecretRef.name, or run the operator with "
+        "--partner-secret namespace/name (or DDMSP_PARTNER_API_KEY and DDMSP_PARTNER_APP_KEY)",
+        delay=30,
+    )
+
+
+def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0) -> ReconcileOutcome | None:
+    """Datadog errors as engine outcomes: waits retry by themselves, blocks need a human."""
+    if not isinstance(exc, DatadogError):
+        return None
+    where = f"{exc.method} {exc.path}" if getattr(exc, "path", None) else "Datadog"
+    detail = "; ".join(exc.api_errors) if exc.api_errors else str(exc)
+    if isinstance(exc, AuthenticationError):
+        return Waiting("CredentialsInvalid",
+                       f"Datadog refused the keys ({exc.status}) at {where}: {detail}; "
+                       "fix the credentials Secret and the operator retries by itself",
+                       delay=max(wait_poll, 30))
+    if isinstance(exc, RateLimitedError):
+        return Waiting("RateLimited", f"rate limited at {where}",
+                       delay=max(1.0, float(exc.reset_seconds or 5)))
+    if isinstance(exc, OutcomeUnknownError):
+        return Blocked("OutcomeUnknown", f"{where}: the outcome is unknown: {detail}")
+    if isinstance(exc, (ServerError, TransportError)):
+        return Waiting("DatadogUnavailable", f"{where}: {detail}", delay=wait_poll)
+    if isinstance(exc, ValidationError):
+        return Blocked("InvalidRequest", f"Datadog rejected the request at {where}: {detail}")
+    if isinstance(exc, ConflictError):
+        return Blocked("Conflict", f"Datadog reported a conflict at {where}: {detail}")
+    if isinstance(exc, NotFoundError):
+        return Waiting("NotFound", f"{where}: not found: {detail}", delay=wait_poll)
+    return Waiting("DatadogError", f"{where}: {detail}", delay=wait_poll)
+
+
+def create_definitely_failed(exc: BaseException) -> bool:
+    """True when a create's error proves nothing was created (the request was refused)."""
+    return isinstance(
+        exc,
+        (AuthenticationError, ValidationError, ConflictError, RateLimitedError, NotFoundError),
+    ) or (isinstance(exc, TransportError) and not isinstance(exc, OutcomeUnknownError))

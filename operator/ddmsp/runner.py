@@ -1,0 +1,96 @@
+"""`ddmsp run`: the operator process (kopf underneath, with ddmsp's settings)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from ddmsp import API_GROUP
+from ddmsp.config import OperatorSettings
+from ddmsp.controllers import build_controllers
+from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.reconcile.handlers import register_kind
+from ddmsp.reconcile.kube import KubeAPI
+
+log = logging.getLogger(__name__)
+
+# kopf's own bookkeeping lives under kopf.ddmsp.io/, so that user-facing annotations
+# under ddmsp.io/ (paused, create-pending) stay in kopf's diff and trigger handlers.
+KOPF_PREFIX = f"kopf.{API_GROUP}"
+FINALIZER = f"{API_GROUP}/finalizer"
+
+
+def kube_api_client(settings: OperatorSettings) -> client.ApiClient:
+    if settings.kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get(
+        "KUBERNETES_SERVICE_HOST"
+    ):
+        return config.new_client_from_config(config_file=settings.kubeconfig)
+    config.load_incluster_config()
+    return client.ApiClient()
+
+
+def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, DatadogClients]:
+    registry = kopf.OperatorRegistry()
+    kube = KubeAPI(kube_api_client(settings), settings.kube_threads)
+    clients = DatadogClients(settings)
+    for controller in build_controllers(settings, kube, clients):
+        rec = controller.reconciler
+        register_kind(registry, rec.info, lambda rec=rec: rec,  # type: ignore[misc]
+                      drift_interval=settings.drift_interval,
+                      needs_finalizer=controller.needs_finalizer)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=KOPF_PREFIX)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=KOPF_PREFIX, key="last-handled-configuration")
+        settings.posting.enabled = False  # ddmsp posts its own events, once per change
+        settings.batching.worker_limit = worker_limit
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.inactivity_timeout = 600  # re-list if a watch goes silent
+        settings.execution.max_workers = 8
+
+    worker_limit = settings.worker_limit
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        await clients.aclose()
+
+    return registry, clients
+
+
+async def run_operator(settings: OperatorSettings) -> None:
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig
+    registry, _ = build_registry(settings)
+    if settings.metrics_port:
+        from ddmsp.metrics import start_metrics_server
+
+        start_metrics_server(settings.metrics_port)
+    await kopf.operator(
+        registry=registry,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces or [],
+        liveness_endpoint=settings.liveness,
+        standalone=True,
+    )
+
+
+def main(settings: OperatorSettings) -> int:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    asyncio.run(run_operator(settings))
+    return 0
