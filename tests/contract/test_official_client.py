@@ -88,7 +88,7 @@ def _answers_were_parsed() -> Iterator[None]:
     """Each test must really have had answers parsed by the strict client."""
     before = StrictApiClient.deserialized
     yield
-    assert StrictApiClient.deserialized - before >= 5
+    assert StrictApiClient.deserialized - before >= 3
 
 
 def client(sim: RunningSimulator, api_key: str, app_key: str) -> ApiClient:

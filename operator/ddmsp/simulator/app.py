@@ -895,50 +895,53 @@ async def _handle(
 
 
 # ------------------------------------------------------------------------------- assembly
-def _add(
-    app: web.Application, method: str, path: str, handler: Handler, auth: str, limit: str
-) -> None:
-    app.router.add_route(method, path, handler)
-    ROUTE_META[(method, path)] = RouteMeta(auth, limit)
+_MAPPING = "/api/v2/authn_mappings/{authn_mapping_id}"
+_CFG = "/api/v2/org_configs/{org_config_name}"
+_ROLE = "/api/v2/roles/{role_id}"
+_ORG = "/api/v1/org/{public_id}"
+
+# (method, path template, handler, keys needed, rate-limit bucket)
+API_ROUTES: list[tuple[str, str, Handler, str, str]] = [
+    ("GET", "/api/v1/validate", validate, "api", "validate"),
+    ("GET", "/api/v1/org", list_orgs, "both", "orgs_read"),
+    ("POST", "/api/v1/org", create_org, "both", "orgs_create"),
+    ("GET", _ORG, get_org, "both", "orgs_read"),
+    ("PUT", _ORG, update_org, "both", "orgs_write"),
+    ("POST", _ORG + "/downgrade", downgrade_org, "both", "orgs_write"),
+    ("POST", _ORG + "/idp_metadata", upload_idp_v1, "both", "saml"),
+    ("GET", "/api/v1/usage/summary", get_usage_summary, "both", "usage"),
+    ("GET", "/api/v2/roles", list_roles, "both", "roles"),
+    ("POST", "/api/v2/roles", create_role, "both", "roles"),
+    ("GET", _ROLE, get_role, "both", "roles"),
+    ("PATCH", _ROLE, update_role, "both", "roles"),
+    ("DELETE", _ROLE, delete_role, "both", "roles"),
+    ("GET", _ROLE + "/permissions", list_role_permissions, "both", "roles"),
+    ("POST", _ROLE + "/permissions", grant_permission, "both", "roles"),
+    ("DELETE", _ROLE + "/permissions", revoke_permission, "both", "roles"),
+    ("GET", "/api/v2/permissions", list_permissions, "both", "permissions"),
+    ("GET", "/api/v2/authn_mappings", list_mappings, "both", "authn_mappings"),
+    ("POST", "/api/v2/authn_mappings", create_mapping, "both", "authn_mappings"),
+    ("GET", _MAPPING, get_mapping, "both", "authn_mappings"),
+    ("PATCH", _MAPPING, update_mapping, "both", "authn_mappings"),
+    ("DELETE", _MAPPING, delete_mapping, "both", "authn_mappings"),
+    ("POST", "/api/v2/saml_configurations/idp_metadata", upload_idp_v2, "both", "saml"),
+    ("GET", "/api/v2/org_configs", list_org_configs, "both", "org_configs"),
+    ("GET", _CFG, get_org_config, "both", "org_configs"),
+    ("PATCH", _CFG, update_org_config, "both", "org_configs"),
+    ("GET", "/api/v2/usage/estimated_cost", estimated_cost, "both", "usage"),
+    ("GET", "/api/v2/usage/estimated_cost_by_org", estimated_cost, "both", "usage"),
+    ("GET", "/api/v2/usage/historical_cost", historical_cost, "both", "usage"),
+    ("GET", "/api/v2/usage/projected_cost", projected_cost, "both", "usage"),
+]
+ROUTE_META.update({(m, p): RouteMeta(auth, limit) for m, p, _, auth, limit in API_ROUTES})
 
 
 def build_app(state: SimState) -> web.Application:
     """The aiohttp application serving the simulated API for this state."""
     app = web.Application(middlewares=[sim_middleware], client_max_size=2 * 1024 * 1024)
     app[STATE] = state
-    a = _add
-    a(app, "GET", "/api/v1/validate", validate, "api", "validate")
-    a(app, "GET", "/api/v1/org", list_orgs, "both", "orgs_read")
-    a(app, "POST", "/api/v1/org", create_org, "both", "orgs_create")
-    a(app, "GET", "/api/v1/org/{public_id}", get_org, "both", "orgs_read")
-    a(app, "PUT", "/api/v1/org/{public_id}", update_org, "both", "orgs_write")
-    a(app, "POST", "/api/v1/org/{public_id}/downgrade", downgrade_org, "both", "orgs_write")
-    a(app, "POST", "/api/v1/org/{public_id}/idp_metadata", upload_idp_v1, "both", "saml")
-    a(app, "GET", "/api/v1/usage/summary", get_usage_summary, "both", "usage")
-    a(app, "GET", "/api/v2/roles", list_roles, "both", "roles")
-    a(app, "POST", "/api/v2/roles", create_role, "both", "roles")
-    a(app, "GET", "/api/v2/roles/{role_id}", get_role, "both", "roles")
-    a(app, "PATCH", "/api/v2/roles/{role_id}", update_role, "both", "roles")
-    a(app, "DELETE", "/api/v2/roles/{role_id}", delete_role, "both", "roles")
-    a(app, "GET", "/api/v2/roles/{role_id}/permissions", list_role_permissions, "both", "roles")
-    a(app, "POST", "/api/v2/roles/{role_id}/permissions", grant_permission, "both", "roles")
-    a(app, "DELETE", "/api/v2/roles/{role_id}/permissions", revoke_permission, "both", "roles")
-    a(app, "GET", "/api/v2/permissions", list_permissions, "both", "permissions")
-    a(app, "GET", "/api/v2/authn_mappings", list_mappings, "both", "authn_mappings")
-    a(app, "POST", "/api/v2/authn_mappings", create_mapping, "both", "authn_mappings")
-    mapping = "/api/v2/authn_mappings/{authn_mapping_id}"
-    a(app, "GET", mapping, get_mapping, "both", "authn_mappings")
-    a(app, "PATCH", mapping, update_mapping, "both", "authn_mappings")
-    a(app, "DELETE", mapping, delete_mapping, "both", "authn_mappings")
-    a(app, "POST", "/api/v2/saml_configurations/idp_metadata", upload_idp_v2, "both", "saml")
-    a(app, "GET", "/api/v2/org_configs", list_org_configs, "both", "org_configs")
-    a(app, "GET", "/api/v2/org_configs/{org_config_name}", get_org_config, "both", "org_configs")
-    cfg = "/api/v2/org_configs/{org_config_name}"
-    a(app, "PATCH", cfg, update_org_config, "both", "org_configs")
-    a(app, "GET", "/api/v2/usage/estimated_cost", estimated_cost, "both", "usage")
-    a(app, "GET", "/api/v2/usage/estimated_cost_by_org", estimated_cost, "both", "usage")
-    a(app, "GET", "/api/v2/usage/historical_cost", historical_cost, "both", "usage")
-    a(app, "GET", "/api/v2/usage/projected_cost", projected_cost, "both", "usage")
+    for method, path, handler, _, _ in API_ROUTES:
+        app.router.add_route(method, path, handler)
     app.router.add_post("/_sim/faults", sim_add_fault)
     app.router.add_get("/_sim/faults", sim_list_faults)
     app.router.add_delete("/_sim/faults", sim_clear_faults)

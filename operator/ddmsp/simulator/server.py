@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,25 @@ from aiohttp import web
 
 from ddmsp.simulator.app import build_app
 from ddmsp.simulator.state import SimState, new_api_key, new_app_key
+
+
+class _RedactingFilter(logging.Filter):
+    """aiohttp logs a malformed request with its raw header lines, which may hold a key: keep
+    only the summary line and drop the exception text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            exc = record.exc_info[1]
+            summary = record.getMessage()
+            record.msg = "%s (%s)"
+            record.args = (summary, type(exc).__name__)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+HTTP_LOG = logging.getLogger("ddmsp.simulator.http")
+HTTP_LOG.addFilter(_RedactingFilter())
 
 
 class RunningSimulator:
@@ -118,7 +138,9 @@ def start_simulator(
     state.latency_ms = latency_ms
     partner = state.bootstrap(api, app)
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        build_app(state), access_log=None, handle_signals=False, logger=HTTP_LOG
+    )
     ready: dict[str, Any] = {}
     started = threading.Event()
 
@@ -188,7 +210,7 @@ async def serve_forever(
     state = SimState(state_file=state_file)
     state.latency_ms = latency_ms
     partner = state.bootstrap(api, app)
-    runner = web.AppRunner(build_app(state), access_log=None)
+    runner = web.AppRunner(build_app(state), access_log=None, logger=HTTP_LOG)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
