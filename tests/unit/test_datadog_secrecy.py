@@ -9,6 +9,8 @@ import traceback
 import httpx
 import pytest
 import respx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ddmsp.datadog import (
     CreatedOrg,
@@ -153,3 +155,32 @@ async def test_requests_carry_keys_and_logs_do_not(caplog: pytest.LogCaptureFixt
     for record in caplog.records:
         assert_clean(repr(record.args))
     assert_clean(repr(created))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    api_key=st.text("0123456789abcdef", min_size=32, max_size=32),
+    app_key=st.text("0123456789abcdef", min_size=40, max_size=40),
+    status=st.sampled_from([400, 401, 403, 404, 409, 415, 422, 429, 500, 503, 418]),
+    echo=st.sampled_from(["{api}", "key={app}", "{api}/{app}", "nothing secret"]),
+)
+async def test_property_api_echoing_keys_is_scrubbed(
+    api_key: str, app_key: str, status: int, echo: str
+) -> None:
+    message = echo.format(api=api_key, app=app_key)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            status, json={"errors": [message]}, headers={"X-RateLimit-Reset": "999"}
+        )
+
+    async with DatadogClient(
+        Credentials.of(api_key, app_key),
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(max_attempts=1, max_rate_limit_wait=0.1),
+        rate_limits=RateLimitRegistry(),
+    ) as dd:
+        with pytest.raises(DatadogError) as info:
+            await dd.create_role("r")
+    text = exception_texts(info.value)
+    assert api_key not in text and app_key not in text
