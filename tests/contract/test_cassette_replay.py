@@ -107,9 +107,7 @@ def test_new_role_gets_the_recorded_default_permissions(sim: RunningSimulator) -
 
 
 def test_permission_catalogue_is_the_recorded_one(sim: RunningSimulator) -> None:
-    scenario = yaml.safe_load(
-        (CASSETTES / "list_permissions_returns_ok_response.yaml").read_text()
-    )
+    scenario = yaml.safe_load((CASSETTES / "list_permissions_returns_ok_response.yaml").read_text())
     recorded = json.loads(scenario["interactions"][0]["response"]["body"]["string"])
     answer = requests.get(sim.base_url + "/api/v2/permissions", headers=sim.headers(), timeout=10)
     assert answer.json() == recorded

@@ -67,9 +67,7 @@ plausible = st.fixed_dictionaries(
                     "attributes": st.one_of(
                         json_value,
                         st.dictionaries(
-                            st.sampled_from(
-                                ["name", "attribute_key", "attribute_value", "value"]
-                            ),
+                            st.sampled_from(["name", "attribute_key", "attribute_value", "value"]),
                             json_value,
                         ),
                     ),
@@ -116,7 +114,9 @@ v1_org_body = st.dictionaries(
                     "type",
                 ]
             ),
-            st.one_of(json_value, st.dictionaries(st.sampled_from(["enabled", "domains"]), json_value)),
+            st.one_of(
+                json_value, st.dictionaries(st.sampled_from(["enabled", "domains"]), json_value)
+            ),
         ),
     ),
 )

@@ -4,8 +4,8 @@ simulator through a partner's whole flow and deserializes every answer without e
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +34,20 @@ from datadog_api_client.v2.model.authn_mapping_create_attributes import (
     AuthNMappingCreateAttributes,
 )
 from datadog_api_client.v2.model.authn_mapping_create_data import AuthNMappingCreateData
+from datadog_api_client.v2.model.authn_mapping_create_request import AuthNMappingCreateRequest
 from datadog_api_client.v2.model.authn_mapping_relationship_to_role import (
     AuthNMappingRelationshipToRole,
 )
-from datadog_api_client.v2.model.authn_mapping_create_request import AuthNMappingCreateRequest
 from datadog_api_client.v2.model.authn_mapping_update_attributes import (
     AuthNMappingUpdateAttributes,
 )
 from datadog_api_client.v2.model.authn_mapping_update_data import AuthNMappingUpdateData
 from datadog_api_client.v2.model.authn_mapping_update_request import AuthNMappingUpdateRequest
 from datadog_api_client.v2.model.authn_mappings_type import AuthNMappingsType
+from datadog_api_client.v2.model.org_config_type import OrgConfigType
 from datadog_api_client.v2.model.org_config_write import OrgConfigWrite
 from datadog_api_client.v2.model.org_config_write_attributes import OrgConfigWriteAttributes
 from datadog_api_client.v2.model.org_config_write_request import OrgConfigWriteRequest
-from datadog_api_client.v2.model.org_config_type import OrgConfigType
 from datadog_api_client.v2.model.permissions_type import PermissionsType
 from datadog_api_client.v2.model.relationship_to_permission import RelationshipToPermission
 from datadog_api_client.v2.model.relationship_to_permission_data import (
@@ -157,9 +157,7 @@ def test_partner_flow_with_official_client(sim: RunningSimulator) -> None:
             d.attributes.public_id for d in by_org.data
         }
         assert usage.get_projected_cost(view="sub-org").data[0].attributes.projected_total_cost
-        usage_v1 = UsageV1(partner).get_usage_summary(
-            start_month=month, include_org_details=True
-        )
+        usage_v1 = UsageV1(partner).get_usage_summary(start_month=month, include_org_details=True)
         assert usage_v1.usage[0].orgs
 
 
@@ -294,4 +292,3 @@ def test_saml_and_org_configs_with_official_client(sim: RunningSimulator) -> Non
         with pytest.raises(ApiException) as bad:
             orgs.upload_idp_metadata(idp_file=_file(b"\xef\xbb\xbf" + IDP_XML))
         assert bad.value.status == 400
-

@@ -18,7 +18,7 @@ IDP_XML = (Path(__file__).parent / "data" / "idp_metadata.xml").read_bytes()
 
 
 class _DatadogHostRequest(RequestsOpenAPIRequest):
-    """The spec's servers are https://{subdomain}.{site}: present the request as api.datadoghq.com."""
+    """The spec's servers are https://{subdomain}.{site}: present requests as api.datadoghq.com."""
 
     @property
     def host_url(self) -> str:
@@ -114,7 +114,10 @@ def test_org_lifecycle(api: Checked, sim: RunningSimulator) -> None:
         "saml_autocreate_access_role": "ro",
     }
     org = api.call(
-        "PUT", f"/api/v1/org/{child_id}", keys=child, json={"name": "client-a", "settings": settings}
+        "PUT",
+        f"/api/v1/org/{child_id}",
+        keys=child,
+        json={"name": "client-a", "settings": settings},
     ).json()["org"]
     assert org["settings"]["saml"] == {"enabled": True}
     assert org["settings"]["saml_idp_metadata_uploaded"] is True

@@ -24,9 +24,9 @@ from aiohttp import BodyPartReader, web
 from ddmsp.simulator.faults import FaultSpecError, error_text
 from ddmsp.simulator.idp import MAX_METADATA_BYTES, parse_idp_metadata
 from ddmsp.simulator.state import (
+    PERMISSION_ORDER,
     PERMISSIONS,
     PERMISSIONS_BY_ID,
-    PERMISSION_ORDER,
     AuthnMapping,
     Org,
     RateInfo,

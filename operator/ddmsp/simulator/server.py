@@ -138,9 +138,7 @@ def start_simulator(
     state.latency_ms = latency_ms
     partner = state.bootstrap(api, app)
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(
-        build_app(state), access_log=None, handle_signals=False, logger=HTTP_LOG
-    )
+    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False, logger=HTTP_LOG)
     ready: dict[str, Any] = {}
     started = threading.Event()
 
