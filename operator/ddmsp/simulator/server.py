@@ -212,7 +212,10 @@ async def serve_forever(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    print(f"ddmsp simulator listening on http://{host}:{port}", flush=True)
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    print(f"ddmsp simulator listening on http://{host}:{bound}", flush=True)
     print(f"partner public id: {partner.public_id}", flush=True)
     if generated:
         # Printed once, on stdout, so a human can copy them; never logged.
