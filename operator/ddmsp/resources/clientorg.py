@@ -17,18 +17,6 @@ from ddmsp.resources.common import (
 from ddmsp.resources.kinds import KindInfo
 
 Provisioning = Literal["ChildOrg", "SpinOff"]
-ClientOrgPhase = Literal[
-    "Pending",
-    "Creating",
-    "CreatingParent",
-    "SpinningOff",
-    "AwaitingRegistration",
-    "CreatingClientOrg",
-    "Ready",
-    "Stalled",
-    "Paused",
-    "Error",
-]
 
 
 class Registration(KubeModel):
@@ -175,8 +163,12 @@ class RegistrationStatus(KubeModel):
 class DatadogClientOrgStatus(KubeModel):
     """Observed state; written by the operator only."""
 
-    phase: ClientOrgPhase | None = Field(
-        default=None, description="A one-word summary for humans (the logic uses conditions)."
+    phase: str | None = Field(
+        default=None,
+        max_length=32,
+        description="A one-word summary for humans (programs should read conditions): "
+        "Pending, Creating (ChildOrg); CreatingParent, SpinningOff, AwaitingRegistration, "
+        "CreatingClientOrg (SpinOff); then Ready. Also Paused, Drifted (ObserveOnly), Stalled.",
     )
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation last reconciled."

@@ -1,0 +1,92 @@
+"""Run the real operator (`python -m ddmsp run`) as a subprocess against a test cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.kube import REPO_ROOT
+
+
+class OperatorProcess:
+    """One operator process watching given namespaces; its log is kept for assertions."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        datadog_url: str,
+        namespaces: list[str],
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.datadog_url = datadog_url
+        self.namespaces = namespaces
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, crash_at: str | None = None) -> OperatorProcess:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONPATH": str(REPO_ROOT / "operator"),
+            **self.extra_env,
+        }
+        env.pop("DDMSP_CRASH_AT", None)
+        if crash_at:
+            env["DDMSP_CRASH_AT"] = crash_at
+        args = [
+            sys.executable, "-m", "ddmsp", "run",
+            "--datadog-url", self.datadog_url,
+            "--liveness", "", "--metrics-port", "0",
+            "--registration-poll", "1", "--wait-poll", "1", "--drift-interval", "600",
+            *[a for ns in self.namespaces for a in ("--namespace", ns)],
+            *self.extra_args,
+        ]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=REPO_ROOT)
+        log.close()
+        return self
+
+    def wait_exit(self, timeout: float = 60) -> int | None:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.3, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll until predicate() is truthy; returns its value or fails naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
