@@ -14,6 +14,7 @@ from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import build_controllers
 from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.controllers.samlconfig import register_metadata_watch
 from ddmsp.reconcile.handlers import register_kind
 from ddmsp.reconcile.kube import KubeAPI
 
@@ -43,6 +44,8 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, D
         register_kind(registry, rec.info, lambda rec=rec: rec,  # type: ignore[misc]
                       drift_interval=settings.drift_interval,
                       needs_finalizer=controller.needs_finalizer)
+    # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes.
+    register_metadata_watch(registry, kube)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.clientorg import ClientOrgConnector
 from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.controllers.role import RoleConnector
+from ddmsp.controllers.samlconfig import SamlConnector
 from ddmsp.reconcile.engine import Reconciler
 from ddmsp.reconcile.kube import KubeAPI
-from ddmsp.resources import CLIENT_ORG
+from ddmsp.resources import CLIENT_ORG, ROLE, SAML_CONFIG
 
 
 @dataclass(frozen=True)
@@ -24,4 +26,8 @@ def build_controllers(
     return [
         Controller(Reconciler(CLIENT_ORG, ClientOrgConnector(settings, clients), kube),
                    needs_finalizer=False),
+        Controller(Reconciler(ROLE, RoleConnector(settings, clients), kube),
+                   needs_finalizer=True),
+        Controller(Reconciler(SAML_CONFIG, SamlConnector(settings, clients), kube),
+                   needs_finalizer=True),
     ]

@@ -2,7 +2,9 @@
 
 from ddmsp.resources.clientorg import CLIENT_ORG
 from ddmsp.resources.kinds import KindInfo
+from ddmsp.resources.role import ROLE
+from ddmsp.resources.samlconfig import SAML_CONFIG
 
-ALL_KINDS: tuple[KindInfo, ...] = (CLIENT_ORG,)
+ALL_KINDS: tuple[KindInfo, ...] = (CLIENT_ORG, ROLE, SAML_CONFIG)
 
-__all__ = ["ALL_KINDS", "CLIENT_ORG", "KindInfo"]
+__all__ = ["ALL_KINDS", "CLIENT_ORG", "ROLE", "SAML_CONFIG", "KindInfo"]

@@ -1,0 +1,104 @@
+"""Resolve the org a DatadogRole or DatadogSAMLConfig acts in: its keys, site and public ID.
+
+``orgRef`` names a DatadogClientOrg in the same namespace: until that org is Ready the
+reconcile waits quietly (``Waiting("OrgNotReady")``: one condition, no events, polled every
+``wait_poll`` seconds). ``credentialsSecretRef`` names a Secret with the org's own keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ddmsp.config import OperatorSettings
+from ddmsp.controllers.datadog_access import (
+    ORG_ID_KEY,
+    SITE_KEY,
+    DatadogClients,
+    credentials_from_secret,
+)
+from ddmsp.datadog import Credentials, DatadogClient
+from ddmsp.datadog.sites import DEFAULT_SITE
+from ddmsp.reconcile.conditions import READY, get_condition
+from ddmsp.reconcile.external import ReconcileContext
+from ddmsp.reconcile.outcomes import Waiting
+from ddmsp.resources import CLIENT_ORG
+from ddmsp.resources.common import SITES
+from ddmsp.resources.orgref import OrgTargetFields
+
+
+@dataclass(frozen=True)
+class OrgTarget:
+    """One Datadog org to act in, and how to reach it."""
+
+    label: str
+    credentials: Credentials
+    site: str
+    public_id: str | None
+    dd: DatadogClient
+
+
+async def resolve_org(
+    ctx: ReconcileContext, spec: OrgTargetFields, settings: OperatorSettings,
+    clients: DatadogClients,
+) -> OrgTarget:
+    """The org named by ``spec.orgRef`` or ``spec.credentialsSecretRef``; may raise Waiting."""
+    namespace = ctx.obj.namespace
+    if spec.org_ref is not None:
+        ref = spec.org_ref
+        body = await ctx.kube.get(CLIENT_ORG, namespace, ref.name)
+        label = ref.name if ref.org == "client" else f"{ref.name} (parent)"
+        secret, public_id = _org_record(body, ref.name, ref.org, namespace, settings.wait_poll)
+        site = str(((body or {}).get("spec") or {}).get("site") or DEFAULT_SITE)
+        credentials = await credentials_from_secret(
+            ctx.kube, namespace, secret, f"keys of DatadogClientOrg {ref.name}"
+        )
+        return OrgTarget(label, credentials, site, public_id, clients.get(credentials, site))
+    assert spec.credentials_secret_ref is not None
+    secret = spec.credentials_secret_ref.name
+    credentials = await credentials_from_secret(ctx.kube, namespace, secret, "org keys")
+    data = await ctx.kube.read_secret_data(namespace, secret) or {}
+    site = spec.site or (data.get(SITE_KEY, "").strip() or DEFAULT_SITE)
+    if site not in SITES:
+        site = DEFAULT_SITE
+    return OrgTarget(secret, credentials, site, data.get(ORG_ID_KEY, "").strip() or None,
+                     clients.get(credentials, site))
+
+
+def _org_record(
+    body: dict[str, Any] | None, name: str, which: str, namespace: str, poll: float
+) -> tuple[str, str]:
+    """(credentials Secret, public ID) of a DatadogClientOrg's org, or Waiting."""
+    if body is None:
+        raise Waiting(
+            "OrgNotReady",
+            f"DatadogClientOrg {namespace}/{name} does not exist yet; waiting for it "
+            "(create it, or fix spec.orgRef.name)",
+            delay=poll, phase="Pending",
+        )
+    status = body.get("status") or {}
+    key = "clientOrg" if which == "client" else "parentOrg"
+    record = status.get(key) or {}
+    ready = get_condition(list(status.get("conditions") or []), READY)
+    usable = bool(record.get("publicId") and record.get("credentialsSecret"))
+    if which == "client":
+        usable = usable and ready is not None and ready.get("status") == "True"
+    if not usable:
+        detail = (ready or {}).get("reason") or status.get("phase") or "Pending"
+        raise Waiting(
+            "OrgNotReady",
+            f"waiting for the {which} org of DatadogClientOrg {name} to be ready "
+            f"(it is {detail})",
+            delay=poll, phase="Pending",
+        )
+    return str(record["credentialsSecret"]), str(record["publicId"])
+
+
+async def own_public_id(target: OrgTarget) -> str:
+    """The org's public_id: known from the org record or Secret, else the keys' own org."""
+    if target.public_id:
+        return target.public_id
+    orgs = await target.dd.list_orgs()
+    if not orgs:
+        raise Waiting("OrgNotFound", f"the keys in {target.label} see no org", delay=60)
+    return orgs[0].public_id

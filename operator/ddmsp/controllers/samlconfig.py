@@ -1,0 +1,375 @@
+"""DatadogSAMLConfig: the external client for SAML single sign-on of one org.
+
+One pass reads the metadata source (ConfigMap, Secret or inline), parses it safely
+(``ddmsp.saml.metadata``), reads the org's settings and authn mappings, and lists what
+differs. Metadata is uploaded only when its SHA-256 differs from the last upload (or
+Datadog lost it); only settings the spec sets are sent; spec.roleMappings, when set, is
+the exact set of the org's authn mappings.
+
+A change of a referenced ConfigMap or Secret is noticed by ``register_metadata_watch``:
+a kopf index maps (kind, namespace, name) of every metadata source to the configs that
+read it, and a watch on ConfigMaps and Secrets stamps the source's resourceVersion on
+those configs as an annotation. That is an ordinary update of the config, so kopf's
+reconcile handler runs with its usual retries (and a Stalled config, e.g. one with bad
+metadata, is re-armed). Unchanged objects produce no-op patches, which trigger nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+from kubernetes import client as k8s
+
+from ddmsp import API_GROUP
+from ddmsp.config import OperatorSettings
+from ddmsp.controllers.datadog_access import DatadogClients, translate_datadog_error
+from ddmsp.controllers.orgref import OrgTarget, own_public_id, resolve_org
+from ddmsp.datadog import AuthNMapping, NotFoundError, OrgSettings
+from ddmsp.reconcile.conditions import now_rfc3339
+from ddmsp.reconcile.external import Observation, ReconcileContext
+from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.resources.role import ROLE
+from ddmsp.resources.samlconfig import LOCKOUT_MESSAGE, SAML_CONFIG, DatadogSAMLConfigSpec
+from ddmsp.saml import metadata as md
+
+log = logging.getLogger(__name__)
+
+CERT_WARNING_DAYS = 30
+SOURCE_ANNOTATION = f"{API_GROUP}/idp-metadata-source-version"
+Triple = tuple[str, str, str]
+
+
+# ------------------------------------------------------------------ pure helpers
+def settings_patch(spec: DatadogSAMLConfigSpec, actual: OrgSettings) -> tuple[dict[str, Any],
+                                                                             list[str]]:
+    """The settings to send (only those the spec sets and that differ) and the differences."""
+    patch: dict[str, Any] = {}
+    diff: list[str] = []
+
+    def flag(field: str, key: str, want: bool | None, have: Any) -> None:
+        current = getattr(have, "enabled", None) if have is not None else None
+        if want is not None and current is not want:
+            patch[key] = {"enabled": want}
+            diff.append(f"{field} is {_show(current)}, the spec wants {_show(want)}")
+
+    flag("enabled", "saml", spec.enabled, actual.saml)
+    flag("strictMode", "saml_strict_mode", spec.strict_mode, actual.saml_strict_mode)
+    flag("idpInitiatedLogin", "saml_idp_initiated_login", spec.idp_initiated_login,
+         actual.saml_idp_initiated_login)
+    auto = spec.autocreate_users
+    if auto is not None:
+        have = actual.saml_autocreate_users_domains
+        domains: dict[str, Any] = {}
+        if (have.enabled if have else None) is not auto.enabled:
+            domains["enabled"] = auto.enabled
+            diff.append(f"autocreateUsers.enabled is {_show(have.enabled if have else None)}, "
+                        f"the spec wants {_show(auto.enabled)}")
+        current = list(have.domains) if have else []
+        if auto.domains is not None and sorted(current) != sorted(auto.domains):
+            domains["domains"] = list(auto.domains)
+            diff.append(f"autocreateUsers.domains are {current}, the spec wants "
+                        f"{list(auto.domains)}")
+        if domains:
+            patch["saml_autocreate_users_domains"] = {
+                "enabled": auto.enabled, **({"domains": list(auto.domains)}
+                                            if auto.domains is not None else {}),
+            }
+        if auto.access_role is not None and actual.saml_autocreate_access_role != \
+                auto.access_role:
+            patch["saml_autocreate_access_role"] = auto.access_role
+            diff.append(f"autocreateUsers.accessRole is "
+                        f"{_show(actual.saml_autocreate_access_role)}, the spec wants "
+                        f"{auto.access_role}")
+    return patch, diff
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "unset"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def mapping_plan(desired: list[Triple], actual: list[AuthNMapping]) -> tuple[
+        list[Triple], list[AuthNMapping]]:
+    """(mappings to create, mappings to delete) so that the org holds exactly ``desired``."""
+    missing = list(dict.fromkeys(desired))
+    extra: list[AuthNMapping] = []
+    for m in actual:
+        triple = (m.attribute_key, m.attribute_value, m.role_id or "")
+        if triple in missing:
+            missing.remove(triple)
+        else:
+            extra.append(m)
+    return missing, extra
+
+
+def certificate_notice(facts: md.IdpMetadata, now: datetime | None = None) -> str | None:
+    """A warning when the earliest signing certificate expires within 30 days."""
+    expiry = facts.earliest_expiry
+    if expiry is None:
+        return None
+    now = now or datetime.now(UTC)
+    left = expiry - now
+    if left > timedelta(days=CERT_WARNING_DAYS):
+        return None
+    cert = min(facts.certificates, key=lambda c: c.not_after)
+    if left.total_seconds() <= 0:
+        return (f"the IdP signing certificate {cert.subject!r} expired at "
+                f"{md.rfc3339(expiry)}: SAML logins fail; update the IdP metadata")
+    return (f"the IdP signing certificate {cert.subject!r} expires at {md.rfc3339(expiry)} "
+            f"(in {left.days} days): rotate it at the IdP and update the metadata")
+
+
+# ------------------------------------------------------------------ engine side
+class SamlConnector:
+    def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
+        self.settings = settings
+        self.clients = clients
+
+    async def connect(self, ctx: ReconcileContext) -> SamlExternal:
+        spec: DatadogSAMLConfigSpec = ctx.obj.spec
+        target = await resolve_org(ctx, spec, self.settings, self.clients)
+        public_id = await own_public_id(target)
+        ctx.obj.status["org"] = target.label
+        ctx.obj.status["orgPublicId"] = public_id
+        return SamlExternal(ctx, target, public_id, self.settings)
+
+    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
+        return translate_datadog_error(exc, self.settings.wait_poll)
+
+
+class SamlExternal:
+    def __init__(self, ctx: ReconcileContext, target: OrgTarget, public_id: str,
+                 settings: OperatorSettings) -> None:
+        self.ctx = ctx
+        self.obj = ctx.obj
+        self.spec: DatadogSAMLConfigSpec = ctx.obj.spec
+        self.dd = target.dd
+        self.public_id = public_id
+        self.settings = settings
+        self.meta: md.IdpMetadata | None = None
+        self.upload = False
+        self.patch: dict[str, Any] = {}
+        self.to_create: list[Triple] = []
+        self.to_delete: list[AuthNMapping] = []
+
+    # ----------------------------------------------------------- inputs
+    async def _metadata_bytes(self) -> bytes | str:
+        source = self.spec.idp_metadata
+        ns = self.obj.namespace
+        if source.inline is not None:
+            return source.inline
+        if source.config_map_key_ref is not None:
+            ref, kind = source.config_map_key_ref, "ConfigMap"
+            data = await self.ctx.kube.read_config_map_data(ns, ref.name)
+        else:
+            assert source.secret_key_ref is not None
+            ref, kind = source.secret_key_ref, "Secret"
+            data = await self.ctx.kube.read_secret_data(ns, ref.name)
+        if data is None:
+            raise Waiting("MetadataMissing", f"{kind} {ns}/{ref.name} with the IdP metadata "
+                          "does not exist yet; create it (it is picked up at once)", delay=60)
+        if not data.get(ref.key):
+            raise Waiting("MetadataMissing", f"{kind} {ns}/{ref.name} has no key "
+                          f"{ref.key!r} with the IdP metadata; add it", delay=60)
+        return data[ref.key]
+
+    async def _load_metadata(self) -> md.IdpMetadata:
+        try:
+            facts = md.parse(await self._metadata_bytes())
+        except md.MetadataError as exc:
+            raise Blocked(exc.reason, exc.message) from None
+        certs = [{"subject": c.subject, "notAfter": md.rfc3339(c.not_after)}
+                 for c in facts.certificates]
+        idp: dict[str, Any] = {"entityId": facts.entity_id, "ssoUrl": facts.sso_url,
+                               "signingCertificates": certs}
+        if facts.earliest_expiry is not None:
+            idp["certificateExpires"] = md.rfc3339(facts.earliest_expiry)
+        self.obj.status["idp"] = idp
+        notice = certificate_notice(facts)
+        if notice and self.obj.status.get("certificateWarning") != idp["certificateExpires"]:
+            await self.ctx.event("Warning", "CertificateExpiring", notice)
+            self.obj.status["certificateWarning"] = idp["certificateExpires"]
+        return facts
+
+    async def _desired_mappings(self) -> list[Triple]:
+        assert self.spec.role_mappings is not None
+        by_name: dict[str, str] | None = None
+        out: list[Triple] = []
+        for i, mapping in enumerate(self.spec.role_mappings):
+            if mapping.role_ref is not None:
+                role_id = await self._role_ref_id(mapping.role_ref.name)
+            else:
+                if by_name is None:
+                    by_name = {r.name: r.id for r in await self.dd.list_roles()}
+                assert mapping.role_name is not None
+                found = by_name.get(mapping.role_name)
+                if found is None:
+                    raise Waiting("RoleNotFound", f"spec.roleMappings[{i}].roleName "
+                                  f"{mapping.role_name!r}: no role of that name in org "
+                                  f"{self.public_id}; waiting for it", delay=30)
+                role_id = found
+            out.append((mapping.attribute_key, mapping.attribute_value, role_id))
+        return out
+
+    async def _role_ref_id(self, name: str) -> str:
+        body = await self.ctx.kube.get(ROLE, self.obj.namespace, name)
+        status = (body or {}).get("status") or {}
+        if not status.get("roleId"):
+            raise Waiting("RoleNotReady", f"waiting for DatadogRole {name} to have a role "
+                          "in Datadog (status.roleId)", delay=self.settings.wait_poll)
+        if status.get("orgPublicId") and status["orgPublicId"] != self.public_id:
+            raise Blocked("RoleInAnotherOrg", f"DatadogRole {name} lives in org "
+                          f"{status['orgPublicId']}, this SAML config in {self.public_id}: "
+                          "point both at the same org")
+        return str(status["roleId"])
+
+    def _applied_before(self) -> bool:
+        before = self.obj.original_status
+        return bool(before.get("metadataSha256")) and \
+            before.get("observedGeneration") == self.obj.generation
+
+    # ----------------------------------------------------------- contract
+    async def observe(self) -> Observation:
+        if self.obj.deleting:
+            return Observation(exists=True)
+        if self.spec.strict_mode and not self.spec.acknowledge_lockout_risk:
+            raise Blocked("LockoutRiskNotAcknowledged", LOCKOUT_MESSAGE)
+        self.meta = meta = await self._load_metadata()
+        org = await self.dd.get_org(self.public_id)
+        actual = org.settings or OrgSettings()
+        status = self.obj.status
+        status["loginUrl"] = actual.saml_login_url
+        status["enabled"] = bool(actual.saml and actual.saml.enabled)
+        status["strictMode"] = bool(actual.saml_strict_mode and actual.saml_strict_mode.enabled)
+        diff: list[str] = []
+        drift: list[str] = []
+        if status.get("metadataSha256") != meta.sha256:
+            self.upload = True
+            diff.append(f"IdP metadata {meta.sha256[:12]} is not uploaded yet"
+                        + (" (UTF-8 BOM stripped)" if meta.bom_stripped else ""))
+        elif not actual.saml_idp_metadata_uploaded or (
+                actual.saml_idp_endpoint and actual.saml_idp_endpoint != meta.sso_url):
+            self.upload = True
+            drift.append(f"the IdP in Datadog ({actual.saml_idp_endpoint or 'none'}) is not "
+                         f"the one in the metadata ({meta.sso_url})")
+        self.patch, setting_diff = settings_patch(self.spec, actual)
+        drift += setting_diff
+        if self.spec.role_mappings is not None:
+            desired = await self._desired_mappings()
+            existing = await self.dd.list_authn_mappings()
+            self.to_create, self.to_delete = mapping_plan(desired, existing)
+            status["roleMappings"] = _applied(existing)
+            drift += [f"authn mapping {k}={v} -> role {r} is missing"
+                      for k, v, r in self.to_create]
+            drift += [f"authn mapping {m.attribute_key}={m.attribute_value} -> role "
+                      f"{m.role_id} is not in the spec" for m in self.to_delete]
+        if drift and self._applied_before():
+            status["drift"] = {"detectedAt": now_rfc3339(), "differences": drift,
+                               "corrected": self.obj.management_policy != "ObserveOnly"}
+        diff += drift
+        return Observation(
+            exists=True, up_to_date=not diff, diff=diff,
+            phase="Drifted" if diff else "Ready",
+            message=f"SAML for org {self.public_id}: IdP {meta.entity_id}",
+        )
+
+    async def create(self) -> None:
+        """Never called: a SAML configuration always exists once the org does."""
+
+    async def update(self, observation: Observation) -> None:
+        assert self.meta is not None
+        status = self.obj.status
+        if self.upload:
+            await self.dd.upload_idp_metadata(self.public_id, self.meta.content)
+            status["metadataSha256"] = self.meta.sha256
+            status["uploadedAt"] = now_rfc3339()
+            await self.ctx.save_status()
+            await self.ctx.event("Normal", "MetadataUploaded",
+                                 f"uploaded IdP metadata {self.meta.sha256[:12]} "
+                                 f"({self.meta.entity_id})")
+        if self.patch:
+            await self.dd.update_org(self.public_id, self.patch)
+        for mapping in self.to_delete:
+            with contextlib.suppress(NotFoundError):
+                await self.dd.delete_authn_mapping(mapping.id)
+        for key, value, role_id in self.to_create:
+            await self.dd.create_authn_mapping(key, value, role_id)
+
+    async def delete(self) -> None:
+        """Turn SAML and strict mode off; delete the authn mappings this config manages."""
+        org = await self.dd.get_org(self.public_id)
+        actual = org.settings or OrgSettings()
+        patch: dict[str, Any] = {}
+        if actual.saml_strict_mode and actual.saml_strict_mode.enabled:
+            patch["saml_strict_mode"] = {"enabled": False}
+        if actual.saml and actual.saml.enabled:
+            patch["saml"] = {"enabled": False}
+        if patch:
+            await self.dd.update_org(self.public_id, patch)
+        if self.spec.role_mappings is not None:
+            for mapping in self.obj.status.get("roleMappings") or []:
+                with contextlib.suppress(NotFoundError):
+                    await self.dd.delete_authn_mapping(str(mapping["id"]))
+
+
+def _applied(mappings: list[AuthNMapping]) -> list[dict[str, str]]:
+    return [{"id": m.id, "attributeKey": m.attribute_key, "attributeValue": m.attribute_value,
+             "roleId": m.role_id or ""} for m in mappings]
+
+
+# ------------------------------------------------------------------ source watch
+INDEX_ID = "ddmsp_saml_metadata_sources"
+
+
+def metadata_source(namespace: str, spec: Any) -> tuple[str, str, str] | None:
+    """(kind, namespace, name) of the ConfigMap or Secret a SAML config reads, if any."""
+    source = (spec or {}).get("idpMetadata") or {}
+    for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+        ref = source.get(field)
+        if isinstance(ref, dict) and ref.get("name"):
+            return kind, namespace, str(ref["name"])
+    return None
+
+
+def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI) -> None:
+    """Re-reconcile a DatadogSAMLConfig when the ConfigMap or Secret it reads changes."""
+    info = SAML_CONFIG
+
+    @kopf.index(info.group, info.version, info.plural, registry=registry,  # type: ignore[arg-type]
+                id=INDEX_ID)
+    def sources(namespace: str, name: str, spec: Any, **_: Any) -> dict[Any, str]:
+        key = metadata_source(namespace, spec)
+        return {key: name} if key else {}
+
+    async def touch(kind: str, namespace: str | None, name: str | None, version: str,
+                    index: kopf.Index[Any, str]) -> None:
+        if not namespace or not name:
+            return
+        for config in set(index.get((kind, namespace, name), [])):
+            try:
+                await kube.patch_annotations(info, namespace, config,
+                                             {SOURCE_ANNOTATION: f"{kind}/{name}@{version}"})
+            except k8s.ApiException as exc:
+                if exc.status != 404:
+                    raise
+            log.info("%s %s/%s changed: re-checking %s %s", kind, namespace, name,
+                     info.kind, config)
+
+    def version(meta: Any, event_type: Any) -> str:
+        return "deleted" if event_type == "DELETED" else str(meta.get("resourceVersion", ""))
+
+    @kopf.on.event("v1", "configmaps", registry=registry, id="saml-metadata-configmaps")
+    async def config_maps(namespace: str | None, name: str | None, meta: Any, type: Any,
+                          **kwargs: Any) -> None:
+        await touch("ConfigMap", namespace, name, version(meta, type), kwargs[INDEX_ID])
+
+    @kopf.on.event("v1", "secrets", registry=registry, id="saml-metadata-secrets")
+    async def secrets(namespace: str | None, name: str | None, meta: Any, type: Any,
+                      **kwargs: Any) -> None:
+        await touch("Secret", namespace, name, version(meta, type), kwargs[INDEX_ID])

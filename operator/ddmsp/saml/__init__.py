@@ -1,0 +1,1 @@
+"""SAML helpers: safe parsing of untrusted IdP metadata."""

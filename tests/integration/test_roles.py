@@ -1,0 +1,198 @@
+"""DatadogRole against a real kube-apiserver, the simulator and the operator process."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from ddmsp.simulator.server import RunningSimulator
+from tests.integration.conftest import Operator, put_secret
+from tests.support.operator import wait_for
+
+pytestmark = pytest.mark.kube
+
+ORGS, ROLES = "datadogclientorgs", "datadogroles"
+
+
+def client_org(operator: Operator, name: str = "acme") -> dict[str, Any]:
+    return operator.apply(ORGS, {"kind": "DatadogClientOrg", "metadata": {"name": name},
+                                 "spec": {"displayName": f"Acme {name}"[:32]}})
+
+
+def role(name: str, permissions: list[str], **spec: Any) -> dict[str, Any]:
+    return {"kind": "DatadogRole", "metadata": {"name": name},
+            "spec": {"orgRef": {"name": "acme"}, "permissions": permissions, **spec}}
+
+
+def org_id(operator: Operator, name: str = "acme") -> str:
+    return str(operator.get(ORGS, name)["status"]["clientOrg"]["publicId"])
+
+
+def sim_role(sim: RunningSimulator, public_id: str, name: str) -> dict[str, Any] | None:
+    org = next(o for o in sim.state.snapshot()["orgs"] if o["public_id"] == public_id)
+    return next((r for r in org["roles"] if r["name"] == name), None)
+
+
+def fast(operator: Operator, drift: float = 1.5) -> Operator:
+    operator.process.extra_args += ["--drift-interval", str(drift)]
+    return operator.start()
+
+
+def test_role_ready_exact_permissions_and_adoption(operator: Operator,
+                                                   sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    # A role that already exists in Datadog is adopted, not duplicated.
+    sim.state.create_role(sim.state.orgs[pid], "Existing Ops", None)
+    operator.apply(ROLES, role("ops", ["monitors_write", "dashboards_write"],
+                               roleName="Existing Ops"))
+    operator.apply(ROLES, role("viewers", ["monitors_downtime"]))
+    operator.wait_condition(ROLES, "ops", timeout=30)
+    operator.wait_condition(ROLES, "viewers", timeout=30)
+
+    ops = operator.get(ROLES, "ops")["status"]
+    assert ops["adopted"] is True and ops["org"] == "acme" and ops["orgPublicId"] == pid
+    assert ops["permissions"] == ["dashboards_write", "monitors_write"]
+    assert ops["permissionCount"] == 2 and ops["observedGeneration"] == 1
+    names = [r["name"] for r in next(o for o in sim.state.snapshot()["orgs"]
+                                     if o["public_id"] == pid)["roles"]]
+    assert names.count("Existing Ops") == 1
+    # Datadog's defaults for a new role were revoked: exactly what the spec lists.
+    viewers = sim_role(sim, pid, "viewers")
+    assert viewers is not None and viewers["permissions"] == ["monitors_downtime"]
+    # One GET per role read, never one call per permission.
+    calls = sim.state.calls()
+    assert "GET /api/v2/roles/{role_id}/permissions" not in calls
+    # Spec change: the set is updated in one PATCH.
+    operator.patch(ROLES, "viewers", {"spec": {"permissions": ["monitors_downtime",
+                                                                 "synthetics_read"]}})
+    wait_for(lambda: sim_role(sim, pid, "viewers")["permissions"] == [  # type: ignore[index]
+        "monitors_downtime", "synthetics_read"], timeout=20, what="permissions updated")
+    wait_for(lambda: operator.get(ROLES, "viewers")["status"].get("observedGeneration") == 2,
+             timeout=20)
+
+
+def test_unknown_and_restricted_permissions_explain_the_fix(operator: Operator) -> None:
+    operator.start()
+    client_org(operator)
+    operator.apply(ROLES, role("typo", ["dashboard_write", "monitors_write"]))
+    cond = operator.wait_condition(ROLES, "typo", status="False", reason="UnknownPermissions",
+                                   timeout=30)
+    assert "'dashboard_write' (did you mean dashboards_write" in cond["message"]
+    assert operator.condition(ROLES, "typo", "Stalled")["status"] == "True"  # type: ignore[index]
+    events = [e for e in operator.events("typo") if e.reason == "UnknownPermissions"]
+    assert len(events) == 1
+    operator.apply(ROLES, role("restricted", ["dashboards_read"]))
+    cond = operator.wait_condition(ROLES, "restricted", status="False",
+                                   reason="RestrictedPermissions", timeout=30)
+    assert "allowRestrictedPermissions: true" in cond["message"]
+    # The spec fix unblocks both.
+    operator.patch(ROLES, "typo", {"spec": {"permissions": ["dashboards_write"]}})
+    operator.patch(ROLES, "restricted", {"spec": {"allowRestrictedPermissions": True}})
+    operator.wait_condition(ROLES, "typo", timeout=20)
+    operator.wait_condition(ROLES, "restricted", timeout=20)
+
+
+def test_role_before_its_org_waits_quietly_then_converges(operator: Operator) -> None:
+    operator.start()
+    operator.apply(ROLES, role("early", ["monitors_write"]))
+    cond = operator.wait_condition(ROLES, "early", status="False", reason="OrgNotReady",
+                                   timeout=20)
+    assert "acme" in cond["message"]
+    time.sleep(2)  # several polls: still one condition, no events
+    assert operator.events("early") == []
+    client_org(operator)
+    operator.wait_condition(ROLES, "early", timeout=30)
+    assert operator.get(ROLES, "early")["status"]["roleId"]
+
+
+def test_drift_is_reported_and_corrected(operator: Operator, sim: RunningSimulator) -> None:
+    fast(operator)
+    client_org(operator)
+    operator.apply(ROLES, role("ops", ["monitors_write"]))
+    operator.wait_condition(ROLES, "ops", timeout=30)
+    pid = org_id(operator)
+    sim.state.grant_permission(pid, "ops", "billing_read")
+    sim.state.revoke_permission(pid, "ops", "monitors_write")
+
+    def corrected() -> bool:
+        r = sim_role(sim, pid, "ops")
+        return r is not None and r["permissions"] == ["monitors_write"]
+
+    wait_for(corrected, timeout=15, what="drift corrected")
+    drift = wait_for(lambda: operator.get(ROLES, "ops")["status"].get("drift"), timeout=10)
+    text = " ".join(drift["differences"])
+    assert "monitors_write" in text and "billing_read" in text and drift["corrected"]
+    assert any(e.reason == "DriftCorrected" for e in operator.events("ops"))
+    operator.wait_condition(ROLES, "ops", timeout=10)
+    # Deleted behind our back: re-created under the same name.
+    sim.state.delete_role_by_name(pid, "ops")
+    wait_for(lambda: sim_role(sim, pid, "ops"), timeout=15, what="role re-created")
+
+
+def test_observe_only_reports_drift_and_changes_nothing(operator: Operator,
+                                                        sim: RunningSimulator) -> None:
+    fast(operator)
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    sim.state.create_role(sim.state.orgs[pid], "watched", None)
+    operator.apply(ROLES, role("watched", ["monitors_write"], managementPolicy="ObserveOnly"))
+    cond = operator.wait_condition(ROLES, "watched", status="False", reason="DriftDetected",
+                                   timeout=30)
+    assert "permissions missing: monitors_write" in cond["message"]
+    before = sim_role(sim, pid, "watched")
+    time.sleep(3)  # a couple of drift intervals
+    assert sim_role(sim, pid, "watched") == before
+    assert "PATCH /api/v2/roles/{role_id}" not in sim.state.calls()
+    # ObserveOnly never deletes either.
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
+                                                     ROLES, "watched")
+    wait_for(lambda: _gone(operator, "watched"), timeout=15)
+    assert sim_role(sim, pid, "watched") is not None
+
+
+def _gone(operator: Operator, name: str) -> bool:
+    try:
+        operator.get(ROLES, name)
+    except client.ApiException as exc:
+        return exc.status == 404
+    return False
+
+
+def test_deletion_policy(operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    operator.apply(ROLES, role("doomed", ["monitors_write"]))
+    operator.apply(ROLES, role("kept", ["monitors_write"], deletionPolicy="Orphan"))
+    operator.wait_condition(ROLES, "doomed", timeout=30)
+    operator.wait_condition(ROLES, "kept", timeout=30)
+    pid = org_id(operator)
+    for name in ("doomed", "kept"):
+        operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
+                                                         operator.namespace, ROLES, name)
+    wait_for(lambda: _gone(operator, "doomed") and _gone(operator, "kept"), timeout=15)
+    assert sim_role(sim, pid, "doomed") is None
+    assert sim_role(sim, pid, "kept") is not None
+
+
+def test_credentials_secret_ref_for_an_unmanaged_org(operator: Operator, api: client.ApiClient,
+                                                     sim: RunningSimulator) -> None:
+    partner = sim.state.orgs[sim.state.partner_public_id]
+    org, api_key, app_key = sim.state.create_child_org(partner, "Unmanaged")
+    put_secret(api, operator.namespace, "unmanaged-keys",
+               {"api-key": api_key, "app-key": app_key})
+    operator.start()
+    operator.apply(ROLES, {"kind": "DatadogRole", "metadata": {"name": "ext"},
+                           "spec": {"credentialsSecretRef": {"name": "unmanaged-keys"},
+                                    "permissions": ["monitors_write"]}})
+    operator.wait_condition(ROLES, "ext", timeout=30)
+    assert operator.get(ROLES, "ext")["status"]["org"] == "unmanaged-keys"
+    assert sim_role(sim, org.public_id, "ext") is not None
+    log = operator.process.log()
+    assert api_key not in log and app_key not in log
