@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,13 +29,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     from ddmsp.localcluster import ControlPlane
 
     bin_dir = build_binaries()
-    home = Path(os.environ.get("DDMSP_TEST_HOME") or tmp_path_factory.mktemp("ddmsp-home"))
+    # Not under pytest's basetemp: concurrent pytest sessions prune each other's old
+    # basetemp directories, which would pull etcd's data out from under a live cluster.
+    home = Path(os.environ.get("DDMSP_TEST_HOME") or tempfile.mkdtemp(prefix="ddmsp-test-"))
     plane = ControlPlane(home=home, bin_dir=bin_dir)
     state = plane.up()
     try:
         yield Cluster(Path(state.kubeconfig), bin_dir, owned=True)
     finally:
         plane.down()
+        if "DDMSP_TEST_HOME" not in os.environ:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

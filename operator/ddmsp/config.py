@@ -28,6 +28,11 @@ class OperatorSettings(BaseModel):
     drift_interval: float = Field(default=600.0, gt=0, description="DDMSP_DRIFT_INTERVAL (s)")
     registration_poll: float = Field(default=15.0, gt=0, description="DDMSP_REGISTRATION_POLL")
     wait_poll: float = Field(default=15.0, gt=0, description="DDMSP_WAIT_POLL: dependency waits")
+    create_settle_seconds: float = Field(
+        default=60.0, ge=0,
+        description="DDMSP_CREATE_SETTLE_SECONDS: after an interrupted org create, wait this "
+        "long before concluding from the org list that nothing was created",
+    )
     worker_limit: int = Field(default=64, gt=0, description="DDMSP_WORKER_LIMIT")
     kube_threads: int = Field(default=32, gt=0, description="DDMSP_KUBE_THREADS")
     liveness: str | None = Field(
@@ -60,6 +65,7 @@ _ENV = {
     "drift_interval": "DDMSP_DRIFT_INTERVAL",
     "registration_poll": "DDMSP_REGISTRATION_POLL",
     "wait_poll": "DDMSP_WAIT_POLL",
+    "create_settle_seconds": "DDMSP_CREATE_SETTLE_SECONDS",
     "worker_limit": "DDMSP_WORKER_LIMIT",
     "kube_threads": "DDMSP_KUBE_THREADS",
     "liveness": "DDMSP_LIVENESS",

@@ -72,7 +72,8 @@ class Operator:
         self.objects = client.CustomObjectsApi(api)
         self.process = OperatorProcess(cluster.kubeconfig, sim.base_url, [namespace],
                                        log_dir / "operator.log",
-                                       extra_env={"DDMSP_PARTNER_SECRET": f"{namespace}/partner"})
+                                       extra_env={"DDMSP_PARTNER_SECRET": f"{namespace}/partner",
+                                                  "DDMSP_CREATE_SETTLE_SECONDS": "2"})
 
     def start(self, crash_at: str | None = None) -> Operator:
         self.process.start(crash_at)

@@ -8,6 +8,7 @@ engine's crash-safe ``CreateGuard``; keys go to a Secret before anything else.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from ddmsp import API_GROUP
@@ -24,7 +25,7 @@ from ddmsp.controllers.datadog_access import (
     partner_credentials,
     translate_datadog_error,
 )
-from ddmsp.datadog import CreatedOrg, Credentials, DatadogClient, NotFoundError
+from ddmsp.datadog import CreatedOrg, Credentials, DatadogClient, NotFoundError, Org
 from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
@@ -50,6 +51,13 @@ def secret_labels(owner: str, role: str) -> dict[str, str]:
         f"{API_GROUP}/owner-name": owner,
         f"{API_GROUP}/org-role": role,
     }
+
+
+def _parse_precise(stamp: str) -> datetime:
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.fromtimestamp(0, UTC)  # unreadable marker: treat as old
 
 
 class ClientOrgConnector:
@@ -307,13 +315,33 @@ class ClientOrgExternal:
             await self.ctx.save_status()
             crash_point(f"after-{role}-status-write")
 
+        async def same_named() -> list[Org]:
+            known = {r.get("publicId") for r in (self._record(CLIENT), self._record(PARENT)) if r}
+            return [o for o in await self._dd(creator).list_orgs()
+                    if o.name == display and o.public_id not in known]
+
+        async def nothing_created(pending: str) -> bool:
+            """After a settle time, no unknown org with this name means no org was made
+            (a crash before the request left the marker): safe to create."""
+            age = (datetime.now(UTC) - _parse_precise(pending)).total_seconds()
+            settle = self.settings.create_settle_seconds
+            if age < settle:
+                raise Waiting("CreationResultPending",
+                              f"an earlier create of the {role} org {display!r} was "
+                              f"interrupted; checking whether it happened in {settle - age:.0f}s",
+                              delay=max(1.0, settle - age), phase=self.obj.status.get("phase"))
+            if await same_named():
+                return False
+            await self.ctx.event("Normal", "NoOrgCreated",
+                                 f"the interrupted create of the {role} org {display!r} left no "
+                                 "org behind; creating it now")
+            return True
+
         async def candidates() -> str:
             try:
-                orgs = await self._dd(creator).list_orgs()
-            except Exception as exc:
+                found = await same_named()
+            except Exception as exc:  # candidates are advice, not logic
                 return f"(listing candidate orgs failed: {type(exc).__name__})"
-            known = {r.get("publicId") for r in (self._record(CLIENT), self._record(PARENT)) if r}
-            found = [o for o in orgs if o.name == display and o.public_id not in known]
             if not found:
                 return f"No org named {display!r} is visible to the creating keys."
             listed = ", ".join(f"{o.name} (public ID {o.public_id}, created {o.created})"
@@ -334,6 +362,7 @@ class ClientOrgExternal:
             candidates=candidates,
             definitely_failed=create_definitely_failed,
             how_to_resolve=how,
+            nothing_created=nothing_created,
         )
         if result is not None:
             await self.ctx.event("Normal", "Created",

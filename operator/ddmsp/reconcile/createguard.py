@@ -3,8 +3,10 @@
 1. ``recover`` first: if the result is already stored (a Secret holding the keys), use
    it and never call the API again; this also re-attaches a re-applied resource.
 2. A ``create-pending`` annotation newer than ``create-succeeded`` means an earlier
-   attempt's outcome is unknown: never create again, raise ``Blocked``
-   (``CreationResultUnknown``) naming the candidates a human can adopt.
+   attempt's outcome is unknown. Unless ``nothing_created`` proves that no object came
+   of it (e.g. a crash before the request was sent, checked after a settle time), never
+   create again: raise ``Blocked`` (``CreationResultUnknown``) naming the candidates a
+   human can adopt.
 3. Otherwise persist ``create-pending`` *before* the call, ``persist`` the result right
    after it (Secret first, then status), then set ``create-succeeded``.
 """
@@ -71,12 +73,17 @@ class CreateGuard:
         candidates: Callable[[], Awaitable[str]],
         definitely_failed: Callable[[BaseException], bool],
         how_to_resolve: str,
+        nothing_created: Callable[[str], Awaitable[bool]] | None = None,
     ) -> R | None:
         """Create ``what`` at most once; returns None when an earlier result was recovered."""
         if await recover():
             if self.unresolved:
                 await self._annotate(CREATE_SUCCEEDED_ANNOTATION)
             return None
+        if self.unresolved and nothing_created is not None and await nothing_created(
+            self.obj.annotations[CREATE_PENDING_ANNOTATION]
+        ):
+            await self._clear_pending()
         if self.unresolved:
             raise Blocked(
                 CREATION_RESULT_UNKNOWN,
@@ -91,13 +98,7 @@ class CreateGuard:
         except BaseException as exc:
             if definitely_failed(exc):
                 # Nothing was created: withdraw the marker so a later attempt may proceed.
-                await self.kube.patch_annotations(
-                    self.obj.info, self.obj.namespace, self.obj.name,
-                    {CREATE_PENDING_ANNOTATION: None},
-                )
-                self.obj.metadata.setdefault("annotations", {}).pop(
-                    CREATE_PENDING_ANNOTATION, None
-                )
+                await self._clear_pending()
                 raise
             raise Blocked(
                 CREATION_RESULT_UNKNOWN,
@@ -108,6 +109,12 @@ class CreateGuard:
         await self._persist(what, result, persist)
         await self._annotate(CREATE_SUCCEEDED_ANNOTATION)
         return result
+
+    async def _clear_pending(self) -> None:
+        await self.kube.patch_annotations(
+            self.obj.info, self.obj.namespace, self.obj.name, {CREATE_PENDING_ANNOTATION: None}
+        )
+        self.obj.metadata.setdefault("annotations", {}).pop(CREATE_PENDING_ANNOTATION, None)
 
     async def _persist(self, what: str, result: R, persist: Callable[[R], Awaitable[None]]) -> None:
         """Store the once-shown result, retrying hard: losing it is the worst failure."""
