@@ -1,0 +1,167 @@
+"""Engine pieces in isolation: conditions, the create guard's protocol, handler jitter.
+
+The guard's only Kubernetes call (patch_annotations) is faked; everything else is real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ddmsp.reconcile.conditions import get_condition, set_condition
+from ddmsp.reconcile.createguard import CreateGuard
+from ddmsp.reconcile.handlers import jitter
+from ddmsp.reconcile.managed import (
+    CREATE_PENDING_ANNOTATION,
+    CREATE_SUCCEEDED_ANNOTATION,
+    ManagedObject,
+)
+from ddmsp.reconcile.outcomes import Blocked
+from ddmsp.resources import CLIENT_ORG
+
+
+def test_condition_transition_time_changes_only_with_status() -> None:
+    conds: list[dict[str, Any]] = []
+    set_condition(conds, "Ready", False, "Creating", "", 1)
+    first = dict(get_condition(conds, "Ready") or {})
+    first_time = first["lastTransitionTime"]
+    conds[0]["lastTransitionTime"] = "2000-01-01T00:00:00Z"
+    set_condition(conds, "Ready", False, "StillCreating", "msg", 2)
+    assert conds[0]["lastTransitionTime"] == "2000-01-01T00:00:00Z"
+    assert conds[0]["reason"] == "StillCreating" and conds[0]["observedGeneration"] == 2
+    set_condition(conds, "Ready", True, "Available", "", 2)
+    assert conds[0]["lastTransitionTime"] != "2000-01-01T00:00:00Z"
+    assert first_time and len(conds) == 1
+
+
+def test_jitter_is_stable_and_bounded() -> None:
+    values = {jitter(f"uid-{i}", 600) for i in range(200)}
+    assert all(0 <= v < 120 for v in values) and len(values) > 150
+    assert jitter("same", 600) == jitter("same", 600)
+
+
+class FakeKube:
+    """Records annotation patches (the single faked function) and applies them."""
+
+    def __init__(self, obj: ManagedObject) -> None:
+        self.obj = obj
+        self.patches: list[dict[str, str | None]] = []
+
+    async def patch_annotations(self, info: Any, ns: str, name: str,
+                                annotations: dict[str, str | None]) -> dict[str, Any]:
+        self.patches.append(annotations)
+        current = dict(self.obj.metadata.get("annotations") or {})
+        for k, v in annotations.items():
+            if v is None:
+                current.pop(k, None)
+            else:
+                current[k] = v
+        return {"metadata": {"annotations": current, "resourceVersion": "2"}}
+
+
+def managed(annotations: dict[str, str] | None = None) -> ManagedObject:
+    body = {"apiVersion": "ddmsp.io/v1alpha1", "kind": "DatadogClientOrg",
+            "metadata": {"name": "x", "namespace": "ns", "uid": "u", "generation": 1,
+                         "annotations": annotations or {}},
+            "spec": {"displayName": "X"}}
+    return ManagedObject.from_body(CLIENT_ORG, body)
+
+
+async def _run(guard: CreateGuard, events: list[str], *, recovered: bool = False,
+               fail: BaseException | None = None, nothing: bool | None = None) -> Any:
+    async def call() -> str:
+        events.append("call")
+        if fail:
+            raise fail
+        return "result"
+
+    async def persist(result: str) -> None:
+        events.append(f"persist:{result}")
+
+    async def recover() -> bool:
+        events.append("recover")
+        return recovered
+
+    async def candidates() -> str:
+        return "Candidates: none."
+
+    async def nothing_created(pending: str) -> bool:
+        assert nothing is not None
+        return nothing
+
+    return await guard.run(what="the org", call=call, persist=persist, recover=recover,
+                           candidates=candidates,
+                           definitely_failed=lambda e: isinstance(e, PermissionError),
+                           how_to_resolve="Do X.",
+                           nothing_created=nothing_created if nothing is not None else None)
+
+
+async def test_guard_marks_pending_before_the_call_and_succeeded_after() -> None:
+    obj = managed()
+    kube = FakeKube(obj)
+    events: list[str] = []
+    order: list[str] = []
+    original = kube.patch_annotations
+
+    async def tracking(*args: Any) -> dict[str, Any]:
+        order.append(next(iter(args[3])))
+        return await original(*args)
+
+    kube.patch_annotations = tracking  # type: ignore[method-assign]
+    assert await _run(CreateGuard(obj, kube), events) == "result"  # type: ignore[arg-type]
+    assert events == ["recover", "call", "persist:result"]
+    assert order == [CREATE_PENDING_ANNOTATION, CREATE_SUCCEEDED_ANNOTATION]
+    ann = obj.annotations
+    assert ann[CREATE_SUCCEEDED_ANNOTATION] > ann[CREATE_PENDING_ANNOTATION]
+
+
+async def test_guard_never_calls_twice_when_the_outcome_is_unknown() -> None:
+    obj = managed({CREATE_PENDING_ANNOTATION: "2026-01-01T00:00:00.000001Z"})
+    events: list[str] = []
+    with pytest.raises(Blocked) as blocked:
+        await _run(CreateGuard(obj, FakeKube(obj)), events)  # type: ignore[arg-type]
+    assert blocked.value.reason == "CreationResultUnknown"
+    assert "Candidates: none." in blocked.value.message and "Do X." in blocked.value.message
+    assert "call" not in events
+
+
+async def test_guard_recovers_a_stored_result_and_resolves_the_marker() -> None:
+    obj = managed({CREATE_PENDING_ANNOTATION: "2026-01-01T00:00:00.000001Z"})
+    events: list[str] = []
+    assert await _run(CreateGuard(obj, FakeKube(obj)), events,  # type: ignore[arg-type]
+                      recovered=True) is None
+    assert events == ["recover"]
+    assert obj.annotations[CREATE_SUCCEEDED_ANNOTATION] > obj.annotations[
+        CREATE_PENDING_ANNOTATION]
+
+
+async def test_guard_creates_again_only_when_nothing_was_created() -> None:
+    obj = managed({CREATE_PENDING_ANNOTATION: "2026-01-01T00:00:00.000001Z"})
+    events: list[str] = []
+    assert await _run(CreateGuard(obj, FakeKube(obj)), events,  # type: ignore[arg-type]
+                      nothing=True) == "result"
+    obj2 = managed({CREATE_PENDING_ANNOTATION: "2026-01-01T00:00:00.000001Z"})
+    with pytest.raises(Blocked):
+        await _run(CreateGuard(obj2, FakeKube(obj2)), [], nothing=False)  # type: ignore[arg-type]
+
+
+async def test_guard_refused_create_clears_marker_unknown_outcome_blocks() -> None:
+    obj = managed()
+    with pytest.raises(PermissionError):
+        await _run(CreateGuard(obj, FakeKube(obj)), [],  # type: ignore[arg-type]
+                   fail=PermissionError("403"))
+    assert CREATE_PENDING_ANNOTATION not in obj.annotations
+    obj2 = managed()
+    with pytest.raises(Blocked) as blocked:
+        await _run(CreateGuard(obj2, FakeKube(obj2)), [],  # type: ignore[arg-type]
+                   fail=TimeoutError("lost"))
+    assert blocked.value.reason == "CreationResultUnknown"
+    assert CREATE_PENDING_ANNOTATION in obj2.annotations
+
+
+def test_invalid_spec_is_blocked_with_the_field_named() -> None:
+    body = {"metadata": {"name": "x", "namespace": "n"}, "spec": {"displayName": 5}}
+    with pytest.raises(Blocked) as blocked:
+        ManagedObject.from_body(CLIENT_ORG, body)
+    assert "spec.display_name" in blocked.value.message or "displayName" in blocked.value.message
