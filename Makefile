@@ -27,6 +27,7 @@ cluster-status: venv
 
 crds: venv
 	$(PY) -m ddmsp crds --output crds/
+	rm -f helm/ddmsp/crds/*.yaml && cp crds/*.yaml helm/ddmsp/crds/
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests bench

@@ -43,3 +43,10 @@ def test_every_field_is_documented_and_structural() -> None:
         assert "$ref" not in text and "anyOf" not in text, "schema must be structural"
         assert crd["spec"]["group"] == "ddmsp.io" and "ddmsp" in crd["spec"]["names"]["categories"]
         assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+def test_helm_chart_ships_the_same_crds() -> None:
+    chart = CRDS.parent / "helm" / "ddmsp" / "crds"
+    for path in CRDS.glob("*.yaml"):
+        assert (chart / path.name).read_text() == path.read_text(), f"run `make crds` ({path.name})"
+    assert {p.name for p in chart.glob("*.yaml")} == {p.name for p in CRDS.glob("*.yaml")}
