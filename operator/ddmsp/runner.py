@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes import client, config
@@ -30,8 +30,11 @@ def kube_api_client(settings: OperatorSettings) -> client.ApiClient:
     if settings.kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get(
         "KUBERNETES_SERVICE_HOST"
     ):
-        return config.new_client_from_config(config_file=settings.kubeconfig)
-    config.load_incluster_config()
+        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=settings.kubeconfig
+        )
+        return cast(client.ApiClient, api)
+    config.load_incluster_config()  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 

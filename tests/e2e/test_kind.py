@@ -58,7 +58,8 @@ def test_chart_and_image_provision_a_client_in_kind(tmp_path: Path) -> None:
            f"--kubeconfig={kubeconfig}", "--set", "image.tag=e2e",
            "--set", "image.pullPolicy=Never", "--set", "partnerSecret=ddmsp/datadog-partner",
            "--set", "datadogUrl=http://simulator.ddmsp:8080", "--wait")
-        sh(*k, "-n", "ddmsp", "apply", "-f", str(REPO_ROOT / "examples" / "clientorg-childorg.yaml"))
+        example = REPO_ROOT / "examples" / "clientorg-childorg.yaml"
+        sh(*k, "-n", "ddmsp", "apply", "-f", str(example))
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             out = subprocess.run([*k, "-n", "ddmsp", "wait", "--for=condition=Ready",

@@ -53,7 +53,7 @@ def test_both_modes_reach_ready_and_match_the_simulator(operator: Operator) -> N
     assert acme["phase"] == "Ready"
     assert acme["observedGeneration"] == 1
     # kubectl wait works on the Ready condition
-    op.cluster.kubectl("wait", "--for=condition=Ready", f"ddorg/acme", "-n", op.namespace,
+    op.cluster.kubectl("wait", "--for=condition=Ready", "ddorg/acme", "-n", op.namespace,
                        "--timeout=30s")
 
     waiting = op.wait_condition(PLURAL, "globex", "Ready", "False", "AwaitingRegistration")
@@ -92,7 +92,7 @@ def test_both_modes_reach_ready_and_match_the_simulator(operator: Operator) -> N
     acme_keys = secret_data(op.api, op.namespace, "acme-datadog-credentials")
     assert acme_keys is not None
     assert sim.state.org_for_keys(acme_keys["api-key"], acme_keys["app-key"]).public_id == acme_id
-    assert_no_keys_leaked(op, keys + [sim.partner_api_key, sim.partner_app_key],
+    assert_no_keys_leaked(op, [*keys, sim.partner_api_key, sim.partner_app_key],
                           ["acme", "globex"])
 
 

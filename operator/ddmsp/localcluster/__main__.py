@@ -21,13 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         started = time.monotonic()
         try:
-            st = cp.up()
+            started_state = cp.up()
         except ControlPlaneError as exc:
             print(f"controlplane: {exc}", file=sys.stderr)
             return 1
-        print(f"controlplane: ready at {st.apiserver_url} in {time.monotonic() - started:.1f}s",
-              file=sys.stderr)
-        print(st.kubeconfig)
+        print(f"controlplane: ready at {started_state.apiserver_url} in "
+              f"{time.monotonic() - started:.1f}s", file=sys.stderr)
+        print(started_state.kubeconfig)
         return 0
     if args.command == "down":
         stopped = cp.down()

@@ -114,7 +114,9 @@ class ControlPlane:
             raise ControlPlaneError("no bin_dir: run hack/build-binaries and pass its output")
         for binary in (*COMPONENTS, "kubectl"):
             if not (self.bin_dir / binary).exists():
-                raise ControlPlaneError(f"{binary} missing in {self.bin_dir}: run hack/build-binaries")
+                raise ControlPlaneError(
+                    f"{binary} missing in {self.bin_dir}: run hack/build-binaries"
+                )
 
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "logs").mkdir(exist_ok=True)

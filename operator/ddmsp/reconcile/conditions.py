@@ -33,7 +33,7 @@ def set_condition(
             if generation is not None:
                 cond["observedGeneration"] = generation
             return
-    new = {
+    new: dict[str, Any] = {
         "type": type_,
         "status": value,
         "reason": reason,

@@ -43,15 +43,15 @@ def register_kind(
     """Register the handlers of one kind; ``reconciler`` is resolved at call time."""
     group, version, plural = info.group, info.version, info.plural
 
-    async def reconcile(namespace: str, name: str, **_: Any) -> None:
-        _raise_for(await reconciler().reconcile(namespace, name))
+    async def reconcile(**kwargs: Any) -> None:
+        _raise_for(await reconciler().reconcile(kwargs["namespace"], kwargs["name"]))
 
     for decorator in (kopf.on.resume, kopf.on.create, kopf.on.update):
         decorator(group, version, plural, registry=registry, id="reconcile",
                   backoff=10)(reconcile)
 
-    async def drift(namespace: str, name: str, uid: str, status: Any,
-                    stopped: kopf.DaemonStopped, **_: Any) -> None:
+    async def drift(**kwargs: Any) -> None:
+        status, uid, stopped = kwargs["status"], kwargs["uid"], kwargs["stopped"]
         ready = get_condition(list((status or {}).get("conditions") or []), READY)
         if ready is None or (ready.get("status") != "True"
                              and ready.get("reason") != "DriftDetected"):
@@ -59,13 +59,13 @@ def register_kind(
         await stopped.wait(jitter(uid, drift_interval))
         if stopped:
             return
-        await reconciler().reconcile(namespace, name, drift_check=True)
+        await reconciler().reconcile(kwargs["namespace"], kwargs["name"], drift_check=True)
 
     kopf.timer(group, version, plural, registry=registry, id="drift",
                interval=drift_interval, initial_delay=drift_interval * 0.1)(drift)
 
-    async def delete(body: Any, **_: Any) -> None:
-        _raise_for(await reconciler().finalize(dict(body)))
+    async def delete(**kwargs: Any) -> None:
+        _raise_for(await reconciler().finalize(dict(kwargs["body"])))
 
     kopf.on.delete(group, version, plural, registry=registry, id="finalize",
                    optional=not needs_finalizer, backoff=10)(delete)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from kubernetes import client
 
 from ddmsp.resources.kinds import KindInfo
-
-T = TypeVar("T")
 
 
 class KubeAPI:
@@ -31,17 +30,17 @@ class KubeAPI:
             max_workers=max_threads, thread_name_prefix="ddmsp-kube"
         )
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     # ------------------------------------------------------------- custom objects
     async def get(self, info: KindInfo, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._run(
+            return cast(dict[str, Any], await self._run(
                 self.custom.get_namespaced_custom_object,
                 info.group, info.version, namespace, info.plural, name,
-            )
+            ))
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -52,23 +51,24 @@ class KubeAPI:
     ) -> dict[str, Any]:
         """Merge-patch annotations (None deletes one); returns the updated object."""
         body = {"metadata": {"annotations": annotations}}
-        return await self._run(
+        return cast(dict[str, Any], await self._run(
             self.custom.patch_namespaced_custom_object,
             info.group, info.version, namespace, info.plural, name, body,
-        )
+        ))
 
     async def patch_status(
         self, info: KindInfo, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:
-        return await self._run(
+        return cast(dict[str, Any], await self._run(
             self.custom.patch_namespaced_custom_object_status,
             info.group, info.version, namespace, info.plural, name, {"status": status},
-        )
+        ))
 
     # -------------------------------------------------------------------- secrets
     async def read_secret(self, namespace: str, name: str) -> client.V1Secret | None:
         try:
-            return await self._run(self.core.read_namespaced_secret, name, namespace)
+            secret = await self._run(self.core.read_namespaced_secret, name, namespace)
+            return cast(client.V1Secret, secret)
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -126,7 +126,9 @@ class KubeAPI:
         meta = obj["metadata"]
         now = datetime.now(UTC)
         event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
+            metadata=client.V1ObjectMeta(
+                generate_name=f"{meta['name']}.", namespace=meta["namespace"]
+            ),
             involved_object=client.V1ObjectReference(
                 api_version=obj["apiVersion"],
                 kind=obj["kind"],
@@ -145,10 +147,9 @@ class KubeAPI:
             reporting_component="ddmsp.io/operator",
             reporting_instance="ddmsp",
         )
-        try:
+        # Events are best effort: never fail a reconcile over one.
+        with contextlib.suppress(client.ApiException):
             await self._run(self.core.create_namespaced_event, meta["namespace"], event)
-        except client.ApiException:
-            pass  # events are best effort; never fail a reconcile over one
 
 
 def decode_secret(secret: client.V1Secret) -> dict[str, str]:
