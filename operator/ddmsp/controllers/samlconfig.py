@@ -361,15 +361,25 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI) -> N
             log.info("%s %s/%s changed: re-checking %s %s", kind, namespace, name,
                      info.kind, config)
 
+    def referenced(kind: str) -> Any:
+        """A kopf filter: only objects some config reads (no handler runs, no log line,
+        for every other ConfigMap or Secret)."""
+        def when(namespace: str | None, name: str | None, **kwargs: Any) -> bool:
+            index = kwargs.get(INDEX_ID)
+            return index is not None and (kind, namespace, name) in index
+        return when
+
     def version(meta: Any, event_type: Any) -> str:
         return "deleted" if event_type == "DELETED" else str(meta.get("resourceVersion", ""))
 
-    @kopf.on.event("v1", "configmaps", registry=registry, id="saml-metadata-configmaps")
+    @kopf.on.event("v1", "configmaps", registry=registry, id="saml-metadata-configmaps",
+                    when=referenced("ConfigMap"))
     async def config_maps(namespace: str | None, name: str | None, meta: Any, type: Any,
                           **kwargs: Any) -> None:
         await touch("ConfigMap", namespace, name, version(meta, type), kwargs[INDEX_ID])
 
-    @kopf.on.event("v1", "secrets", registry=registry, id="saml-metadata-secrets")
+    @kopf.on.event("v1", "secrets", registry=registry, id="saml-metadata-secrets",
+                    when=referenced("Secret"))
     async def secrets(namespace: str | None, name: str | None, meta: Any, type: Any,
                       **kwargs: Any) -> None:
         await touch("Secret", namespace, name, version(meta, type), kwargs[INDEX_ID])

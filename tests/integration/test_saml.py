@@ -1,0 +1,219 @@
+"""DatadogSAMLConfig against a real kube-apiserver, the simulator and the operator process."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from ddmsp.simulator.server import RunningSimulator
+from tests.integration.conftest import Operator, put_secret
+from tests.integration.test_roles import ORGS, ROLES, client_org, fast, org_id, role
+from tests.support.operator import wait_for
+from tests.support.samlmeta import BILLION_LAUGHS, BOM, MALFORMED, XXE, metadata
+
+pytestmark = pytest.mark.kube
+
+SAML = "datadogsamlconfigs"
+UPLOAD = "POST /api/v1/org/{public_id}/idp_metadata"
+ANNOTATION = "ddmsp.io/idp-metadata-source-version"
+
+
+def saml(name: str, source: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"kind": "DatadogSAMLConfig", "metadata": {"name": name},
+            "spec": {"orgRef": {"name": "acme"}, "idpMetadata": source, **spec}}
+
+
+def put_config_map(api: client.ApiClient, namespace: str, name: str, data: dict[str, str],
+                   labels: dict[str, str] | None = None) -> None:
+    core = client.CoreV1Api(api)
+    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels),
+                              data=data)
+    try:
+        core.create_namespaced_config_map(namespace, body)
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+        core.replace_namespaced_config_map(name, namespace, body)
+
+
+def sim_org(sim: RunningSimulator, public_id: str) -> dict[str, Any]:
+    return next(o for o in sim.state.snapshot()["orgs"] if o["public_id"] == public_id)
+
+
+def uploads(sim: RunningSimulator) -> int:
+    return sum(sim.state.calls().get(UPLOAD, {}).values())
+
+
+def test_saml_ready_configmap_changes_and_mappings(operator: Operator, api: client.ApiClient,
+                                                   sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    operator.apply(ROLES, role("ops", ["monitors_write"]))
+    # Azure AD style: a UTF-8 BOM before the XML. Kubernetes keeps it in the ConfigMap.
+    put_config_map(api, operator.namespace, "idp", {
+        "metadata.xml": (BOM + metadata("https://sts.example.com/one").encode()).decode()})
+    operator.apply(SAML, saml(
+        "sso", {"configMapKeyRef": {"name": "idp", "key": "metadata.xml"}},
+        enabled=True, idpInitiatedLogin=True,
+        autocreateUsers={"domains": ["example.com"], "accessRole": "ro"},
+        roleMappings=[
+            {"attributeKey": "groups", "attributeValue": "ops", "roleRef": {"name": "ops"}},
+            {"attributeKey": "groups", "attributeValue": "all",
+             "roleName": "Datadog Read Only Role"},
+        ]))
+    operator.wait_condition(SAML, "sso", timeout=30)
+    pid = org_id(operator)
+    status = operator.get(SAML, "sso")["status"]
+    org = sim_org(sim, pid)
+    assert status["org"] == "acme" and status["orgPublicId"] == pid
+    assert status["metadataSha256"] == org["idp_metadata"]["sha256"]  # BOM-free bytes
+    assert status["idp"]["entityId"] == "https://sts.example.com/one"
+    assert status["idp"]["ssoUrl"] == "https://idp.example.com/sso"
+    assert status["idp"]["certificateExpires"] and status["uploadedAt"]
+    assert status["loginUrl"].endswith(pid)
+    assert status["enabled"] is True and status["strictMode"] is False
+    settings = org["settings"]
+    assert settings["saml"]["enabled"] and settings["saml_idp_initiated_login"]["enabled"]
+    assert settings["saml_autocreate_users_domains"] == {"domains": ["example.com"],
+                                                         "enabled": True}
+    assert settings["saml_autocreate_access_role"] == "ro"
+    assert settings["saml_strict_mode"]["enabled"] is False  # never sent: not in the spec
+    mappings = {(m["attribute_value"], m["role_name"]) for m in org["authn_mappings"]}
+    assert mappings == {("ops", "ops"), ("all", "Datadog Read Only Role")}
+    assert uploads(sim) == 1
+
+    # An unchanged ConfigMap (a label added) is noticed but not re-uploaded.
+    put_config_map(api, operator.namespace, "idp",
+                   {"metadata.xml": (BOM + metadata("https://sts.example.com/one").encode())
+                    .decode()}, labels={"touched": "yes"})
+    rv = client.CoreV1Api(api).read_namespaced_config_map("idp", operator.namespace) \
+        .metadata.resource_version
+    wait_for(lambda: operator.get(SAML, "sso")["metadata"].get("annotations", {})
+             .get(ANNOTATION) == f"ConfigMap/idp@{rv}", timeout=10, what="change noticed")
+    time.sleep(1.5)
+    assert uploads(sim) == 1
+
+    # A changed ConfigMap is re-uploaded.
+    put_config_map(api, operator.namespace, "idp",
+                   {"metadata.xml": metadata("https://sts.example.com/two")})
+    wait_for(lambda: operator.get(SAML, "sso")["status"]["idp"]["entityId"]
+             == "https://sts.example.com/two", timeout=15, what="new metadata uploaded")
+    assert uploads(sim) == 2
+    assert any(e.reason == "MetadataUploaded" for e in operator.events("sso"))
+
+
+def test_saml_before_its_org_converges(operator: Operator, api: client.ApiClient) -> None:
+    operator.start()
+    put_secret(api, operator.namespace, "idp-secret", {"xml": metadata()})
+    operator.apply(SAML, saml("early", {"secretKeyRef": {"name": "idp-secret", "key": "xml"}},
+                              enabled=True))
+    operator.wait_condition(SAML, "early", status="False", reason="OrgNotReady", timeout=20)
+    client_org(operator)
+    operator.wait_condition(SAML, "early", timeout=30)
+    # A Secret change is noticed too.
+    put_secret(api, operator.namespace, "idp-secret",
+               {"xml": metadata("https://idp.example.com/rotated")})
+    wait_for(lambda: operator.get(SAML, "early")["status"]["idp"]["entityId"]
+             == "https://idp.example.com/rotated", timeout=15, what="secret change")
+
+
+def test_drift_corrected_and_observe_only(operator: Operator, sim: RunningSimulator) -> None:
+    fast(operator)
+    client_org(operator)
+    operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True,
+                              idpInitiatedLogin=False, roleMappings=[]))
+    operator.wait_condition(SAML, "sso", timeout=30)
+    pid = org_id(operator)
+    sim.state.set_org_setting(pid, "saml_idp_initiated_login.enabled", True)
+    extra = sim.state.add_authn_mapping(pid, "groups", "intruders", "Datadog Admin Role")
+
+    def corrected() -> bool:
+        org = sim_org(sim, pid)
+        return not org["authn_mappings"] and \
+            not org["settings"]["saml_idp_initiated_login"]["enabled"]
+
+    wait_for(corrected, timeout=15, what="SAML drift corrected")
+    drift = wait_for(lambda: operator.get(SAML, "sso")["status"].get("drift"), timeout=10)
+    text = " ".join(drift["differences"])
+    assert "idpInitiatedLogin" in text and "intruders" in text and drift["corrected"]
+    assert extra not in str(sim_org(sim, pid)["authn_mappings"])
+
+    # ObserveOnly: the same drift is reported, never corrected.
+    operator.patch(SAML, "sso", {"spec": {"managementPolicy": "ObserveOnly"}})
+    wait_for(lambda: operator.get(SAML, "sso")["status"].get("observedGeneration") == 2,
+             timeout=10)
+    sim.state.set_org_setting(pid, "saml_idp_initiated_login.enabled", True)
+    cond = operator.wait_condition(SAML, "sso", status="False", reason="DriftDetected",
+                                   timeout=15)
+    assert "idpInitiatedLogin" in cond["message"]
+    time.sleep(2)
+    assert sim_org(sim, pid)["settings"]["saml_idp_initiated_login"]["enabled"] is True
+
+
+@pytest.mark.parametrize("doc,reason", [
+    (MALFORMED, "InvalidMetadata"), (BILLION_LAUGHS, "UnsafeMetadata"), (XXE, "UnsafeMetadata"),
+], ids=["malformed", "billion-laughs", "xxe"])
+def test_bad_metadata_stalls_with_the_reason_and_a_fix_unblocks(
+        operator: Operator, api: client.ApiClient, sim: RunningSimulator,
+        doc: str, reason: str) -> None:
+    operator.start()
+    client_org(operator)
+    put_config_map(api, operator.namespace, "idp", {"xml": doc})
+    operator.apply(SAML, saml("bad", {"configMapKeyRef": {"name": "idp", "key": "xml"}}))
+    cond = operator.wait_condition(SAML, "bad", status="False", reason=reason, timeout=30)
+    assert operator.condition(SAML, "bad", "Stalled")["status"] == "True"  # type: ignore[index]
+    assert "passwd" not in cond["message"]
+    assert uploads(sim) == 0
+    put_config_map(api, operator.namespace, "idp", {"xml": metadata()})
+    operator.wait_condition(SAML, "bad", timeout=15)
+    assert uploads(sim) == 1
+
+
+def test_lockout_needs_acknowledgement_and_cert_expiry_warns(operator: Operator,
+                                                             sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    with pytest.raises(client.ApiException) as err:
+        operator.apply(SAML, saml("strict", {"inline": metadata()}, enabled=True,
+                                  strictMode=True))
+    assert err.value.status == 422
+    assert "nobody can log in" in str(err.value.body)
+    assert "acknowledgeLockoutRisk: true" in str(err.value.body)
+    operator.apply(SAML, saml("strict", {"inline": metadata(days_valid=10)}, enabled=True,
+                              strictMode=True, acknowledgeLockoutRisk=True))
+    operator.wait_condition(SAML, "strict", timeout=30)
+    assert sim_org(sim, org_id(operator))["settings"]["saml_strict_mode"]["enabled"] is True
+    warnings = [e for e in operator.events("strict") if e.reason == "CertificateExpiring"]
+    assert len(warnings) == 1 and warnings[0].type == "Warning"
+    assert "in 9 days" in warnings[0].message
+
+
+def _gone(operator: Operator, name: str) -> bool:
+    try:
+        operator.get(SAML, name)
+    except client.ApiException as exc:
+        return exc.status == 404
+    return False
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Orphan"])
+def test_deletion_policy(operator: Operator, sim: RunningSimulator, policy: str) -> None:
+    operator.start()
+    client_org(operator)
+    operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True, deletionPolicy=policy,
+                              roleMappings=[{"attributeKey": "g", "attributeValue": "v",
+                                             "roleName": "Datadog Standard Role"}]))
+    operator.wait_condition(SAML, "sso", timeout=30)
+    pid = org_id(operator)
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
+                                                     SAML, "sso")
+    wait_for(lambda: _gone(operator, "sso"), timeout=15)
+    org = sim_org(sim, pid)
+    if policy == "Delete":
+        assert org["settings"]["saml"]["enabled"] is False and org["authn_mappings"] == []
+    else:
+        assert org["settings"]["saml"]["enabled"] is True and len(org["authn_mappings"]) == 1
+    assert operator.get(ORGS, "acme")  # the org itself is untouched
