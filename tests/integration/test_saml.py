@@ -217,3 +217,24 @@ def test_deletion_policy(operator: Operator, sim: RunningSimulator, policy: str)
     else:
         assert org["settings"]["saml"]["enabled"] is True and len(org["authn_mappings"]) == 1
     assert operator.get(ORGS, "acme")  # the org itself is untouched
+
+
+def test_observe_only_from_the_start_never_writes(operator: Operator,
+                                                  sim: RunningSimulator) -> None:
+    from ddmsp.simulator.idp import parse_idp_metadata
+
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    doc = metadata()
+    sim.state.set_idp_metadata(sim.state.orgs[pid], parse_idp_metadata(doc.encode()))
+    operator.apply(SAML, saml("watch", {"inline": doc}, enabled=False,
+                              managementPolicy="ObserveOnly"))
+    operator.wait_condition(SAML, "watch", timeout=30)
+    operator.patch(SAML, "watch", {"spec": {"enabled": True}})
+    cond = operator.wait_condition(SAML, "watch", status="False", reason="DriftDetected",
+                                   timeout=15)
+    assert "enabled is false, the spec wants true" in cond["message"]
+    calls = sim.state.calls()
+    assert uploads(sim) == 0 and "PUT /api/v1/org/{public_id}" not in calls

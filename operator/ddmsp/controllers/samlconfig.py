@@ -249,11 +249,12 @@ class SamlExternal:
         status["strictMode"] = bool(actual.saml_strict_mode and actual.saml_strict_mode.enabled)
         diff: list[str] = []
         drift: list[str] = []
-        if status.get("metadataSha256") != meta.sha256:
+        observe_only = self.obj.management_policy == "ObserveOnly"
+        if status.get("metadataSha256") != meta.sha256 and not observe_only:
             self.upload = True
             diff.append(f"IdP metadata {meta.sha256[:12]} is not uploaded yet"
                         + (" (UTF-8 BOM stripped)" if meta.bom_stripped else ""))
-        elif not actual.saml_idp_metadata_uploaded or (
+        elif not actual.saml_idp_metadata_uploaded or (  # ObserveOnly compares the IdP only
                 actual.saml_idp_endpoint and actual.saml_idp_endpoint != meta.sso_url):
             self.upload = True
             drift.append(f"the IdP in Datadog ({actual.saml_idp_endpoint or 'none'}) is not "
