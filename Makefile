@@ -40,7 +40,7 @@ demo: venv binaries
 	$(PY) -m ddmsp demo
 
 bench: venv
-	$(PY) bench/run.py
+	$(PY) bench/clientorgs_scale.py --count 200
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -94,9 +94,21 @@ async def run_operator(settings: OperatorSettings) -> None:
     )
 
 
+class _WaitsAreNotErrors(logging.Filter):
+    """kopf logs every TemporaryError at ERROR; for ddmsp those are planned waits
+    (DPN registration, an org not Ready yet, a rate-limit reset): log them at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed temporarily" in str(record.msg):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def main(settings: OperatorSettings) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_WaitsAreNotErrors())
     asyncio.run(run_operator(settings))
     return 0

@@ -3,6 +3,9 @@ client per key pair, and one translation of API errors into engine outcomes."""
 
 from __future__ import annotations
 
+import os
+
+import httpx
 from pydantic import SecretStr
 
 from ddmsp.config import OperatorSettings
@@ -18,6 +21,7 @@ from ddmsp.datadog import (
     ServerError,
     TransportError,
     ValidationError,
+    api_base_url,
 )
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
@@ -30,25 +34,59 @@ ORG_NAME_KEY = "org-name"
 
 
 class DatadogClients:
-    """One long-lived client per (base URL, key pair): shared connections and limits."""
+    """One client per (base URL, key pair), all sharing one connection pool per base URL.
+
+    A thousand client orgs mean a thousand key pairs; an httpx client each with its own
+    TLS context and pool cost ~1 MiB apiece, so the transport (pool + TLS) is shared and
+    only the per-key auth differs.
+    """
 
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
         self._clients: dict[tuple[str, str], DatadogClient] = {}
+        self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
+
+    def _transport(self, base_url: str) -> httpx.AsyncHTTPTransport:
+        transport = self._transports.get(base_url)
+        if transport is None:
+            proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+            transport = httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                proxy=proxy if proxy and base_url.startswith("https") else None,
+            )
+            self._transports[base_url] = transport
+        return transport
 
     def get(self, credentials: Credentials, site: str) -> DatadogClient:
-        base = self.settings.datadog_url
-        key = (base or site, credentials.fingerprint())
+        base_url = api_base_url(site, self.settings.datadog_url)
+        key = (base_url, credentials.fingerprint())
         client = self._clients.get(key)
         if client is None:
-            client = DatadogClient(credentials, site=site, base_url=base)
+            client = DatadogClient(credentials, base_url=base_url,
+                                   transport=_Unclosable(self._transport(base_url)))
             self._clients[key] = client
         return client
 
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
+        for transport in self._transports.values():
+            await transport.aclose()
         self._clients.clear()
+        self._transports.clear()
+
+
+class _Unclosable(httpx.AsyncBaseTransport):
+    """A view of the shared transport that one client's aclose() cannot shut down."""
+
+    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        return None
 
 
 async def credentials_from_secret(

@@ -69,13 +69,18 @@ class ControlPlaneError(RuntimeError):
 
 
 def _pid_runs(pid: int, binary: str) -> bool:
-    """True when ``pid`` is alive and still the binary we started (PIDs get reused)."""
+    """True when ``pid`` is alive and still the binary we started (PIDs get reused).
+
+    The kernel's comm name (first 15 bytes of the binary name) is read from
+    /proc/<pid>/stat; cmdline is not used because it reads empty at some moments.
+    """
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
-    return bool(stat) and stat[0] != "Z" and Path(cmdline).name == binary
+    comm = stat[stat.find("(") + 1 : stat.rfind(")")]
+    state = stat[stat.rfind(")") + 1 :].split()[:1]
+    return comm == binary[:15] and state != ["Z"] and state != ["X"]
 
 
 class ControlPlane:
@@ -87,6 +92,7 @@ class ControlPlane:
         self.state_file = self.directory / "state.json"
         self.kubeconfig = self.home / "kubeconfig"
         self.bin_dir = bin_dir
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     # ------------------------------------------------------------------ queries
     def state(self) -> ControlPlaneState | None:
@@ -187,8 +193,7 @@ class ControlPlane:
             st.save(self.state_file)
             self._wait(
                 "kube-controller-manager",
-                lambda: _pid_runs(st.pids["kube-controller-manager"], "kube-controller-manager")
-                and self._default_sa_exists(st),
+                lambda: self._default_sa_exists(st),
                 deadline,
             )
         except BaseException:
@@ -232,20 +237,24 @@ class ControlPlane:
             cwd=self.directory,
         )
         log.close()
+        self._procs[binary] = proc
         return proc.pid
 
     def _wait(self, name: str, check: object, deadline: float) -> None:
         assert callable(check)
-        st = self.state()
         while time.monotonic() < deadline:
             if check():
                 return
-            if st is not None and name in st.pids and not _pid_runs(st.pids[name], name):
+            proc = self._procs.get(name)
+            if proc is not None and proc.poll() is not None:
                 break
             time.sleep(0.2)
         log = self.directory / "logs" / f"{name}.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise ControlPlaneError(f"{name} did not become ready; last log lines:\n{tail}")
+        proc = self._procs.get(name)
+        code = proc.poll() if proc else None
+        exited = f" (exit status {code})" if code is not None else ""
+        raise ControlPlaneError(f"{name} did not become ready{exited}; last log lines:\n{tail}")
 
     @staticmethod
     def _http_ok(url: str) -> bool:
