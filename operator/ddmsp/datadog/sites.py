@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-SITES: tuple[str, ...] = (
+Site = Literal[
     "datadoghq.com",
     "us3.datadoghq.com",
     "us5.datadoghq.com",
@@ -14,7 +15,8 @@ SITES: tuple[str, ...] = (
     "datadoghq.eu",
     "ddog-gov.com",
     "us2.ddog-gov.com",
-)
+]
+SITES: tuple[str, ...] = get_args(Site)
 
 DEFAULT_SITE = "datadoghq.com"
 

@@ -9,7 +9,7 @@ from pydantic import Field
 from ddmsp.resources.base import KubeModel, cel, immutable
 from ddmsp.resources.common import (
     DNS_SUBDOMAIN,
-    Condition,
+    ManagedStatus,
     ManagementPolicy,
     SecretReference,
     Site,
@@ -160,7 +160,7 @@ class RegistrationStatus(KubeModel):
     )
 
 
-class DatadogClientOrgStatus(KubeModel):
+class DatadogClientOrgStatus(ManagedStatus):
     """Observed state; written by the operator only."""
 
     phase: str | None = Field(
@@ -170,9 +170,6 @@ class DatadogClientOrgStatus(KubeModel):
         "Pending, Creating (ChildOrg); CreatingParent, SpinningOff, AwaitingRegistration, "
         "CreatingClientOrg (SpinOff); then Ready. Also Paused, Drifted (ObserveOnly), Stalled.",
     )
-    observed_generation: int | None = Field(
-        default=None, description="The metadata.generation last reconciled."
-    )
     parent_org: OrgRecord | None = Field(
         default=None, description="SpinOff: the org created under the partner and spun off."
     )
@@ -181,14 +178,6 @@ class DatadogClientOrgStatus(KubeModel):
     )
     registration: RegistrationStatus | None = Field(
         default=None, description="SpinOff: the DPN registration step."
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        description="Ready, Synced, Reconciling and Stalled.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
     )
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ddmsp.datadog.sites import SITES, Site
 from ddmsp.resources.base import KubeModel
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -13,28 +14,6 @@ ManagementPolicy = Literal["Full", "ObserveOnly"]
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
-SITES = (
-    "datadoghq.com",
-    "us3.datadoghq.com",
-    "us5.datadoghq.com",
-    "ap1.datadoghq.com",
-    "ap2.datadoghq.com",
-    "uk1.datadoghq.com",
-    "datadoghq.eu",
-    "ddog-gov.com",
-    "us2.ddog-gov.com",
-)
-Site = Literal[
-    "datadoghq.com",
-    "us3.datadoghq.com",
-    "us5.datadoghq.com",
-    "ap1.datadoghq.com",
-    "ap2.datadoghq.com",
-    "uk1.datadoghq.com",
-    "datadoghq.eu",
-    "ddog-gov.com",
-    "us2.ddog-gov.com",
-]
 
 
 class SecretReference(KubeModel):
@@ -62,3 +41,22 @@ class Condition(KubeModel):
     observed_generation: int | None = Field(
         default=None, description="The metadata.generation this condition describes."
     )
+
+
+class ManagedStatus(KubeModel):
+    """Status fields the engine writes for every kind."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation last reconciled."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Synced, Reconciling and Stalled.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+__all__ = ["SITES", "Condition", "ManagedStatus", "SecretReference", "Site"]

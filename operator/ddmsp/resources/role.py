@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ddmsp.resources.base import KubeModel
-from ddmsp.resources.common import Condition, ManagementPolicy
+from ddmsp.resources.common import ManagedStatus, ManagementPolicy
 from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
 
@@ -67,14 +67,11 @@ class DriftRecord(KubeModel):
     )
 
 
-class DatadogRoleStatus(KubeModel):
+class DatadogRoleStatus(ManagedStatus):
     """Observed state; written by the operator only."""
 
     phase: RolePhase | None = Field(
         default=None, description="A one-word summary for humans (the logic uses conditions)."
-    )
-    observed_generation: int | None = Field(
-        default=None, description="The metadata.generation last reconciled."
     )
     org: str | None = Field(
         default=None,
@@ -96,14 +93,6 @@ class DatadogRoleStatus(KubeModel):
     )
     drift: DriftRecord | None = Field(
         default=None, description="The last drift found (changes made outside the spec)."
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        description="Ready, Synced, Reconciling and Stalled.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
     )
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from ddmsp.resources.base import KubeModel, cel
-from ddmsp.resources.common import DNS_SUBDOMAIN, Condition, ManagementPolicy
+from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, ManagementPolicy
 from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
 from ddmsp.resources.role import DriftRecord
@@ -216,14 +216,11 @@ class AppliedMapping(KubeModel):
     role_id: str = Field(description="The role's ID in Datadog.")
 
 
-class DatadogSAMLConfigStatus(KubeModel):
+class DatadogSAMLConfigStatus(ManagedStatus):
     """Observed state; written by the operator only."""
 
     phase: SamlPhase | None = Field(
         default=None, description="A one-word summary for humans (the logic uses conditions)."
-    )
-    observed_generation: int | None = Field(
-        default=None, description="The metadata.generation last reconciled."
     )
     org: str | None = Field(
         default=None,
@@ -251,14 +248,6 @@ class DatadogSAMLConfigStatus(KubeModel):
     )
     drift: DriftRecord | None = Field(
         default=None, description="The last drift found (changes made outside the spec)."
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        description="Ready, Synced, Reconciling and Stalled.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
     )
 
 
