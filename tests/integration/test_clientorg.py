@@ -201,3 +201,27 @@ def test_pause_stops_writes_and_observe_only_changes_nothing(operator: Operator)
     op.patch(PLURAL, "paused", {"spec": {"displayName": "Paused Two"}})
     wait_for(lambda: sim_org(sim, org_id)["name"] == "Paused Two", what="rename in Datadog")
     op.wait_condition(PLURAL, "paused", "Ready")
+
+
+def test_metrics_endpoint_reports_reconciles_and_readiness(operator: Operator) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    op = operator
+    op.process.extra_args = ["--metrics-port", str(port)]
+    op.start()
+    op.apply(PLURAL, org("metered", "Metered"))
+    op.wait_condition(PLURAL, "metered")
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+
+    text = wait_for(lambda: "ddmsp_object_ready" in scrape() and scrape(), what="metrics")
+    assert (f'ddmsp_object_ready{{kind="DatadogClientOrg",name="metered",'
+            f'namespace="{op.namespace}"}} 1.0') in text
+    assert 'ddmsp_reconciles_total{kind="DatadogClientOrg",outcome="ready"}' in text
+    assert "ddmsp_reconcile_duration_seconds_bucket" in text

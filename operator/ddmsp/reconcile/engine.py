@@ -8,12 +8,14 @@ Kinds only supply a ``Connector``; nothing in here knows about Datadog.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from ddmsp import metrics
 from ddmsp.reconcile import conditions as cond
 from ddmsp.reconcile.createguard import CreateGuard
 from ddmsp.reconcile.external import Connector, Observation, ReconcileContext
@@ -69,6 +71,10 @@ class Reconciler:
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, namespace: str, name: str, *, drift_check: bool = False) -> Result:
         """One serialized pass over the object's latest state (handlers and timers share it)."""
+        with metrics.RECONCILE_SECONDS.labels(self.info.kind).time():
+            return await self._reconcile(namespace, name, drift_check)
+
+    async def _reconcile(self, namespace: str, name: str, drift_check: bool) -> Result:
         async with self._lock(namespace, name):
             body = await self.kube.get(self.info, namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
@@ -167,6 +173,8 @@ class Reconciler:
     async def finalize(self, body: dict[str, Any]) -> Result:
         """Apply the deletion policy; returns a requeue when the external delete must retry."""
         meta = body["metadata"]
+        with contextlib.suppress(KeyError):  # a gauge per live object only
+            metrics.READY.remove(self.info.kind, meta["namespace"], meta["name"])
         async with self._lock(meta["namespace"], meta["name"]):
             try:
                 obj = ManagedObject.from_body(self.info, body)
@@ -228,6 +236,9 @@ class Reconciler:
     async def _finish(self, obj: ManagedObject, result: Result) -> Result:
         obj.status["observedGeneration"] = obj.generation
         await self._write_status(obj)
+        ready = cond.is_true(obj.conditions, cond.READY)
+        metrics.READY.labels(self.info.kind, obj.namespace, obj.name).set(1 if ready else 0)
+        metrics.RECONCILES.labels(self.info.kind, _outcome_label(obj, result, ready)).inc()
         return result
 
     async def _write_status(self, obj: ManagedObject) -> None:
@@ -245,6 +256,20 @@ class Reconciler:
         if ready and ready.get("reason") == reason and ready.get("message") == message:
             return
         await self._event(obj, type_, reason, message)
+
+
+def _outcome_label(obj: ManagedObject, result: Result, ready: bool) -> str:
+    if result.stalled:
+        return "stalled"
+    if ready:
+        return "ready"
+    phase = obj.status.get("phase")
+    if phase in ("Paused", "Drifted"):
+        return str(phase).lower()
+    synced = cond.get_condition(obj.conditions, cond.SYNCED)
+    if synced and synced.get("reason") == "ReconcileError":
+        return "error"
+    return "waiting"
 
 
 def _safe_message(exc: BaseException) -> str:
