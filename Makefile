@@ -33,7 +33,7 @@ lint: venv
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/mypy
 
-test: venv binaries
+test: venv binaries lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv binaries
