@@ -19,6 +19,12 @@ READY = Gauge(
     ["kind", "namespace", "name"],
 )
 
+CLIENT_COST = Gauge(
+    "ddmsp_client_estimated_cost_usd",
+    "Estimated month-to-date Datadog cost of a client org",
+    ["namespace", "name", "org_public_id"],
+)
+
 
 def start_metrics_server(port: int) -> None:
     start_http_server(port)

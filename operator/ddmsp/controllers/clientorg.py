@@ -8,10 +8,11 @@ engine's crash-safe ``CreateGuard``; keys go to a Secret before anything else.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from ddmsp import API_GROUP
+from ddmsp import API_GROUP, metrics
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import (
     API_KEY,
@@ -25,12 +26,21 @@ from ddmsp.controllers.datadog_access import (
     partner_credentials,
     translate_datadog_error,
 )
-from ddmsp.datadog import CreatedOrg, Credentials, DatadogClient, NotFoundError, Org
+from ddmsp.datadog import (
+    CreatedOrg,
+    Credentials,
+    DatadogClient,
+    DatadogError,
+    NotFoundError,
+    Org,
+)
 from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 from ddmsp.resources.clientorg import CLIENT_ORG, DatadogClientOrgSpec
+
+log = logging.getLogger(__name__)
 
 CLIENT = "clientOrg"
 PARENT = "parentOrg"
@@ -138,6 +148,7 @@ class ClientOrgExternal:
                 f"org {record['publicId']} recorded in status is not visible with its own keys",
             ) from None
         record["name"] = org.name or record.get("name", "")
+        await self._refresh_cost(record)
         return self._compare_name(org.name)
 
     def _compare_name(self, actual: str | None) -> Observation:
@@ -170,6 +181,36 @@ class ClientOrgExternal:
         if self.obj.management_policy == "ObserveOnly" and org.name != self.spec.display_name:
             return self._compare_name(org.name)
         return self._compare_name(org.name)
+
+    async def _refresh_cost(self, record: dict[str, Any]) -> None:
+        """Month-to-date cost from the creator's sub-org cost view (Datadog serves cost
+        to parent-level orgs only). Advisory: a failure keeps the last value."""
+        if self.obj.status.get("cost") and not self.ctx.drift_check:
+            return
+        try:
+            if self.spec.provisioning == "SpinOff":
+                parent = self._record(PARENT)
+                if parent is None:
+                    return
+                creator = await self._org_credentials(parent, "parent")
+            else:
+                creator = await self._partner()
+            rows = await self._dd(creator).estimated_cost(view="sub-org")
+        except (DatadogError, ReconcileOutcome) as exc:
+            log.info("%s: cost not refreshed: %s", self.obj.ref(), type(exc).__name__)
+            return
+        mine = [r for r in rows if r.public_id == record["publicId"]]
+        if not mine:
+            return
+        total = sum(r.total_cost or 0.0 for r in mine)
+        month = max((r.date for r in mine if r.date), default=datetime.now(UTC))
+        self.obj.status["cost"] = {
+            "month": month.strftime("%Y-%m"),
+            "estimatedTotal": f"{total:.2f}",
+            "updatedAt": now_rfc3339(),
+        }
+        metrics.CLIENT_COST.labels(self.obj.namespace, self.obj.name,
+                                   record["publicId"]).set(total)
 
     def _pending_phase(self) -> str:
         if self.spec.provisioning == "ChildOrg":

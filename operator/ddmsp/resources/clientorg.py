@@ -160,6 +160,16 @@ class RegistrationStatus(KubeModel):
     )
 
 
+class CostRecord(KubeModel):
+    """The client org's estimated Datadog cost, as the partner's cost view reports it."""
+
+    month: str = Field(description="The month the estimate covers (YYYY-MM).")
+    estimated_total: str = Field(
+        description="Estimated cost so far this month, in USD, as a decimal string."
+    )
+    updated_at: str = Field(description="When the operator last read it (RFC 3339).")
+
+
 class DatadogClientOrgStatus(ManagedStatus):
     """Observed state; written by the operator only."""
 
@@ -179,6 +189,11 @@ class DatadogClientOrgStatus(ManagedStatus):
     registration: RegistrationStatus | None = Field(
         default=None, description="SpinOff: the DPN registration step."
     )
+    cost: CostRecord | None = Field(
+        default=None,
+        description="Estimated month-to-date cost of the client org, refreshed at each drift "
+        "check from the cost view of the org that created it (absent for adopted orgs).",
+    )
 
 
 def _kind_info() -> KindInfo:
@@ -194,6 +209,8 @@ def _kind_info() -> KindInfo:
             {"name": "Mode", "type": "string", "jsonPath": ".spec.provisioning"},
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Org ID", "type": "string", "jsonPath": ".status.clientOrg.publicId"},
+            {"name": "Cost (USD MTD)", "type": "string", "priority": 1,
+             "jsonPath": ".status.cost.estimatedTotal"},
         ),
         spec_rules=tuple(SPEC_RULES),
     )
