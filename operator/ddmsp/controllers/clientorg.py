@@ -149,16 +149,14 @@ class ClientOrgExternal:
             ) from None
         record["name"] = org.name or record.get("name", "")
         await self._refresh_cost(record)
-        return self._compare_name(org.name)
+        return self._compare_name(org)
 
-    def _compare_name(self, actual: str | None) -> Observation:
+    def _compare_name(self, org: Org) -> Observation:
         want = self.spec.display_name
-        if actual is not None and actual != want:
+        if org.name is not None and org.name != want:
             return Observation(exists=True, up_to_date=False,
-                               diff=[f"org name is {actual!r}, spec.displayName is {want!r}"])
-        return Observation(exists=True, phase="Ready",
-                           message=f"org {self._record(CLIENT)['publicId']} is ready"  # type: ignore[index]
-                           )
+                               diff=[f"org name is {org.name!r}, spec.displayName is {want!r}"])
+        return Observation(exists=True, phase="Ready", message=f"org {org.public_id} is ready")
 
     async def _observe_adopted(self) -> Observation:
         adopt = self.spec.adopt
@@ -178,9 +176,7 @@ class ClientOrgExternal:
             "credentialsSecret": adopt.credentials_secret_ref.name,
             "adopted": True,
         }
-        if self.obj.management_policy == "ObserveOnly" and org.name != self.spec.display_name:
-            return self._compare_name(org.name)
-        return self._compare_name(org.name)
+        return self._compare_name(org)
 
     async def _refresh_cost(self, record: dict[str, Any]) -> None:
         """Month-to-date cost from the creator's sub-org cost view (Datadog serves cost
@@ -342,10 +338,7 @@ class ClientOrgExternal:
                 ORG_NAME_KEY: created.org.name or display,
             }
             labels = secret_labels(self.obj.name, role)
-            if await kube.read_secret(ns, secret) is None:
-                await kube.create_secret(ns, secret, data, labels)
-            else:
-                await kube.patch_secret(ns, secret, data, labels)
+            await kube.write_secret(ns, secret, data, labels)
             crash_point(f"after-{role}-secret-write")
             self.obj.status[key] = {
                 "publicId": created.org.public_id,

@@ -78,36 +78,22 @@ class KubeAPI:
         secret = await self.read_secret(namespace, name)
         return None if secret is None else decode_secret(secret)
 
-    async def create_secret(
-        self,
-        namespace: str,
-        name: str,
-        data: dict[str, str],
-        labels: dict[str, str],
-        annotations: dict[str, str] | None = None,
+    async def write_secret(
+        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
     ) -> None:
+        """Create the Secret, or merge these keys and labels into the one that exists."""
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(
-                name=name, namespace=namespace, labels=labels, annotations=annotations or {}
-            ),
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
             type="Opaque",
             string_data=data,
         )
-        await self._run(self.core.create_namespaced_secret, namespace, body)
-
-    async def patch_secret(
-        self,
-        namespace: str,
-        name: str,
-        data: dict[str, str],
-        labels: dict[str, str],
-        annotations: dict[str, str] | None = None,
-    ) -> None:
-        body = {
-            "metadata": {"labels": labels, "annotations": annotations or {}},
-            "stringData": data,
-        }
-        await self._run(self.core.patch_namespaced_secret, name, namespace, body)
+        try:
+            await self._run(self.core.create_namespaced_secret, namespace, body)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            patch = {"metadata": {"labels": labels}, "stringData": data}
+            await self._run(self.core.patch_namespaced_secret, name, namespace, patch)
 
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
