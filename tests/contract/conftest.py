@@ -9,9 +9,11 @@ import pytest
 
 from ddmsp.simulator.server import RunningSimulator, running_simulator
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "datadog-api"
-if not REFERENCE.exists():  # a checkout elsewhere: fall back to the shared workspace
-    REFERENCE = Path("/work/shared/datadog-api")
+SHARED_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "datadog-api"
+VENDORED_REFERENCE = Path(__file__).resolve().parent / "reference" / "datadog-api"
+# The workspace's ../shared copy is the reference; a clone without it uses the verbatim
+# copy under tests/contract/reference/ (test_reference_copy.py keeps the two equal).
+REFERENCE = SHARED_REFERENCE if SHARED_REFERENCE.exists() else VENDORED_REFERENCE
 CASSETTES = REFERENCE / "cassettes"
 OPENAPI_V1 = REFERENCE / "openapi-v1.yaml"
 

@@ -196,8 +196,8 @@ async def test_usage_summary(router: respx.Router, dd: DatadogClient) -> None:
     )
     summary = await dd.usage_summary(date(2024, 1, 15), datetime(2024, 2, 3))
     params = route.calls.last.request.url.params
-    assert params["start_month"] == "2024-01"
-    assert params["end_month"] == "2024-02"
+    assert params["start_month"] == "2024-01-01T00:00:00Z"
+    assert params["end_month"] == "2024-02-01T00:00:00Z"
     assert params["include_org_details"] == "true"
     assert summary.usage[0].orgs[0].public_id == "p1"
     assert summary.usage[0].orgs[0].model_extra == {"infra_host_top99p": 2}
@@ -427,7 +427,7 @@ async def test_costs(router: respx.Router, dd: DatadogClient) -> None:
 
     rows = await dd.estimated_cost(start_month=date(2022, 4, 1))
     assert est.calls.last.request.url.params["view"] == "sub-org"
-    assert est.calls.last.request.url.params["start_month"] == "2022-04"
+    assert est.calls.last.request.url.params["start_month"] == "2022-04-01T00:00:00Z"
     assert rows[0].public_id == "fasjyydbcgwwc2uc"
     assert rows[0].total_cost == pytest.approx(73.17)
     assert [c.product_name for c in rows[0].charges][:2] == ["infra_host", "synthetics_api_tests"]
@@ -437,7 +437,7 @@ async def test_costs(router: respx.Router, dd: DatadogClient) -> None:
     await dd.historical_cost(date(2022, 3, 1), "2022-04", view="summary")
     params = hist.calls.last.request.url.params
     assert (params["start_month"], params["end_month"], params["view"]) == (
-        "2022-03",
+        "2022-03-01T00:00:00Z",
         "2022-04",
         "summary",
     )

@@ -86,9 +86,11 @@ class _KeyAuth(httpx.Auth):
 
 
 def _format_month(value: DateLike) -> str:
+    """The month's first instant as an RFC 3339 date-time: the spec types these
+    parameters `format: date-time` and the recorded exchanges send full timestamps."""
     if isinstance(value, str):
         return value
-    return f"{value.year:04d}-{value.month:02d}"
+    return f"{value.year:04d}-{value.month:02d}-01T00:00:00Z"
 
 
 def _format_instant(value: DateLike) -> str:
