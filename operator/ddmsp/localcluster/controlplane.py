@@ -206,13 +206,14 @@ class ControlPlane:
         st = self.state()
         stopped: list[str] = []
         if st is not None:
+            # One at a time, clients before servers: an apiserver whose etcd is already
+            # gone hangs in its graceful shutdown.
             for name in reversed(COMPONENTS):
                 pid = st.pids.get(name)
-                if pid is not None and _pid_runs(pid, name):
-                    os.kill(pid, signal.SIGTERM)
-                    stopped.append(name)
-            for name in stopped:
-                pid = st.pids[name]
+                if pid is None or not _pid_runs(pid, name):
+                    continue
+                os.kill(pid, signal.SIGTERM)
+                stopped.append(name)
                 for _ in range(100):
                     if not _pid_runs(pid, name):
                         break
