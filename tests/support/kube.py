@@ -51,13 +51,30 @@ def reachable(kubeconfig: str) -> bool:
         return False
 
 
+def _is_local_control_plane(kubeconfig: str) -> bool:
+    try:
+        cfg = yaml.safe_load(Path(kubeconfig).read_text())
+        current = next(c for c in cfg["contexts"] if c["name"] == cfg["current-context"])
+        return bool(current["context"]["cluster"] == "ddmsp-local")
+    except (OSError, KeyError, StopIteration, TypeError, yaml.YAMLError):
+        return False
+
+
 def existing_cluster() -> Cluster | None:
-    """Use the cluster $KUBECONFIG points at when it answers (the README's opt-in)."""
+    """Reuse the cluster $KUBECONFIG points at when it answers and is either a ddmsp
+    local control plane (`hack/controlplane up`) or explicitly allowed with
+    DDMSP_TEST_USE_KUBECONFIG=1: tests create CRDs and namespaces, so a kubeconfig that
+    happens to point at a real cluster is never used by accident."""
     path = os.environ.get("KUBECONFIG")
-    if path and os.environ.get("DDMSP_TEST_USE_KUBECONFIG") == "1" and reachable(path):
-        bin_dir = os.environ.get("DDMSP_BIN_DIR")
-        return Cluster(Path(path), Path(bin_dir) if bin_dir else None, owned=False)
-    return None
+    if not path or ":" in path:
+        return None
+    allowed = os.environ.get("DDMSP_TEST_USE_KUBECONFIG") == "1"
+    local = _is_local_control_plane(path)
+    if not (allowed or local) or not reachable(path):
+        return None
+    bin_dir = os.environ.get("DDMSP_BIN_DIR")
+    found = Path(bin_dir) if bin_dir else (build_binaries() if local else None)
+    return Cluster(Path(path), found, owned=False)
 
 
 def unique_name(prefix: str) -> str:
