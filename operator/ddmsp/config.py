@@ -26,7 +26,6 @@ class OperatorSettings(BaseModel):
     partner_api_key: SecretStr | None = Field(default=None, description="DDMSP_PARTNER_API_KEY")
     partner_app_key: SecretStr | None = Field(default=None, description="DDMSP_PARTNER_APP_KEY")
     drift_interval: float = Field(default=600.0, gt=0, description="DDMSP_DRIFT_INTERVAL (s)")
-    registration_poll: float = Field(default=15.0, gt=0, description="DDMSP_REGISTRATION_POLL")
     wait_poll: float = Field(default=15.0, gt=0, description="DDMSP_WAIT_POLL: dependency waits")
     create_settle_seconds: float = Field(
         default=60.0, ge=0,
@@ -63,7 +62,6 @@ _ENV = {
     "partner_api_key": "DDMSP_PARTNER_API_KEY",
     "partner_app_key": "DDMSP_PARTNER_APP_KEY",
     "drift_interval": "DDMSP_DRIFT_INTERVAL",
-    "registration_poll": "DDMSP_REGISTRATION_POLL",
     "wait_poll": "DDMSP_WAIT_POLL",
     "create_settle_seconds": "DDMSP_CREATE_SETTLE_SECONDS",
     "worker_limit": "DDMSP_WORKER_LIMIT",
@@ -81,8 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datadog-url", help="API base URL for every site (e.g. a simulator)")
     parser.add_argument("--partner-secret", help="namespace/name of default partner keys")
     parser.add_argument("--drift-interval", type=float, help="seconds between drift checks")
-    parser.add_argument("--registration-poll", type=float,
-                        help="seconds between checks while awaiting DPN registration")
     parser.add_argument("--wait-poll", type=float, help="seconds between dependency checks")
     parser.add_argument("--worker-limit", type=int, help="max objects handled concurrently")
     parser.add_argument("--liveness", help="liveness endpoint URL ('' disables)")

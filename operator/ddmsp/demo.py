@@ -105,7 +105,7 @@ class Demo:
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "ddmsp", "run", "--namespace", NAMESPACE,
              "--datadog-url", sim.base_url, "--liveness", "", "--metrics-port", "0",
-             "--registration-poll", "2", "--wait-poll", "2"],
+             "--wait-poll", "2"],
             stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)  # noqa: SIM115
         print(f"operator log: {log_path}")
 

@@ -279,7 +279,7 @@ class ClientOrgExternal:
                 "AwaitingRegistration",
                 f"register org {target} in the Datadog Partner Network portal, then confirm "
                 f"with: {command}",
-                delay=self.settings.registration_poll,
+                delay=None,  # only a spec change moves this on: the update handler
                 phase="AwaitingRegistration",
                 event=True,
             )

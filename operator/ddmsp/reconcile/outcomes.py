@@ -19,10 +19,11 @@ class ReconcileOutcome(Exception):
 
 
 class Waiting(ReconcileOutcome):
-    """Progress depends on something that changes without a spec change; retry later."""
+    """Not there yet: retry after ``delay`` seconds, or, with ``delay=None``, when the
+    object itself changes (a human step recorded in the spec)."""
 
     def __init__(
-        self, reason: str, message: str, *, delay: float = 10.0, phase: str | None = None,
+        self, reason: str, message: str, *, delay: float | None = 10.0, phase: str | None = None,
         event: bool = False,
     ) -> None:
         super().__init__(reason, message, phase=phase)
