@@ -56,10 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         return simulator_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "run":
-        from ddmsp.config import from_env_and_args
+        from pydantic import ValidationError
+
+        from ddmsp.config import describe_setting, from_env_and_args
         from ddmsp.runner import main as run_main
 
-        return run_main(from_env_and_args(args))
+        try:
+            settings = from_env_and_args(args)
+        except ValidationError as exc:
+            for err in exc.errors():
+                print(f"ddmsp run: {describe_setting(str(err['loc'][0]))}: {err['msg']}",
+                      file=sys.stderr)
+            return 2
+        return run_main(settings)
     if args.command == "crds":
         return _crds(args)
     if args.command == "demo":

@@ -72,6 +72,11 @@ _ENV = {
 }
 
 
+def describe_setting(field: str) -> str:
+    """How a user sets ``field``: its flag and its environment variable."""
+    return f"--{field.replace('_', '-')} / {_ENV[field]}" if field in _ENV else field
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for `ddmsp run`; each defaults to its environment variable."""
     parser.add_argument("--namespace", "-n", action="append", dest="namespaces",

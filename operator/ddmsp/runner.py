@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from typing import Any, cast
 
 import kopf
@@ -105,6 +106,13 @@ class _WaitsAreNotErrors(logging.Filter):
 
 
 def main(settings: OperatorSettings) -> int:
+    """Run until stopped; a missing or broken kubeconfig is a one-line error, not a trace."""
+    try:
+        kube_api_client(settings)
+    except (config.ConfigException, OSError) as exc:
+        print(f"ddmsp run: cannot load Kubernetes credentials: {exc}. Set KUBECONFIG or "
+              "run in a Pod with a ServiceAccount.", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise

@@ -165,3 +165,14 @@ def test_invalid_spec_is_blocked_with_the_field_named() -> None:
     with pytest.raises(Blocked) as blocked:
         ManagedObject.from_body(CLIENT_ORG, body)
     assert "spec.display_name" in blocked.value.message or "displayName" in blocked.value.message
+
+
+def test_run_refuses_bad_settings_naming_flag_and_variable(capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddmsp.__main__ import main
+
+    monkeypatch.setenv("DDMSP_DRIFT_INTERVAL", "soon")
+    assert main(["run", "--partner-secret", "no-slash"]) == 2
+    err = capsys.readouterr().err
+    assert "--partner-secret / DDMSP_PARTNER_SECRET" in err and "namespace/name" in err
+    assert "--drift-interval / DDMSP_DRIFT_INTERVAL" in err

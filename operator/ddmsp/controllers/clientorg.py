@@ -200,11 +200,10 @@ class ClientOrgExternal:
             return
         total = sum(r.total_cost or 0.0 for r in mine)
         month = max((r.date for r in mine if r.date), default=datetime.now(UTC))
-        self.obj.status["cost"] = {
-            "month": month.strftime("%Y-%m"),
-            "estimatedTotal": f"{total:.2f}",
-            "updatedAt": now_rfc3339(),
-        }
+        cost = {"month": month.strftime("%Y-%m"), "estimatedTotal": f"{total:.2f}"}
+        previous = self.obj.status.get("cost") or {}
+        if {k: previous.get(k) for k in cost} != cost:  # no status write for an unchanged cost
+            self.obj.status["cost"] = {**cost, "updatedAt": now_rfc3339()}
         metrics.CLIENT_COST.labels(self.obj.namespace, self.obj.name,
                                    record["publicId"]).set(total)
 

@@ -167,7 +167,7 @@ class CostRecord(KubeModel):
     estimated_total: str = Field(
         description="Estimated cost so far this month, in USD, as a decimal string."
     )
-    updated_at: str = Field(description="When the operator last read it (RFC 3339).")
+    updated_at: str = Field(description="When the estimate last changed (RFC 3339).")
 
 
 class DatadogClientOrgStatus(ManagedStatus):
