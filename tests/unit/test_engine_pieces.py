@@ -176,3 +176,18 @@ def test_run_refuses_bad_settings_naming_flag_and_variable(capsys: pytest.Captur
     err = capsys.readouterr().err
     assert "--partner-secret / DDMSP_PARTNER_SECRET" in err and "namespace/name" in err
     assert "--drift-interval / DDMSP_DRIFT_INTERVAL" in err
+
+
+def test_engine_results_map_onto_kopf_retries() -> None:
+    import kopf
+
+    from ddmsp.reconcile.engine import DONE, Result
+    from ddmsp.reconcile.handlers import _raise_for
+
+    _raise_for(DONE)  # settled, or waiting for the object itself to change: no retry
+    _raise_for(Result(requeue_after=None, message="waiting for a spec change"))
+    with pytest.raises(kopf.TemporaryError) as temporary:
+        _raise_for(Result(requeue_after=7.5, message="org not ready"))
+    assert temporary.value.delay == 7.5
+    with pytest.raises(kopf.PermanentError):
+        _raise_for(Result(stalled=True, message="needs a human"))
