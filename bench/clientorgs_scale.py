@@ -76,12 +76,16 @@ def main() -> int:
                 string_data={"api-key": sim.partner_api_key, "app-key": sim.partner_app_key}))
             env = {**os.environ, "KUBECONFIG": state.kubeconfig,
                    "PYTHONPATH": str(ROOT / "operator"), "DDMSP_PARTNER_SECRET": f"{ns}/partner"}
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "ddmsp", "run", "--namespace", ns, "--datadog-url",
-                 sim.base_url, "--liveness", "", "--metrics-port", "0",
-                 "--worker-limit", str(args.workers)],
-                stdout=open(home / "operator.log", "wb"),  # noqa: SIM115 - the child owns it
-                stderr=subprocess.STDOUT, env=env)
+
+            def start_operator() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "ddmsp", "run", "--namespace", ns, "--datadog-url",
+                     sim.base_url, "--liveness", "", "--metrics-port", "0",
+                     "--worker-limit", str(args.workers)],
+                    stdout=open(home / "operator.log", "ab"),
+                    stderr=subprocess.STDOUT, env=env)
+
+            operator = start_operator()
             time.sleep(3)
             start = time.monotonic()
             for i in range(args.count):
@@ -111,6 +115,26 @@ def main() -> int:
                 "datadog_calls_per_org": round(total_calls / max(done, 1), 2),
                 "datadog_calls": {k: v for k, v in sorted(calls.items())},
                 "operator_peak_rss_mib": round(peak_rss_mib(operator.pid), 1),
+            })
+            # A restart with every client already Ready: how long until each one has been
+            # re-checked, and what that costs in Datadog calls (nothing is created).
+            operator.terminate()
+            operator.wait(30)
+            sim.state.reset_calls()
+            restart = time.monotonic()
+            operator = start_operator()
+            route = "GET /api/v1/org/{public_id}"
+            while time.monotonic() - restart < args.timeout:
+                if sum(sim.calls().get(route, {}).values()) >= args.count:
+                    break
+                time.sleep(0.5)
+            resumed = time.monotonic() - restart
+            time.sleep(3)  # let stragglers land before counting
+            calls = sim.calls()
+            result.update({
+                "restart_all_rechecked_seconds": round(resumed, 2),
+                "restart_datadog_calls": {k: v for k, v in sorted(calls.items())},
+                "restart_creates": sum(calls.get("POST /api/v1/org", {}).values()),
             })
     finally:
         if operator and operator.poll() is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ddmsp import API_GROUP, metrics
 from ddmsp.config import OperatorSettings
+from ddmsp.controllers.costs import CostViews
 from ddmsp.controllers.datadog_access import (
     API_KEY,
     APP_KEY,
@@ -30,7 +31,6 @@ from ddmsp.datadog import (
     CreatedOrg,
     Credentials,
     DatadogClient,
-    DatadogError,
     NotFoundError,
     Org,
 )
@@ -76,9 +76,10 @@ class ClientOrgConnector:
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
         self.settings = settings
         self.clients = clients
+        self.costs = CostViews(ttl=settings.drift_interval / 2)
 
     async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
-        return ClientOrgExternal(ctx, self.settings, self.clients)
+        return ClientOrgExternal(ctx, self.settings, self.clients, self.costs)
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
         return translate_datadog_error(exc, self.settings.wait_poll)
@@ -88,9 +89,11 @@ class ClientOrgExternal:
     """observe/create/update for one DatadogClientOrg (orgs are never deleted)."""
 
     def __init__(
-        self, ctx: ReconcileContext, settings: OperatorSettings, clients: DatadogClients
+        self, ctx: ReconcileContext, settings: OperatorSettings, clients: DatadogClients,
+        costs: CostViews,
     ) -> None:
         self.ctx = ctx
+        self.costs = costs
         self.obj = ctx.obj
         self.spec: DatadogClientOrgSpec = ctx.obj.spec
         self.settings = settings
@@ -191,13 +194,12 @@ class ClientOrgExternal:
                 creator = await self._org_credentials(parent, "parent")
             else:
                 creator = await self._partner()
-            rows = await self._dd(creator).estimated_cost(view="sub-org")
-        except (DatadogError, ReconcileOutcome) as exc:
-            log.info("%s: cost not refreshed: %s", self.obj.ref(), type(exc).__name__)
+        except ReconcileOutcome as exc:
+            log.info("%s: cost not refreshed: %s", self.obj.ref(), exc.reason)
             return
-        mine = [r for r in rows if r.public_id == record["publicId"]]
+        mine = await self.costs.for_org(self._dd(creator), record["publicId"])
         if not mine:
-            return
+            return  # unavailable now (kept from last time) or not in the view yet
         total = sum(r.total_cost or 0.0 for r in mine)
         month = max((r.date for r in mine if r.date), default=datetime.now(UTC))
         cost = {"month": month.strftime("%Y-%m"), "estimatedTotal": f"{total:.2f}"}
