@@ -392,14 +392,21 @@ _ROLE_SORTS = {
 }
 
 
+def _paging(request: web.Request, sorts: dict[str, Any], default_sort: str
+            ) -> tuple[int, int, Any]:
+    """page[size], page[number] and sort of a v2 list, validated as the API does."""
+    size = query_int(request, "page[size]", 10, 1, 100)
+    number = query_int(request, "page[number]", 0, 0, 1_000_000)
+    sort = request.query.get("sort", default_sort)
+    if sort not in sorts:
+        raise SimError(400, f"Invalid sort: {sort}")
+    return size, number, sorts[sort]
+
+
 async def list_roles(request: web.Request) -> web.Response:
     """GET /api/v2/roles with filter, filter[id], sort and paging."""
     org = _org(request)
-    size = query_int(request, "page[size]", 10, 1, 100)
-    number = query_int(request, "page[number]", 0, 0, 1_000_000)
-    sort = request.query.get("sort", "name")
-    if sort not in _ROLE_SORTS:
-        raise SimError(400, f"Invalid sort: {sort}")
+    size, number, (key, reverse) = _paging(request, _ROLE_SORTS, "name")
     flt = request.query.get("filter", "")
     ids = [i for i in request.query.get("filter[id]", "").split(",") if i]
     with request.app[STATE].lock:
@@ -409,7 +416,6 @@ async def list_roles(request: web.Request) -> web.Response:
         roles = [r for r in roles if flt.casefold() in r.name.casefold()]
     if ids:
         roles = [r for r in roles if r.id in ids]
-    key, reverse = _ROLE_SORTS[sort]
     roles.sort(key=key, reverse=reverse)  # type: ignore[arg-type]
     page = roles[number * size : (number + 1) * size]
     return web.json_response(
@@ -531,11 +537,7 @@ _MAPPING_SORTS = {
 async def list_mappings(request: web.Request) -> web.Response:
     """GET /api/v2/authn_mappings."""
     org = _org(request)
-    size = query_int(request, "page[size]", 10, 1, 100)
-    number = query_int(request, "page[number]", 0, 0, 1_000_000)
-    sort = request.query.get("sort", "created_at")
-    if sort not in _MAPPING_SORTS:
-        raise SimError(400, f"Invalid sort: {sort}")
+    size, number, (key, reverse) = _paging(request, _MAPPING_SORTS, "created_at")
     flt = request.query.get("filter", "").casefold()
     with request.app[STATE].lock:
         maps = list(org.authn_mappings.values())
@@ -546,7 +548,6 @@ async def list_mappings(request: web.Request) -> web.Response:
                 for m in maps
                 if flt in m.attribute_key.casefold() or flt in m.attribute_value.casefold()
             ]
-        key, reverse = _MAPPING_SORTS[sort]
         maps.sort(key=key, reverse=reverse)
         page = maps[number * size : (number + 1) * size]
         role_ids = list(dict.fromkeys(m.role_id for m in page))
