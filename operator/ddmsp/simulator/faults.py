@@ -36,8 +36,11 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from ddmsp.simulator.store import StateBase
 
 _ERROR_TEXT: dict[int, str] = {
     400: "Bad Request",
@@ -198,3 +201,78 @@ class FaultDecision:
     error_status: int | None = None
     storm_reset: int | None = None
     drop: bool = False
+
+
+class FaultsState(StateBase):
+    """Active faults, the global latency and the per-route call counts."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.faults: list[Fault] = []
+        self.call_counts: Counter[tuple[str, int]] = Counter()
+        self.latency_ms: int = 0
+
+    def add_fault(self, spec: dict[str, Any] | None = None, **kwargs: Any) -> str:
+        """Add a fault (schema in this module's docstring); returns its id."""
+        fault = parse_fault({**(spec or {}), **kwargs})
+        with self.lock:
+            self.faults.append(fault)
+        return fault.id
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self.lock:
+            self.faults.clear()
+
+    def remove_fault(self, fault_id: str) -> bool:
+        """Remove one fault; False when unknown."""
+        with self.lock:
+            before = len(self.faults)
+            self.faults = [f for f in self.faults if f.id != fault_id]
+            return len(self.faults) != before
+
+    def decide_faults(self, method: str, template: str, path: str) -> FaultDecision:
+        """Apply the active faults to one request and consume their budgets."""
+        decision = FaultDecision()
+        with self.lock:
+            for fault in list(self.faults):
+                if not fault.matches(method, template, path):
+                    continue
+                decision.latency_ms += fault.latency_ms
+                consumed = True
+                if decision.error_status is None and decision.storm_reset is None:
+                    if fault.storm_count > 0:
+                        fault.storm_count -= 1
+                        decision.storm_reset = fault.storm_reset
+                        if fault.storm_count == 0 and fault.times is None:
+                            self.faults.remove(fault)
+                            continue
+                    elif fault.error_rate > 0 and fault.rng.random() < fault.error_rate:
+                        decision.error_status = fault.status
+                    elif fault.commit_then_drop:
+                        decision.drop = True
+                    elif fault.latency_ms == 0:
+                        consumed = False
+                if consumed and fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+        return decision
+
+    def record_call(self, route: str, status: int) -> None:
+        """Count one answered request (status 0 = response dropped by a fault)."""
+        with self.lock:
+            self.call_counts[(route, status)] += 1
+
+    def calls(self) -> dict[str, dict[int, int]]:
+        """Counts per route template and status."""
+        with self.lock:
+            out: dict[str, dict[int, int]] = {}
+            for (route, status), n in sorted(self.call_counts.items()):
+                out.setdefault(route, {})[status] = n
+            return out
+
+    def reset_calls(self) -> None:
+        """Forget call counts."""
+        with self.lock:
+            self.call_counts.clear()

@@ -8,17 +8,28 @@ DTDs, entity declarations and external references refused.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from ddmsp.simulator.state import IdpMetadata, SimError, now_iso
+from ddmsp.simulator.store import SimError, now_iso
 
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 MAX_METADATA_BYTES = 1024 * 1024
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _PREFERRED_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+
+
+@dataclass
+class IdpMetadata:
+    """What the simulator keeps of an uploaded IdP metadata file."""
+
+    sha256: str
+    entity_id: str
+    sso_url: str | None
+    uploaded_at: str
 
 
 def _invalid(reason: str) -> SimError:

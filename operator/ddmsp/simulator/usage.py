@@ -1,7 +1,8 @@
-"""Deterministic usage and cost per org, in the real response shapes.
+"""Usage metering (v1 ``/api/v1/usage/summary``) with deterministic numbers per org.
 
-Why: the operator reports each client's cost; tests need numbers that are stable for an org and
-month (derived from a hash of its public_id), so a restart or a second run shows the same cost.
+Why: the operator reports each client's usage; tests need numbers that are stable for an org and
+month (derived from a hash of its public_id), so a restart or a second run shows the same usage.
+The month helpers here are shared with ``cost``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from ddmsp.simulator.state import Org, SimError
+from aiohttp import web
 
-PRODUCTS = ("infra_host", "apm_host", "logs_indexed_15day", "synthetics_api_tests")
+from ddmsp.simulator.http import Route, caller_org, query_bool, state_of, typed_json
+from ddmsp.simulator.store import Org, SimError
 
 
-def _unit(public_id: str, month: str, salt: str) -> float:
+def unit(public_id: str, month: str, salt: str) -> float:
     digest = hashlib.sha256(f"{public_id}:{month}:{salt}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32
 
@@ -53,71 +55,6 @@ def months_between(start: datetime, end: datetime | None) -> list[str]:
     return out
 
 
-def charges_for(org: Org, month: str) -> list[dict[str, Any]]:
-    """Charges of one org in one month: committed, on_demand and total per product."""
-    out: list[dict[str, Any]] = []
-    for product in PRODUCTS:
-        committed = round(50 + 450 * _unit(org.public_id, month, product + "c"), 2)
-        on_demand = round(80 * _unit(org.public_id, month, product + "o"), 2)
-        out.append({"charge_type": "committed", "cost": committed, "product_name": product})
-        out.append({"charge_type": "on_demand", "cost": on_demand, "product_name": product})
-        out.append(
-            {
-                "charge_type": "total",
-                "cost": round(committed + on_demand, 2),
-                "product_name": product,
-            }
-        )
-    return out
-
-
-def total_of(charges: list[dict[str, Any]]) -> float:
-    """Sum of the ``total`` charges."""
-    return round(float(sum(c["cost"] for c in charges if c["charge_type"] == "total")), 2)
-
-
-def _merge(charges_list: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    acc: dict[tuple[str, str], float] = {}
-    for charges in charges_list:
-        for c in charges:
-            key = (c["product_name"], c["charge_type"])
-            acc[key] = acc.get(key, 0.0) + c["cost"]
-    return [
-        {"charge_type": ct, "cost": round(v, 2), "product_name": p} for (p, ct), v in acc.items()
-    ]
-
-
-def cost_entries(
-    caller: Org, children: list[Org], months: list[str], view: str, kind: str
-) -> list[dict[str, Any]]:
-    """CostByOrg (or ProjectedCost) resources for a caller and its direct children."""
-    total_key = "projected_total_cost" if kind == "projected_cost" else "total_cost"
-    rtype = "projected_cost" if kind == "projected_cost" else "cost_by_org"
-    data: list[dict[str, Any]] = []
-    for month in months:
-        date = f"{month}-01T00:00:00+00:00"
-        if view == "summary":
-            groups = [(caller, _merge([charges_for(o, month) for o in [caller, *children]]))]
-        else:
-            groups = [(o, charges_for(o, month)) for o in [caller, *children]]
-        for org, charges in groups:
-            rid = hashlib.sha256(f"{kind}:{view}:{org.public_id}:{month}".encode()).hexdigest()
-            data.append(
-                {
-                    "type": rtype,
-                    "id": rid,
-                    "attributes": {
-                        "org_name": org.name,
-                        "public_id": org.public_id,
-                        total_key: total_of(charges),
-                        "charges": charges,
-                        "date": date,
-                    },
-                }
-            )
-    return data
-
-
 USAGE_FIELDS = {
     "agent_host_top99p": (5, 50),
     "infra_host_top99p": (5, 80),
@@ -130,7 +67,7 @@ USAGE_FIELDS = {
 def usage_numbers(org: Org, month: str) -> dict[str, int]:
     """Deterministic usage figures of one org and month."""
     return {
-        name: int(lo + (hi - lo) * _unit(org.public_id, month, name))
+        name: int(lo + (hi - lo) * unit(org.public_id, month, name))
         for name, (lo, hi) in USAGE_FIELDS.items()
     }
 
@@ -169,3 +106,21 @@ def usage_summary(
     for name, total_name in sum_names.items():
         out[total_name] = grand[name]
     return out
+
+
+async def get_usage_summary(request: web.Request) -> web.Response:
+    """GET /api/v1/usage/summary."""
+    state = state_of(request)
+    start = parse_month(request.query.get("start_month"), "start_month", required=True)
+    assert start is not None
+    end = parse_month(request.query.get("end_month"), "end_month")
+    include = query_bool(request, "include_org_details")
+    query_bool(request, "include_connected_accounts")
+    org = caller_org(request)
+    body = usage_summary(org, state.children(org.public_id), months_between(start, end), include)
+    return typed_json(body, "application/json;datetime-format=rfc3339")
+
+
+ROUTES: list[Route] = [
+    ("GET", "/api/v1/usage/summary", get_usage_summary, "both", "usage"),
+]

@@ -1,0 +1,344 @@
+"""Organizations (v1 ``/api/v1/org``, ``/api/v1/validate``): the multi-org account API.
+
+Why: the operator creates child orgs, reads and updates their settings and spins them off; this
+area mirrors the "Organizations" section of Datadog's API reference (``openapi-v1.yaml`` and
+the recorded exchanges in ``shared/datadog-api/cassettes``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ddmsp.simulator.http import (
+    Route,
+    caller_org,
+    need_obj,
+    need_str,
+    read_json,
+    state_of,
+)
+from ddmsp.simulator.store import (
+    Org,
+    SimError,
+    StateBase,
+    new_api_key,
+    new_app_key,
+    new_public_id,
+    now_v1,
+)
+
+ACCESS_ROLES = ("st", "adm", "ro")
+
+
+def default_settings(public_id: str) -> dict[str, Any]:
+    """Settings of a new org, in the v1 OrganizationSettings shape."""
+    return {
+        "private_widget_share": False,
+        "saml": {"enabled": False},
+        "saml_autocreate_access_role": "st",
+        "saml_autocreate_users_domains": {"domains": [], "enabled": False},
+        "saml_can_be_enabled": True,
+        "saml_idp_initiated_login": {"enabled": False},
+        "saml_idp_metadata_uploaded": False,
+        "saml_login_url": f"https://app.datadoghq.com/account/login/id/{public_id}",
+        "saml_strict_mode": {"enabled": False},
+    }
+
+
+def validate_org_name(name: Any) -> str:
+    """Org names: a string of 1..32 characters (v1 schema maxLength 32)."""
+    if not isinstance(name, str):
+        raise SimError(400, "Invalid name: must be a string")
+    if not name.strip():
+        raise SimError(400, "Invalid name: must not be empty")
+    if len(name) > 32:
+        raise SimError(400, "Invalid name: must be 32 characters or fewer")
+    return name
+
+
+def _need_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise SimError(400, f"{what} must be a boolean")
+    return value
+
+
+def _enabled(obj: Any, what: str) -> bool | None:
+    if not isinstance(obj, dict):
+        raise SimError(400, f"{what} must be an object")
+    if "enabled" not in obj or obj["enabled"] is None:
+        return None
+    return _need_bool(obj["enabled"], f"{what}.enabled")
+
+
+def _merge_settings(target: dict[str, Any], patch: dict[str, Any], org: Org) -> None:
+    """Merge a settings patch; read-only settings are ignored as the real API does."""
+    if "private_widget_share" in patch and patch["private_widget_share"] is not None:
+        target["private_widget_share"] = _need_bool(
+            patch["private_widget_share"], "private_widget_share"
+        )
+    for key in ("saml_strict_mode", "saml_idp_initiated_login"):
+        if patch.get(key) is not None:
+            enabled = _enabled(patch[key], key)
+            if enabled is not None:
+                target[key] = {"enabled": enabled}
+    if patch.get("saml_autocreate_users_domains") is not None:
+        dom = patch["saml_autocreate_users_domains"]
+        enabled = _enabled(dom, "saml_autocreate_users_domains")
+        cur = dict(target["saml_autocreate_users_domains"])
+        if enabled is not None:
+            cur["enabled"] = enabled
+        if dom.get("domains") is not None:
+            domains = dom["domains"]
+            if not isinstance(domains, list) or not all(
+                isinstance(d, str) and d.strip() and "@" not in d and " " not in d for d in domains
+            ):
+                raise SimError(400, "Invalid domains: a list of domains without '@'")
+            cur["domains"] = list(domains)
+        target["saml_autocreate_users_domains"] = cur
+    if patch.get("saml_autocreate_access_role") is not None:
+        role = patch["saml_autocreate_access_role"]
+        if role not in ACCESS_ROLES:
+            raise SimError(400, "Invalid saml_autocreate_access_role: one of st, adm, ro")
+        target["saml_autocreate_access_role"] = role
+    if patch.get("saml") is not None:
+        enabled = _enabled(patch["saml"], "saml")
+        if enabled:
+            if not target.get("saml_can_be_enabled"):
+                raise SimError(400, "SAML can not be enabled for this organization")
+            if org.idp_metadata is None:
+                raise SimError(400, "SAML can not be enabled before IdP metadata has been uploaded")
+        if enabled is not None:
+            target["saml"] = {"enabled": enabled}
+
+
+# ------------------------------------------------------------------------------------ state
+class OrgsState(StateBase):
+    """Org lifecycle: the partner, child orgs, spin-off, settings."""
+
+    def bootstrap(self, api_key: str, app_key: str, name: str = "MSP Partner") -> Org:
+        """Load the state file if any, make sure a partner org exists and owns these keys."""
+        with self.lock:
+            if self.state_file and self.state_file.exists():
+                self.load(self.state_file)
+            partner = self.orgs.get(self.partner_public_id)
+            if partner is None:
+                partner = self._make_org(name, parent=None)
+                self.partner_public_id = partner.public_id
+            self._register_keys(partner, api_key, app_key)
+            self.save()
+            return partner
+
+    def _make_org(self, name: str, parent: str | None) -> Org:
+        public_id = new_public_id()
+        while public_id in self.orgs:
+            public_id = new_public_id()
+        org = Org(
+            public_id=public_id,
+            name=name,
+            created=now_v1(),
+            parent_id=parent,
+            user_email=f"admin@{public_id}.example.com",
+            settings=default_settings(public_id),
+        )
+        self._init_org(org)
+        self.orgs[public_id] = org
+        return org
+
+    def children(self, public_id: str) -> list[Org]:
+        """Direct children (not spun off) of an org, oldest first."""
+        with self.lock:
+            return [o for o in self.orgs.values() if o.parent_id == public_id]
+
+    def create_child_org(self, parent: Org, name: str) -> tuple[Org, str, str]:
+        """Create a child org; returns it with its new API and application keys."""
+        with self.lock:
+            if not parent.multi_org_enabled:
+                raise SimError(403, "Multi-organization account is not enabled for this org")
+            if parent.parent_id is not None:
+                raise SimError(
+                    403, "A child organization cannot create child organizations of its own"
+                )
+            org = self._make_org(name, parent=parent.public_id)
+            api_key, app_key = new_api_key(), new_app_key()
+            self._register_keys(org, api_key, app_key)
+            return org, api_key, app_key
+
+    def downgrade(self, parent: Org, public_id: str) -> Org:
+        """Spin a child off into a standalone parent org (POST .../downgrade)."""
+        with self.lock:
+            child = self.orgs.get(public_id)
+            if child is None or child.parent_id != parent.public_id:
+                raise SimError(403, "Forbidden")
+            child.parent_id = None
+            child.spun_off = True
+            child.multi_org_enabled = True
+            return child
+
+    def update_org(self, org: Org, body: dict[str, Any]) -> Org:
+        """Apply a PUT /api/v1/org/{public_id} body after validating it like Datadog."""
+        with self.lock:
+            new_settings = copy.deepcopy(org.settings)
+            name = body.get("name")
+            if name is not None:
+                validate_org_name(name)
+            desc = body.get("description")
+            if desc is not None and not isinstance(desc, str):
+                raise SimError(400, "description must be a string")
+            settings = body.get("settings")
+            if settings is not None:
+                if not isinstance(settings, dict):
+                    raise SimError(400, "settings must be an object")
+                _merge_settings(new_settings, settings, org)
+            if name is not None:
+                org.name = name
+            if desc is not None:
+                org.description = desc
+            org.settings = new_settings
+            return org
+
+    def _snapshot_org(self, org: Org, out: dict[str, Any]) -> None:
+        super()._snapshot_org(org, out)
+        out.update(
+            {
+                "name": org.name,
+                "parent": org.parent_id,
+                "spun_off": org.spun_off,
+                "multi_org_enabled": org.multi_org_enabled,
+                "created": org.created,
+                "children": [c.public_id for c in self.children(org.public_id)],
+                "settings": copy.deepcopy(org.settings),
+            }
+        )
+
+    # ------------------------------------------------------------------- drift mutators
+    def set_org_setting(self, org_public_id: str, path: str, value: Any) -> None:
+        """Drift helper: set a setting by dotted path, e.g. ``saml_strict_mode.enabled``."""
+        with self.lock:
+            node = self.orgs[org_public_id].settings
+            parts = path.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = copy.deepcopy(value)
+
+    def set_org_name(self, org_public_id: str, name: str) -> None:
+        """Drift helper: rename an org."""
+        with self.lock:
+            self.orgs[org_public_id].name = name
+
+    def find_orgs_by_name(self, name: str) -> list[str]:
+        """public_ids of every org with this name (duplicate-create checks in tests)."""
+        with self.lock:
+            return [o.public_id for o in self.orgs.values() if o.name == name]
+
+
+# ----------------------------------------------------------------------------------- HTTP
+def org_json(org: Org) -> dict[str, Any]:
+    """A v1 Organization."""
+    return {
+        "billing": {"type": "parent_billing"},
+        "created": org.created,
+        "description": org.description,
+        "name": org.name,
+        "public_id": org.public_id,
+        "settings": json.loads(json.dumps(org.settings)),
+        "subscription": {"type": "pro"},
+        "trial": False,
+    }
+
+
+def own_org(request: web.Request) -> Org:
+    """The org named in the path, only if the caller's keys belong to it (else 403)."""
+    org = caller_org(request)
+    if request.match_info["public_id"] != org.public_id:
+        raise SimError(403, "Forbidden")
+    return org
+
+
+async def validate(request: web.Request) -> web.Response:
+    """GET /api/v1/validate."""
+    return web.json_response({"valid": True})
+
+
+async def list_orgs(request: web.Request) -> web.Response:
+    """GET /api/v1/org: the caller's org and its direct children."""
+    state = state_of(request)
+    org = caller_org(request)
+    with state.lock:
+        orgs = [org_json(org)] + [org_json(c) for c in state.children(org.public_id)]
+    return web.json_response({"orgs": orgs})
+
+
+async def create_org(request: web.Request) -> web.Response:
+    """POST /api/v1/org: create a child org; its keys are shown only in this answer."""
+    state = state_of(request)
+    body = need_obj(await read_json(request), "body")
+    name = validate_org_name(body.get("name"))
+    for key in ("billing", "subscription"):
+        if body.get(key) is not None:
+            sub = need_obj(body[key], key)
+            if sub.get("type") is not None:
+                need_str(sub["type"], f"{key}.type")
+    parent = caller_org(request)
+    child, api_key, app_key = state.create_child_org(parent, name)
+    created = now_v1().replace("T", " ").rstrip("Z")
+    return web.json_response(
+        {
+            "org": org_json(child),
+            "user": {
+                "name": "Org Admin",
+                "handle": child.user_email,
+                "email": child.user_email,
+                "access_role": "adm",
+            },
+            "api_key": {
+                "created": created,
+                "created_by": child.user_email,
+                "key": api_key,
+                "name": f"{name} API key",
+            },
+            "application_key": {
+                "hash": app_key,
+                "name": f"{name} application key",
+                "owner": child.user_email,
+            },
+        }
+    )
+
+
+async def get_org(request: web.Request) -> web.Response:
+    """GET /api/v1/org/{public_id}."""
+    return web.json_response({"org": org_json(own_org(request))})
+
+
+async def update_org(request: web.Request) -> web.Response:
+    """PUT /api/v1/org/{public_id}."""
+    state = state_of(request)
+    org = own_org(request)
+    body = need_obj(await read_json(request), "body")
+    state.update_org(org, body)
+    return web.json_response({"org": org_json(org)})
+
+
+async def downgrade_org(request: web.Request) -> web.Response:
+    """POST /api/v1/org/{public_id}/downgrade: spin a child off (parent's keys)."""
+    state = state_of(request)
+    child = state.downgrade(caller_org(request), request.match_info["public_id"])
+    return web.json_response(
+        {"message": f"Child organization {child.public_id} downgraded successfully"}
+    )
+
+
+ORG_PATH = "/api/v1/org/{public_id}"
+
+ROUTES: list[Route] = [
+    ("GET", "/api/v1/validate", validate, "api", "validate"),
+    ("GET", "/api/v1/org", list_orgs, "both", "orgs_read"),
+    ("POST", "/api/v1/org", create_org, "both", "orgs_create"),
+    ("GET", ORG_PATH, get_org, "both", "orgs_read"),
+    ("PUT", ORG_PATH, update_org, "both", "orgs_write"),
+    ("POST", ORG_PATH + "/downgrade", downgrade_org, "both", "orgs_write"),
+]
