@@ -25,6 +25,16 @@ class OperatorSettings(BaseModel):
     )
     partner_api_key: SecretStr | None = Field(default=None, description="DDMSP_PARTNER_API_KEY")
     partner_app_key: SecretStr | None = Field(default=None, description="DDMSP_PARTNER_APP_KEY")
+    default_partner_namespaces: list[str] = Field(
+        default_factory=list,
+        description="DDMSP_DEFAULT_PARTNER_NAMESPACES (comma list): namespaces whose "
+        "DatadogClientOrgs may use the operator's default partner credentials; '*' = all. "
+        "Empty: only the namespace of --partner-secret (env keys: none)",
+    )
+    cost_refresh_interval: float = Field(
+        default=3600.0, ge=10,
+        description="DDMSP_COST_REFRESH_INTERVAL (s): cost and usage refresh per partner",
+    )
     drift_interval: float = Field(default=600.0, gt=0, description="DDMSP_DRIFT_INTERVAL (s)")
     wait_poll: float = Field(default=15.0, gt=0, description="DDMSP_WAIT_POLL: dependency waits")
     create_settle_seconds: float = Field(
@@ -47,6 +57,14 @@ class OperatorSettings(BaseModel):
             raise ValueError("partner secret must be given as namespace/name")
         return value or None
 
+    def default_partner_allows(self, namespace: str) -> bool:
+        """Whether ``namespace`` may spend the operator's default partner credentials."""
+        allowed = self.default_partner_namespaces
+        if allowed:
+            return "*" in allowed or namespace in allowed
+        ref = self.partner_secret_ref
+        return ref is not None and ref[0] == namespace
+
     @property
     def partner_secret_ref(self) -> tuple[str, str] | None:
         if not self.partner_secret:
@@ -61,6 +79,8 @@ _ENV = {
     "partner_secret": "DDMSP_PARTNER_SECRET",
     "partner_api_key": "DDMSP_PARTNER_API_KEY",
     "partner_app_key": "DDMSP_PARTNER_APP_KEY",
+    "default_partner_namespaces": "DDMSP_DEFAULT_PARTNER_NAMESPACES",
+    "cost_refresh_interval": "DDMSP_COST_REFRESH_INTERVAL",
     "drift_interval": "DDMSP_DRIFT_INTERVAL",
     "wait_poll": "DDMSP_WAIT_POLL",
     "create_settle_seconds": "DDMSP_CREATE_SETTLE_SECONDS",
@@ -83,6 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="watch this namespace (repeatable); default: all namespaces")
     parser.add_argument("--datadog-url", help="API base URL for every site (e.g. a simulator)")
     parser.add_argument("--partner-secret", help="namespace/name of default partner keys")
+    parser.add_argument("--default-partner-namespace", action="append",
+                        dest="default_partner_namespaces",
+                        help="namespace allowed to use the default partner keys (repeatable; "
+                        "'*' = all); default: the --partner-secret namespace only")
+    parser.add_argument("--cost-refresh-interval", type=float,
+                        help="seconds between cost/usage refreshes per partner (default 3600)")
     parser.add_argument("--drift-interval", type=float, help="seconds between drift checks")
     parser.add_argument("--wait-poll", type=float, help="seconds between dependency checks")
     parser.add_argument("--worker-limit", type=int, help="max objects handled concurrently")
@@ -97,7 +123,8 @@ def from_env_and_args(args: argparse.Namespace | None = None,
     for field, var in _ENV.items():
         if var in env:
             raw = env[var]
-            values[field] = [n for n in raw.split(",") if n] if field == "namespaces" else raw
+            values[field] = ([n for n in raw.split(",") if n]
+                             if field in ("namespaces", "default_partner_namespaces") else raw)
     if args is not None:
         for field in _ENV:
             value = getattr(args, field, None)

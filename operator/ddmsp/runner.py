@@ -15,6 +15,7 @@ from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import build_controllers
 from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.controllers.partner import register_partner_kind
 from ddmsp.controllers.samlconfig import register_metadata_watch
 from ddmsp.reconcile.handlers import register_kind
 from ddmsp.reconcile.kube import KubeAPI
@@ -50,6 +51,7 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, D
                       needs_finalizer=controller.needs_finalizer)
     # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes.
     register_metadata_watch(registry, kube)
+    register_partner_kind(registry, settings, kube, clients)  # cluster-scoped DatadogPartner
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

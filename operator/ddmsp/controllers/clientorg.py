@@ -24,9 +24,9 @@ from ddmsp.controllers.datadog_access import (
     DatadogClients,
     create_definitely_failed,
     credentials_from_secret,
-    partner_credentials,
     translate_datadog_error,
 )
+from ddmsp.controllers.partners import resolve_partner
 from ddmsp.datadog import (
     CreatedOrg,
     Credentials,
@@ -104,10 +104,12 @@ class ClientOrgExternal:
         return self.clients.get(credentials, self.spec.site)
 
     async def _partner(self) -> Credentials:
-        ref = self.spec.partner_credentials_secret_ref
-        return await partner_credentials(
-            self.ctx.kube, self.settings, self.obj.namespace, ref.name if ref else None
-        )
+        """The partner's keys, only where the partner policy allows this namespace."""
+        choice = await resolve_partner(self.ctx.kube, self.settings, self.obj.namespace,
+                                       self.spec)
+        if self.obj.status.get("partner") != choice.key:
+            self.obj.status["partner"] = choice.key
+        return choice.credentials
 
     async def _org_credentials(self, record: dict[str, Any], what: str) -> Credentials:
         secret = record.get("credentialsSecret")

@@ -2,9 +2,10 @@
 
 from ddmsp.resources.clientorg import CLIENT_ORG
 from ddmsp.resources.kinds import KindInfo
+from ddmsp.resources.partner import PARTNER
 from ddmsp.resources.role import ROLE
 from ddmsp.resources.samlconfig import SAML_CONFIG
 
-ALL_KINDS: tuple[KindInfo, ...] = (CLIENT_ORG, ROLE, SAML_CONFIG)
+ALL_KINDS: tuple[KindInfo, ...] = (CLIENT_ORG, ROLE, SAML_CONFIG, PARTNER)
 
-__all__ = ["ALL_KINDS", "CLIENT_ORG", "ROLE", "SAML_CONFIG", "KindInfo"]
+__all__ = ["ALL_KINDS", "CLIENT_ORG", "PARTNER", "ROLE", "SAML_CONFIG", "KindInfo"]

@@ -50,6 +50,34 @@ class Adopt(KubeModel):
     )
 
 
+class PartnerReference(KubeModel):
+    """A cluster-scoped DatadogPartner."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
+        description="Name of the DatadogPartner whose keys create this client's org(s). The "
+        "partner must allow this namespace (spec.allowedNamespaces or "
+        "spec.namespaceSelector), else the object reports PartnerNotAllowed and no org is "
+        "created.",
+    )
+
+
+class Budget(KubeModel):
+    """A monthly cost budget, judged on the month-to-date estimate and on the projection."""
+
+    monthly_limit: float = Field(
+        ge=0.01, description="The monthly budget in USD (the currency of Datadog's cost API)."
+    )
+    warn_at_percent: list[int] = Field(
+        default_factory=lambda: [80, 100],
+        min_length=1, max_length=10,
+        description="Percentages of monthlyLimit at which to warn: an event is posted the "
+        "first time the estimate or the projection crosses each one in a month (once per "
+        "month, also across operator restarts). Default [80, 100].",
+        json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    )
+
+
 class DatadogClientOrgSpec(KubeModel):
     """Desired state of one MSP client's Datadog organization(s)."""
 
@@ -73,11 +101,23 @@ class DatadogClientOrgSpec(KubeModel):
         description="The Datadog site the orgs live on. Immutable: orgs cannot move sites.",
         json_schema_extra=immutable("spec.site", "orgs cannot move between Datadog sites"),
     )
+    partner_ref: PartnerReference | None = Field(
+        default=None,
+        description="The DatadogPartner (cluster-scoped) whose keys create the org(s). When "
+        "absent (and partnerCredentialsSecretRef too), the default DatadogPartner is used if "
+        "it allows this namespace, else the operator's own default credentials if the "
+        "operator allows this namespace (--default-partner-namespace).",
+    )
     partner_credentials_secret_ref: SecretReference | None = Field(
         default=None,
-        description="A Secret in this namespace with the partner org's `api-key` and "
-        "`app-key`. When absent, the operator's configured default partner credentials "
-        "are used.",
+        description="Legacy: a Secret in this namespace with the partner org's `api-key` and "
+        "`app-key` (keys in the object's own namespace are that namespace's own business). "
+        "Prefer spec.partnerRef. Cannot be combined with spec.partnerRef.",
+    )
+    budget: Budget | None = Field(
+        default=None,
+        description="A monthly cost budget: conditions BudgetWarning and BudgetExceeded, an "
+        "event per threshold per month, and the ddmsp_client_budget_ratio metric.",
     )
     registration: Registration | None = Field(
         default=None,
@@ -110,6 +150,11 @@ class DatadogClientOrgSpec(KubeModel):
 
 
 SPEC_RULES = [
+    cel(
+        "!(has(self.partnerRef) && has(self.partnerCredentialsSecretRef))",
+        "set spec.partnerRef or the legacy spec.partnerCredentialsSecretRef, not both",
+        ".partnerRef",
+    ),
     cel(
         "!has(self.registration) || self.provisioning == 'SpinOff'",
         "spec.registration applies only to provisioning: SpinOff; remove it or use SpinOff",
@@ -160,14 +205,73 @@ class RegistrationStatus(KubeModel):
     )
 
 
+class ProductCost(KubeModel):
+    """One product's share of the month-to-date estimate."""
+
+    product: str = Field(description="The product name as Datadog's cost API reports it.")
+    cost: str = Field(description="Its month-to-date estimated cost, USD.")
+
+
 class CostRecord(KubeModel):
-    """The client org's estimated Datadog cost, as the partner's cost view reports it."""
+    """The client org's Datadog cost, as the partner admin org's cost views report it."""
 
     month: str = Field(description="The month the estimate covers (YYYY-MM).")
     estimated_total: str = Field(
         description="Estimated cost so far this month, in USD, as a decimal string."
     )
-    updated_at: str = Field(description="When the estimate last changed (RFC 3339).")
+    estimated_at: str | None = Field(
+        default=None, description="When the estimate was read (RFC 3339)."
+    )
+    projected_total: str | None = Field(
+        default=None, description="Projected cost at the end of this month, USD."
+    )
+    projected_at: str | None = Field(
+        default=None, description="When the projection was read (RFC 3339)."
+    )
+    last_month: str | None = Field(
+        default=None, description="The previous month (YYYY-MM) of lastMonthTotal."
+    )
+    last_month_total: str | None = Field(
+        default=None, description="Last month's historical cost, USD (Datadog publishes it "
+        "from the middle of the following month; absent until then)."
+    )
+    last_month_at: str | None = Field(
+        default=None, description="When last month's cost was read (RFC 3339)."
+    )
+    top_products: list[ProductCost] = Field(
+        default_factory=list, description="The products with the highest estimated cost."
+    )
+    updated_at: str = Field(description="When any of these figures last changed (RFC 3339).")
+
+
+class UsageRecord(KubeModel):
+    """This month's main usage figures of the client org, as the usage API reports them."""
+
+    month: str = Field(description="The month the figures cover (YYYY-MM).")
+    read_at: str = Field(description="When the figures were read (RFC 3339).")
+    values: dict[str, float] = Field(
+        default_factory=dict,
+        description="Usage figures by the API's own field names (e.g. infra_host_top99p: "
+        "hosts, container_avg: containers, custom_ts_avg: custom metrics, "
+        "ingested_events_bytes: ingested logs).",
+    )
+
+
+class BudgetStatus(KubeModel):
+    """Where the client stands against spec.budget this month."""
+
+    month: str = Field(description="The month judged (YYYY-MM); notifications reset monthly.")
+    estimated_percent: str | None = Field(
+        default=None, description="Month-to-date estimate as a percentage of the budget."
+    )
+    projected_percent: str | None = Field(
+        default=None, description="Projected month-end cost as a percentage of the budget."
+    )
+    notified: list[str] = Field(
+        default_factory=list,
+        description="Thresholds already announced this month, as `<estimated|projected>:"
+        "<percent>`: each is announced once per month, also across restarts.",
+    )
 
 
 class DatadogClientOrgStatus(ManagedStatus):
@@ -189,10 +293,21 @@ class DatadogClientOrgStatus(ManagedStatus):
     registration: RegistrationStatus | None = Field(
         default=None, description="SpinOff: the DPN registration step."
     )
+    partner: str | None = Field(
+        default=None,
+        description="The partner whose keys serve this client: `DatadogPartner/<name>`, "
+        "`Secret/<name>` (legacy partnerCredentialsSecretRef) or `operator-default`.",
+    )
     cost: CostRecord | None = Field(
         default=None,
-        description="Estimated month-to-date cost of the client org, refreshed at each drift "
-        "check from the cost view of the org that created it (absent for adopted orgs).",
+        description="Cost of the client org from the partner admin org's cost views "
+        "(one refresh per partner for all its clients; interval --cost-refresh-interval).",
+    )
+    usage: UsageRecord | None = Field(
+        default=None, description="This month's usage from the partner admin org's view."
+    )
+    budget: BudgetStatus | None = Field(
+        default=None, description="Standing against spec.budget this month."
     )
 
 
@@ -211,6 +326,10 @@ def _kind_info() -> KindInfo:
             {"name": "Org ID", "type": "string", "jsonPath": ".status.clientOrg.publicId"},
             {"name": "Cost (USD MTD)", "type": "string", "priority": 1,
              "jsonPath": ".status.cost.estimatedTotal"},
+            {"name": "Projected", "type": "string", "priority": 1,
+             "jsonPath": ".status.cost.projectedTotal"},
+            {"name": "Budget %", "type": "string", "priority": 1,
+             "jsonPath": ".status.budget.projectedPercent"},
         ),
         spec_rules=tuple(SPEC_RULES),
     )

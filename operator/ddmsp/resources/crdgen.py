@@ -100,7 +100,7 @@ def crd(info: KindInfo) -> dict[str, Any]:
         },
         "spec": {
             "group": info.group,
-            "scope": "Namespaced",
+            "scope": info.scope,
             "names": {
                 "kind": info.kind,
                 "listKind": f"{info.kind}List",

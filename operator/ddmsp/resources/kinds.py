@@ -30,6 +30,7 @@ class KindInfo:
     spec_rules: tuple[dict[str, str], ...] = ()
     categories: tuple[str, ...] = ("ddmsp",)
     spec_required: bool = True
+    scope: str = "Namespaced"  # or "Cluster" (DatadogPartner)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
