@@ -40,8 +40,12 @@ def refused(api: client.ApiClient, namespace: str, plural: str, kind: str,
     ({"orgRef": {"name": "a", "org": "other"}}, 'supported values: "client", "parent"'),
     ({"orgRef": {"name": "a"}, "permissions": ["a", "a"]}, "Duplicate value"),
     ({"orgRef": {"name": "a"}, "deletionPolicy": "Keep"}, 'supported values: "Delete"'),
+    ({"orgRef": {"name": "a"}, "defaultPermissions": "Drop"}, 'supported values: "Keep"'),
+    ({"orgRef": {"name": "a"}, "adopt": {}}, "set exactly one of spec.adopt.roleId"),
+    ({"orgRef": {"name": "a"}, "adopt": {"roleId": "1", "roleName": "Ops"}},
+     "set exactly one of spec.adopt.roleId"),
 ], ids=["no-org", "two-orgs", "site-with-orgref", "bad-org", "duplicate-permission",
-        "bad-policy"])
+        "bad-policy", "bad-default-permissions", "adopt-nothing", "adopt-two"])
 def test_bad_role_specs(api: client.ApiClient, namespace: str, crds: None,
                         spec: dict[str, Any], expected: str) -> None:
     assert expected in refused(api, namespace, "datadogroles", "DatadogRole", spec)
@@ -74,7 +78,8 @@ def test_defaults_and_explain(api: client.ApiClient, namespace: str, crds: None,
     role = create(api, namespace, "datadogroles", "DatadogRole", {"orgRef": {"name": "a"}})
     assert role["spec"]["deletionPolicy"] == "Delete"
     assert role["spec"]["orgRef"]["org"] == "client"
-    assert role["spec"]["allowRestrictedPermissions"] is False
+    assert role["spec"]["defaultPermissions"] == "Keep"
+    assert "adopt" not in role["spec"]  # adoption is never implied
     saml = create(api, namespace, "datadogsamlconfigs", "DatadogSAMLConfig",
                   {"orgRef": {"name": "a"}, "idpMetadata": {"inline": XML}})
     assert "enabled" not in saml["spec"]  # unset settings stay unset: nothing is sent
@@ -82,6 +87,9 @@ def test_defaults_and_explain(api: client.ApiClient, namespace: str, crds: None,
     explain = wait_for(lambda: cluster.kubectl("explain", "ddrole.spec.permissions",
                                                check=False).stdout, what="kubectl explain")
     assert "exact" in explain
+    explain = wait_for(lambda: cluster.kubectl("explain", "ddrole.spec.defaultPermissions",
+                                               check=False).stdout, what="kubectl explain")
+    assert "OptOut" in explain and "dashboards_read" in explain
     explain = wait_for(lambda: cluster.kubectl("explain", "ddsaml.spec.acknowledgeLockoutRisk",
                                                check=False).stdout, what="kubectl explain")
     assert "locks everyone out" in explain

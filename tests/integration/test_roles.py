@@ -15,6 +15,10 @@ from tests.support.operator import wait_for
 pytestmark = pytest.mark.kube
 
 ORGS, ROLES = "datadogclientorgs", "datadogroles"
+# Datadog's default permissions (RBAC docs; the recorded role create): kept unless OptOut.
+DEFAULTS = ("apm_read", "appsec_vm_read", "cd_visibility_read", "ci_visibility_read",
+            "dashboards_read", "incident_read", "monitors_read", "notebooks_read", "rum_apps_read",
+            "slos_read")
 
 
 def client_org(operator: Operator, name: str = "acme") -> dict[str, Any]:
@@ -47,37 +51,41 @@ def test_role_ready_exact_permissions_and_adoption(operator: Operator,
     client_org(operator)
     operator.wait_condition(ORGS, "acme", timeout=30)
     pid = org_id(operator)
-    # A role that already exists in Datadog is adopted, not duplicated.
-    sim.state.create_role(sim.state.orgs[pid], "Existing Ops", None)
+    # A role that already exists in Datadog is adopted when spec.adopt names it.
+    existing = sim.state.create_role(sim.state.orgs[pid], "Existing Ops", None)
     operator.apply(ROLES, role("ops", ["monitors_write", "dashboards_write"],
-                               roleName="Existing Ops"))
+                               roleName="Existing Ops", defaultPermissions="OptOut",
+                               adopt={"roleName": "existing ops"}))
     operator.apply(ROLES, role("viewers", ["monitors_downtime"]))
     operator.wait_condition(ROLES, "ops", timeout=30)
     operator.wait_condition(ROLES, "viewers", timeout=30)
 
     ops = operator.get(ROLES, "ops")["status"]
     assert ops["adopted"] is True and ops["org"] == "acme" and ops["orgPublicId"] == pid
-    assert ops["permissions"] == ["dashboards_write", "monitors_write"]
+    assert ops["roleId"] == existing.id
+    assert ops["permissions"] == ["dashboards_write", "monitors_write"]  # OptOut: exact
     assert ops["permissionCount"] == 2 and ops["observedGeneration"] == 1
     names = [r["name"] for r in next(o for o in sim.state.snapshot()["orgs"]
                                      if o["public_id"] == pid)["roles"]]
     assert names.count("Existing Ops") == 1
-    # Datadog's defaults for a new role were revoked: exactly what the spec lists.
+    # defaultPermissions Keep (the default): the spec's permissions plus Datadog's defaults.
     viewers = sim_role(sim, pid, "viewers")
-    assert viewers is not None and viewers["permissions"] == ["monitors_downtime"]
+    assert viewers is not None and viewers["permissions"] == sorted(
+        ["monitors_downtime", *DEFAULTS])
     # One GET per role read, never one call per permission.
     calls = sim.state.calls()
     assert "GET /api/v2/roles/{role_id}/permissions" not in calls
     # Spec change: the set is updated in one PATCH.
     operator.patch(ROLES, "viewers", {"spec": {"permissions": ["monitors_downtime",
                                                                  "synthetics_read"]}})
-    wait_for(lambda: sim_role(sim, pid, "viewers")["permissions"] == [  # type: ignore[index]
-        "monitors_downtime", "synthetics_read"], timeout=20, what="permissions updated")
+    wait_for(lambda: sim_role(sim, pid, "viewers")["permissions"] == sorted(  # type: ignore[index]
+        ["monitors_downtime", "synthetics_read", *DEFAULTS]), timeout=20,
+        what="permissions updated")
     wait_for(lambda: operator.get(ROLES, "viewers")["status"].get("observedGeneration") == 2,
              timeout=20)
 
 
-def test_unknown_and_restricted_permissions_explain_the_fix(operator: Operator) -> None:
+def test_unknown_permissions_explain_the_fix(operator: Operator) -> None:
     operator.start()
     client_org(operator)
     operator.apply(ROLES, role("typo", ["dashboard_write", "monitors_write"]))
@@ -87,15 +95,88 @@ def test_unknown_and_restricted_permissions_explain_the_fix(operator: Operator) 
     assert operator.condition(ROLES, "typo", "Stalled")["status"] == "True"  # type: ignore[index]
     events = [e for e in operator.events("typo") if e.reason == "UnknownPermissions"]
     assert len(events) == 1
-    operator.apply(ROLES, role("restricted", ["dashboards_read"]))
-    cond = operator.wait_condition(ROLES, "restricted", status="False",
-                                   reason="RestrictedPermissions", timeout=30)
-    assert "allowRestrictedPermissions: true" in cond["message"]
-    # The spec fix unblocks both.
+    # Datadog's restricted (default) permissions are ordinary names to list.
+    operator.apply(ROLES, role("restricted", ["dashboards_read", "monitors_write"],
+                               defaultPermissions="OptOut"))
+    # The spec fix unblocks.
     operator.patch(ROLES, "typo", {"spec": {"permissions": ["dashboards_write"]}})
-    operator.patch(ROLES, "restricted", {"spec": {"allowRestrictedPermissions": True}})
     operator.wait_condition(ROLES, "typo", timeout=20)
     operator.wait_condition(ROLES, "restricted", timeout=20)
+    assert operator.get(ROLES, "restricted")["status"]["permissions"] == [
+        "dashboards_read", "monitors_write"]
+
+
+WRITES = ("POST /api/v2/roles", "PATCH /api/v2/roles/{role_id}",
+          "DELETE /api/v2/roles/{role_id}", "POST /api/v2/roles/{role_id}/permissions",
+          "DELETE /api/v2/roles/{role_id}/permissions")
+
+
+def role_writes(sim: RunningSimulator) -> int:
+    calls = sim.state.calls()
+    return sum(sum(calls.get(route, {}).values()) for route in WRITES)
+
+
+def test_roles_with_and_without_defaults_converge_with_zero_writes(
+        operator: Operator, sim: RunningSimulator) -> None:
+    fast(operator, drift=1.0)
+    client_org(operator)
+    operator.apply(ROLES, role("keep", ["monitors_write", "dashboards_read"]))
+    operator.apply(ROLES, role("optout", ["monitors_write", "dashboards_read"],
+                               defaultPermissions="OptOut"))
+    operator.apply(ROLES, role("none", [], defaultPermissions="OptOut"))
+    for name in ("keep", "optout", "none"):
+        operator.wait_condition(ROLES, name, timeout=30)
+    pid = org_id(operator)
+    assert sim_role(sim, pid, "keep")["permissions"] == sorted(  # type: ignore[index]
+        {"monitors_write", *DEFAULTS})
+    assert sim_role(sim, pid, "optout")["permissions"] == [  # type: ignore[index]
+        "dashboards_read", "monitors_write"]
+    assert sim_role(sim, pid, "none")["permissions"] == []  # type: ignore[index]
+    writes = role_writes(sim)
+    reads = sim.state.calls().get("GET /api/v2/roles/{role_id}", {}).get(200, 0)
+    time.sleep(5)  # about five drift passes for each of the three roles
+    after = sim.state.calls().get("GET /api/v2/roles/{role_id}", {}).get(200, 0)
+    assert after - reads >= 6, "the drift passes ran"
+    assert role_writes(sim) == writes, "steady state costs no write"
+    for name in ("keep", "optout", "none"):
+        assert operator.condition(ROLES, name, "Ready")["status"] == "True"  # type: ignore[index]
+
+
+def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
+                                                         sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    admins = sim.state.create_role(sim.state.orgs[pid], "Admins", None)
+    before = sim_role(sim, pid, "Admins")
+    # A typo and a taken name (compared without case): stalled, then deleted.
+    operator.apply(ROLES, role("typo", ["monitor_write"], roleName="admins"))
+    operator.wait_condition(ROLES, "typo", status="False", reason="UnknownPermissions",
+                            timeout=30)
+    # A valid spec naming the existing role without spec.adopt: RoleExists with the fix.
+    operator.apply(ROLES, role("taken", ["monitors_write"], roleName="Admins"))
+    cond = operator.wait_condition(ROLES, "taken", status="False", reason="RoleExists",
+                                   timeout=30)
+    assert admins.id in cond["message"] and "spec.adopt.roleId" in cond["message"]
+    assert operator.condition(ROLES, "taken", "Stalled")["status"] == "True"  # type: ignore[index]
+    assert "roleId" not in operator.get(ROLES, "taken")["status"]
+    for name in ("typo", "taken"):
+        operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
+                                                         operator.namespace, ROLES, name)
+    wait_for(lambda: _gone(operator, "typo") and _gone(operator, "taken"), timeout=15)
+    assert sim_role(sim, pid, "Admins") == before
+    assert sim.state.calls().get("DELETE /api/v2/roles/{role_id}", {}) == {}
+    assert sim.state.calls().get("PATCH /api/v2/roles/{role_id}", {}) == {}
+    # Adopted explicitly, it is managed and (deletionPolicy Delete) deleted with the object.
+    operator.apply(ROLES, role("adopted", ["monitors_write"], roleName="Admins",
+                               adopt={"roleId": admins.id}))
+    operator.wait_condition(ROLES, "adopted", timeout=30)
+    assert operator.get(ROLES, "adopted")["status"]["adopted"] is True
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
+                                                     operator.namespace, ROLES, "adopted")
+    wait_for(lambda: _gone(operator, "adopted"), timeout=15)
+    assert sim_role(sim, pid, "Admins") is None
 
 
 def test_role_before_its_org_waits_quietly_then_converges(operator: Operator) -> None:
@@ -114,7 +195,7 @@ def test_role_before_its_org_waits_quietly_then_converges(operator: Operator) ->
 def test_drift_is_reported_and_corrected(operator: Operator, sim: RunningSimulator) -> None:
     fast(operator)
     client_org(operator)
-    operator.apply(ROLES, role("ops", ["monitors_write"]))
+    operator.apply(ROLES, role("ops", ["monitors_write"], defaultPermissions="OptOut"))
     operator.wait_condition(ROLES, "ops", timeout=30)
     pid = org_id(operator)
     sim.state.grant_permission(pid, "ops", "billing_read")

@@ -238,3 +238,74 @@ def test_observe_only_from_the_start_never_writes(operator: Operator,
     assert "enabled is false, the spec wants true" in cond["message"]
     calls = sim.state.calls()
     assert uploads(sim) == 0 and "PUT /api/v1/org/{public_id}" not in calls
+
+
+def _set_org_setting(sim: RunningSimulator, public_id: str, **settings: Any) -> None:
+    with sim.state.lock:
+        sim.state.orgs[public_id].settings.update(settings)
+
+
+def test_delete_switches_off_only_what_this_config_switched_on(operator: Operator,
+                                                               sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    client_org(operator, "beta")
+    operator.wait_condition(ORGS, "beta", timeout=30)
+    # acme: SAML off before the config, which switches it on. beta: SAML on already.
+    beta = org_id(operator, "beta")
+    _set_org_setting(sim, beta, saml={"enabled": True})
+    operator.apply(SAML, saml("mine", {"inline": metadata()}, enabled=True))
+    other = saml("theirs", {"inline": metadata()}, enabled=True)
+    other["spec"]["orgRef"] = {"name": "beta"}
+    operator.apply(SAML, other)
+    operator.wait_condition(SAML, "mine", timeout=30)
+    operator.wait_condition(SAML, "theirs", timeout=30)
+    assert operator.get(SAML, "mine")["status"]["turnedOn"] == ["enabled"]
+    assert not operator.get(SAML, "theirs")["status"].get("turnedOn")
+    for name in ("mine", "theirs"):
+        operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
+                                                         operator.namespace, SAML, name)
+    wait_for(lambda: _gone(operator, "mine") and _gone(operator, "theirs"), timeout=15)
+    assert sim_org(sim, org_id(operator))["settings"]["saml"]["enabled"] is False
+    assert sim_org(sim, beta)["settings"]["saml"]["enabled"] is True  # it was on before
+
+
+def test_a_mapping_changes_role_in_place(operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    mapping = {"attributeKey": "groups", "attributeValue": "ops",
+               "roleName": "Datadog Read Only Role"}
+    operator.apply(SAML, saml("sso", {"inline": metadata()}, roleMappings=[mapping]))
+    operator.wait_condition(SAML, "sso", timeout=30)
+    pid = org_id(operator)
+    before = sim_org(sim, pid)["authn_mappings"]
+    sim.state.reset_calls()
+    operator.patch(SAML, "sso", {"spec": {"roleMappings": [
+        {**mapping, "roleName": "Datadog Standard Role"}]}})
+    wait_for(lambda: [m["role_name"] for m in sim_org(sim, pid)["authn_mappings"]]
+             == ["Datadog Standard Role"], timeout=20, what="mapping re-pointed")
+    after = sim_org(sim, pid)["authn_mappings"]
+    assert [m["id"] for m in after] == [m["id"] for m in before]  # the same mapping
+    calls = sim.state.calls()
+    assert sum(calls.get("PATCH /api/v2/authn_mappings/{authn_mapping_id}", {}).values()) == 1
+    assert "POST /api/v2/authn_mappings" not in calls  # never a delete and re-create,
+    assert "DELETE /api/v2/authn_mappings/{authn_mapping_id}" not in calls  # no gap
+
+
+def test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix(
+        operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    _set_org_setting(sim, pid, saml_can_be_enabled=False)
+    operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True))
+    cond = operator.wait_condition(SAML, "sso", status="False", reason="SAMLNotAvailable",
+                                   timeout=30)
+    assert "Datadog support" in cond["message"] and pid in cond["message"]
+    assert operator.condition(SAML, "sso", "Stalled")["status"] == "True"  # type: ignore[index]
+    time.sleep(2)
+    assert uploads(sim) == 0 and "PUT /api/v1/org/{public_id}" not in sim.state.calls()
+    gets = sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values())
+    time.sleep(3)  # stalled: no blind retries
+    assert sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values()) == gets

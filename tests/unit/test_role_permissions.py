@@ -1,13 +1,32 @@
-"""DatadogRole helpers: name resolution, restricted opt-in, suggestions, diffing."""
+"""DatadogRole helpers: name resolution, Datadog's defaults, suggestions, diffing, claims."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from ddmsp.controllers.role import permission_diff, resolve_permissions, suggest
+from ddmsp.controllers.role import (
+    RoleConnector,
+    _Catalogue,
+    default_permission_ids,
+    desired_permission_ids,
+    permission_diff,
+    resolve_permissions,
+    role_key,
+    suggest,
+)
 from ddmsp.datadog import Permission
+from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked
+from ddmsp.resources.role import ROLE
 from ddmsp.simulator.state import PERMISSIONS
+
+# Datadog's defaults: RBAC docs ("restricted permissions ... automatically assigned to every
+# role by default") and the ten a new role received in the recorded create.
+DOCUMENTED_DEFAULTS = {"dashboards_read", "monitors_read", "apm_read", "incident_read",
+                       "rum_apps_read", "notebooks_read", "slos_read", "ci_visibility_read",
+                       "cd_visibility_read", "appsec_vm_read"}
 
 CATALOGUE = [Permission.model_validate(p) for p in PERMISSIONS]
 BY_NAME = {p.name: p for p in CATALOGUE}
@@ -16,14 +35,14 @@ NAMES = {p.id: p.name for p in CATALOGUE}
 
 def test_names_become_ids_in_order_without_duplicates() -> None:
     ids = resolve_permissions(["monitors_write", "dashboards_write", "monitors_write"],
-                              CATALOGUE, allow_restricted=False)
+                              CATALOGUE)
     assert ids == [BY_NAME["monitors_write"].id, BY_NAME["dashboards_write"].id]
 
 
 def test_unknown_names_are_listed_with_closest_valid_names() -> None:
     with pytest.raises(Blocked) as err:
         resolve_permissions(["dashboard_write", "monitors_write", "Dashboards Read", "zzzz"],
-                            CATALOGUE, allow_restricted=True)
+                            CATALOGUE)
     assert err.value.reason == "UnknownPermissions"
     msg = err.value.message
     assert "'dashboard_write' (did you mean dashboards_write" in msg
@@ -39,15 +58,47 @@ def test_suggest_ranks_spelling_variants_first() -> None:
     assert len(suggest("logs_read", CATALOGUE)) <= 3
 
 
-def test_restricted_permissions_need_the_opt_in() -> None:
-    restricted = next(p.name for p in CATALOGUE if p.restricted)
-    with pytest.raises(Blocked) as err:
-        resolve_permissions([restricted, "monitors_write"], CATALOGUE, allow_restricted=False)
-    assert err.value.reason == "RestrictedPermissions"
-    assert restricted in err.value.message
-    assert "allowRestrictedPermissions: true" in err.value.message
-    assert resolve_permissions([restricted], CATALOGUE, allow_restricted=True) == [
-        BY_NAME[restricted].id]
+def test_restricted_permissions_are_simply_allowed() -> None:
+    ids = resolve_permissions(["dashboards_read", "monitors_write"], CATALOGUE)
+    assert ids == [BY_NAME["dashboards_read"].id, BY_NAME["monitors_write"].id]
+
+
+def test_defaults_are_the_documented_restricted_ones() -> None:
+    assert {NAMES[i] for i in default_permission_ids(CATALOGUE)} == DOCUMENTED_DEFAULTS
+
+
+def test_keep_adds_the_defaults_and_opt_out_is_exact() -> None:
+    keep = desired_permission_ids(["monitors_write", "dashboards_read"], CATALOGUE, "Keep")
+    assert {NAMES[i] for i in keep} == DOCUMENTED_DEFAULTS | {"monitors_write"}
+    assert len(keep) == len(set(keep))
+    out = desired_permission_ids(["monitors_write", "dashboards_read"], CATALOGUE, "OptOut")
+    assert [NAMES[i] for i in out] == ["monitors_write", "dashboards_read"]
+    assert desired_permission_ids([], CATALOGUE, "OptOut") == []
+
+
+def _role(name: str, spec: dict[str, object], namespace: str = "team-a") -> ManagedObject:
+    return ManagedObject.from_body(ROLE, {"metadata": {"name": name, "namespace": namespace},
+                                          "spec": spec})
+
+
+def test_role_names_compare_without_case() -> None:
+    assert role_key("Admins") == role_key("ADMINS") == role_key("admins")
+    assert role_key("Ops") != role_key("Ops 2")
+
+
+def test_claims_name_the_org_and_the_normalised_role_name() -> None:
+    connector = RoleConnector.__new__(RoleConnector)  # claims() needs no settings or clients
+    a = connector.claims(_role("a", {"orgRef": {"name": "acme"}, "roleName": "SRE"}))
+    b = connector.claims(_role("b", {"orgRef": {"name": "acme"}, "roleName": "sre"}))
+    assert a == b == ["role/orgRef:team-a/acme/sre"]
+    parent = connector.claims(_role("c", {"orgRef": {"name": "acme", "org": "parent"},
+                                          "roleName": "SRE"}))
+    assert parent == ["role/orgRef:team-a/acme/parent/sre"]
+    by_secret = connector.claims(_role("sre", {"credentialsSecretRef": {"name": "keys"}}))
+    assert by_secret == ["role/secret:team-a/keys/sre"]
+    adopted = connector.claims(_role("d", {"orgRef": {"name": "acme"},
+                                           "adopt": {"roleId": "abc-123"}}))
+    assert adopted == ["role/orgRef:team-a/acme/d", "role/orgRef:team-a/acme/id:abc-123"]
 
 
 def test_permission_diff_names_missing_and_extra() -> None:
@@ -58,3 +109,25 @@ def test_permission_diff_names_missing_and_extra() -> None:
                     "permissions not in the spec: apm_read"]
     assert permission_diff([], ["unknown-id"], NAMES) == [
         "permissions not in the spec: unknown-id"]
+
+
+class _FakeClient:
+    """Stands in for DatadogClient: only base_url and list_permissions are used."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.calls = 0
+
+    async def list_permissions(self) -> list[Permission]:
+        self.calls += 1
+        return CATALOGUE
+
+
+async def test_catalogue_is_cached_per_site_not_per_org_with_fake_clients() -> None:
+    cache = _Catalogue()
+    orgs: list[Any] = [_FakeClient("https://api.datadoghq.com") for _ in range(50)]
+    eu: Any = _FakeClient("https://api.datadoghq.eu")
+    for dd in [*orgs, eu]:
+        assert await cache.get(dd) is CATALOGUE
+    assert sum(dd.calls for dd in orgs) == 1 and eu.calls == 1
+    assert len(cache) == 2

@@ -64,10 +64,22 @@ def _mapping(id_: str, key: str, value: str, role: str) -> AuthNMapping:
 def test_mapping_plan_is_an_exact_set() -> None:
     actual = [_mapping("1", "group", "admins", "r1"), _mapping("2", "group", "old", "r2"),
               _mapping("3", "group", "admins", "r1")]
-    create, delete = mapping_plan([("group", "admins", "r1"), ("group", "dev", "r2")], actual)
-    assert create == [("group", "dev", "r2")]
+    create, repoint, delete = mapping_plan([("group", "admins", "r1"), ("group", "dev", "r2")],
+                                           actual)
+    assert create == [("group", "dev", "r2")] and repoint == []
     assert [m.id for m in delete] == ["2", "3"]  # the duplicate goes too
-    assert mapping_plan([], actual)[1] == actual
+    assert mapping_plan([], actual)[2] == actual
+
+
+def test_a_role_change_repoints_the_mapping_instead_of_delete_and_create() -> None:
+    actual = [_mapping("1", "group", "admins", "r1"), _mapping("2", "group", "dev", "r2")]
+    create, repoint, delete = mapping_plan([("group", "admins", "r9"), ("group", "dev", "r2")],
+                                           actual)
+    assert create == [] and delete == []
+    assert [(m.id, role) for m, role in repoint] == [("1", "r9")]
+    # A new attribute value is a new mapping; the old one goes.
+    create, repoint, delete = mapping_plan([("group", "ops", "r1")], actual[:1])
+    assert create == [("group", "ops", "r1")] and repoint == [] and [m.id for m in delete] == ["1"]
 
 
 def test_certificate_warning_30_days_before_expiry() -> None:

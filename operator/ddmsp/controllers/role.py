@@ -1,10 +1,16 @@
 """DatadogRole: the external client for one custom role in a client's org.
 
 Reading a role is one call: the role resource carries its permission IDs, and the
-permission catalogue (names <-> IDs, restricted flags) is cached per org and refreshed
+permission catalogue (names <-> IDs, restricted flags) is cached per site and refreshed
 every ``CATALOGUE_TTL`` seconds. Correcting a role is one PATCH with the exact permission
-set. Roles are adopted by name, so a create is idempotent by observation and needs no
-create guard: a crash after the create finds the role by name on the next pass.
+set: the spec's plus, unless ``defaultPermissions: OptOut``, Datadog's defaults (which
+Datadog re-adds to every PATCH without the opt-out), so a converged role costs no write.
+
+Ownership is explicit: ``status.roleId`` is set only by a create or by ``spec.adopt``, and a
+delete deletes only that ID. A role of the same name that this object cannot prove it made
+stalls the object (``RoleExists``) instead of being taken over. Before a create,
+``status.createStartedAt`` is saved, so a create whose answer is lost is recognised on the
+next pass (the one role of that name, which did not exist when the create began).
 """
 
 from __future__ import annotations
@@ -16,12 +22,26 @@ import time
 from collections.abc import Iterable
 
 from ddmsp.config import OperatorSettings
-from ddmsp.controllers.datadog_access import DatadogClients, translate_datadog_error
+from ddmsp.controllers.datadog_access import (
+    DatadogClients,
+    create_definitely_failed,
+    translate_datadog_error,
+)
 from ddmsp.controllers.orgref import OrgTarget, resolve_org
-from ddmsp.datadog import DatadogClient, NotFoundError, Permission, Role
+from ddmsp.datadog import (
+    ConflictError,
+    DatadogClient,
+    DatadogError,
+    NotFoundError,
+    OutcomeUnknownError,
+    Permission,
+    Role,
+)
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
-from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome
+from ddmsp.reconcile.managed import ManagedObject
+from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.resources.orgref import OrgTargetFields
 from ddmsp.resources.role import DatadogRoleSpec
 
 CATALOGUE_TTL = 600.0
@@ -49,23 +69,17 @@ def suggest(name: str, catalogue: Iterable[Permission], n: int = 3) -> list[str]
     return out[:n]
 
 
-def resolve_permissions(
-    names: Iterable[str], catalogue: Iterable[Permission], allow_restricted: bool
-) -> list[str]:
-    """Permission IDs for names, or Blocked naming unknown and restricted ones."""
+def resolve_permissions(names: Iterable[str], catalogue: Iterable[Permission]) -> list[str]:
+    """Permission IDs for names (any valid permission), or Blocked naming unknown ones."""
     perms = list(catalogue)
     by_name = {p.name: p for p in perms}
     ids: list[str] = []
     unknown: list[str] = []
-    restricted: list[str] = []
     for name in names:
         perm = by_name.get(name)
         if perm is None:
             unknown.append(name)
-            continue
-        if perm.restricted and not allow_restricted:
-            restricted.append(name)
-        if perm.id not in ids:
+        elif perm.id not in ids:
             ids.append(perm.id)
     if unknown:
         parts = []
@@ -79,15 +93,41 @@ def resolve_permissions(
             f"{'; '.join(parts)}. Fix the names; `GET /api/v2/permissions` lists all "
             f"{len(perms)} valid ones",
         )
-    if restricted:
-        raise Blocked(
-            "RestrictedPermissions",
-            f"Datadog flags {', '.join(sorted(restricted))} as restricted: set "
-            "spec.allowRestrictedPermissions: true to grant "
-            f"{'them' if len(restricted) > 1 else 'it'}, or remove "
-            f"{'them' if len(restricted) > 1 else 'it'} from spec.permissions",
-        )
     return ids
+
+
+def default_permission_ids(catalogue: Iterable[Permission]) -> list[str]:
+    """Datadog's default permissions: every role gets them unless it opts out. The RBAC docs
+    call them "restricted" and the catalogue flags exactly those (the recorded catalogue's
+    ten `restricted: true` entries are the ten a new role receives)."""
+    return [p.id for p in catalogue if p.restricted]
+
+
+def desired_permission_ids(
+    names: Iterable[str], catalogue: Iterable[Permission], default_permissions: str
+) -> list[str]:
+    """The exact set a role should hold: the spec's, plus the defaults unless OptOut."""
+    perms = list(catalogue)
+    ids = resolve_permissions(names, perms)
+    if default_permissions == "Keep":
+        ids += [i for i in default_permission_ids(perms) if i not in ids]
+    return ids
+
+
+def role_key(name: str) -> str:
+    """A role name as compared for uniqueness. Datadog's case rule is undocumented (409 on
+    a clone with a taken name is recorded, nothing on case): the broader, case-insensitive
+    reading is used, so two names that might collide in Datadog are never both claimed."""
+    return name.casefold()
+
+
+def org_identity(namespace: str, spec: OrgTargetFields) -> str:
+    """Which org a spec acts in, from the spec alone (no API call)."""
+    if spec.org_ref is not None:
+        suffix = "" if spec.org_ref.org == "client" else "/parent"
+        return f"orgRef:{namespace}/{spec.org_ref.name}{suffix}"
+    assert spec.credentials_secret_ref is not None
+    return f"secret:{namespace}/{spec.credentials_secret_ref.name}"
 
 
 def permission_diff(
@@ -106,13 +146,17 @@ def permission_diff(
 
 
 class _Catalogue:
-    """The permission catalogue per org (keyed by client), refreshed after a TTL."""
+    """The permission catalogue per Datadog site, refreshed after a TTL.
+
+    Datadog's catalogue is the same for every org of a site, and at ~300 permissions it is
+    about 550 KiB of parsed models: one copy per site (at most the handful of sites there
+    are), not one per org."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[float, list[Permission]]] = {}
+        self._cache: dict[str, tuple[float, list[Permission]]] = {}
 
     async def get(self, dd: DatadogClient) -> list[Permission]:
-        key = id(dd)
+        key = dd.base_url
         hit = self._cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < CATALOGUE_TTL:
             return hit[1]
@@ -120,12 +164,27 @@ class _Catalogue:
         self._cache[key] = (time.monotonic(), perms)
         return perms
 
+    def __len__(self) -> int:
+        return len(self._cache)
+
 
 class RoleConnector:
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
         self.settings = settings
         self.clients = clients
         self.catalogue = _Catalogue()
+
+    def claims(self, obj: ManagedObject) -> list[str]:
+        """The Datadog things this object claims (spec only): its role name in its org, and
+        the adopted role's ID. Two objects claiming one of these conflict."""
+        spec: DatadogRoleSpec = obj.spec
+        org = org_identity(obj.namespace, spec)
+        out = [f"role/{org}/{role_key(spec.role_name or obj.name)}"]
+        if spec.adopt is not None and spec.adopt.role_id:
+            out.append(f"role/{org}/id:{spec.adopt.role_id}")
+        elif spec.adopt is not None and spec.adopt.role_name:
+            out.append(f"role/{org}/{role_key(spec.adopt.role_name)}")
+        return list(dict.fromkeys(out))
 
     async def connect(self, ctx: ReconcileContext) -> RoleExternal:
         spec: DatadogRoleSpec = ctx.obj.spec
@@ -139,6 +198,10 @@ class RoleConnector:
         return translate_datadog_error(exc, self.settings.wait_poll)
 
 
+_OWNED_KEYS = ("roleId", "adopted", "createStartedAt")
+_SEEN_KEYS = ("roleName", "permissions", "permissionCount")
+
+
 class RoleExternal:
     def __init__(
         self, ctx: ReconcileContext, target: OrgTarget, catalogue: list[Permission]
@@ -147,6 +210,7 @@ class RoleExternal:
         self.obj = ctx.obj
         self.spec: DatadogRoleSpec = ctx.obj.spec
         self.dd = target.dd
+        self.org = target.public_id or target.label
         self.catalogue = catalogue
         self.names = {p.id: p.name for p in catalogue}
         self.role: Role | None = None
@@ -155,10 +219,13 @@ class RoleExternal:
     def role_name(self) -> str:
         return self.spec.role_name or self.obj.name
 
+    @property
+    def opt_out(self) -> bool:
+        return self.spec.default_permissions == "OptOut"
+
     def desired_ids(self) -> list[str]:
-        return resolve_permissions(
-            self.spec.permissions, self.catalogue, self.spec.allow_restricted_permissions
-        )
+        return desired_permission_ids(self.spec.permissions, self.catalogue,
+                                      self.spec.default_permissions)
 
     def _applied_before(self) -> bool:
         """True when this generation was already reconciled: differences now are drift."""
@@ -166,10 +233,16 @@ class RoleExternal:
         return bool(before.get("roleId")) and before.get("observedGeneration") == \
             self.obj.generation
 
-    def _record(self, role: Role) -> None:
+    def _record(self, role: Role, *, owned: bool = True) -> None:
         names = sorted(self.names.get(i, i) for i in role.permission_ids)
-        self.obj.status.update(roleId=role.id, roleName=role.name, permissions=names,
+        self.obj.status.update(roleName=role.name, permissions=names,
                                permissionCount=len(names))
+        if owned:
+            self.obj.status["roleId"] = role.id
+
+    def _forget(self) -> None:
+        for key in (*_OWNED_KEYS, *_SEEN_KEYS):
+            self.obj.status.pop(key, None)
 
     def _drift(self, differences: list[str]) -> None:
         if self._applied_before() and differences:
@@ -179,73 +252,182 @@ class RoleExternal:
                 "corrected": self.obj.management_policy != "ObserveOnly",
             }
 
-    async def _find(self) -> tuple[Role | None, list[str]]:
-        role_id = self.obj.status.get("roleId")
-        if role_id:
+    # ------------------------------------------------------------------ finding the role
+    async def _owned(self) -> tuple[Role | None, list[str]]:
+        """The role status proves this object owns, if it still exists."""
+        role_id = str(self.obj.status["roleId"])
+        adopt = self.spec.adopt
+        if adopt is not None and adopt.role_id and adopt.role_id != role_id:
+            raise Blocked("AdoptionMismatch",
+                          f"this resource already manages role {role_id}; spec.adopt.roleId "
+                          f"{adopt.role_id} cannot move it to another role. Remove "
+                          "spec.adopt.roleId, or manage that role with a new DatadogRole")
+        try:
+            return await self.dd.get_role(role_id), []
+        except NotFoundError:
+            self._forget()
+            return None, [f"role {role_id} was deleted in Datadog"]
+
+    async def _adopt(self) -> Role:
+        """The role spec.adopt names; Blocked when it is missing or ambiguous."""
+        adopt = self.spec.adopt
+        assert adopt is not None
+        if adopt.role_id:
             try:
-                return await self.dd.get_role(str(role_id)), []
+                role = await self.dd.get_role(adopt.role_id)
             except NotFoundError:
-                for key in ("roleId", "permissions", "permissionCount", "adopted"):
-                    self.obj.status.pop(key, None)
-                gone = [f"role {role_id} was deleted in Datadog"]
-                return await self.dd.find_role_by_name(self.role_name), gone
-        role = await self.dd.find_role_by_name(self.role_name)
-        if role is not None:
-            self.obj.status["adopted"] = True
-            await self.ctx.event("Normal", "Adopted",
-                                 f"adopted the existing role {role.name!r} ({role.id})")
-        return role, []
+                raise Blocked("AdoptTargetNotFound",
+                              f"spec.adopt.roleId {adopt.role_id}: no such role in org "
+                              f"{self.org}. Fix the ID (`GET /api/v2/roles` lists them), or "
+                              "remove spec.adopt to create the role") from None
+        else:
+            assert adopt.role_name
+            named = self._single(await self.dd.roles_named(adopt.role_name),
+                                 adopt.role_name, "spec.adopt.roleName")
+            if named is None:
+                raise Blocked("AdoptTargetNotFound",
+                              f"spec.adopt.roleName {adopt.role_name!r}: no role of that name "
+                              f"in org {self.org}. Fix the name, or remove spec.adopt to "
+                              "create the role")
+            role = named
+        self.obj.status["adopted"] = True
+        await self.ctx.event("Normal", "Adopted",
+                             f"adopted the existing role {role.name!r} ({role.id})")
+        return role
+
+    def _single(self, roles: list[Role], name: str, field: str) -> Role | None:
+        if len(roles) > 1:
+            ids = ", ".join(f"{r.name!r} ({r.id})" for r in roles)
+            raise Blocked("AmbiguousRole",
+                          f"{field} {name!r} matches {len(roles)} roles in org {self.org}: "
+                          f"{ids}. Name one by ID with spec.adopt.roleId")
+        return roles[0] if roles else None
+
+    async def _unowned_by_name(self) -> Role | None:
+        """A role of our name that this object has no proof of owning: ours only when our
+        own create was in flight (its answer lost); otherwise someone else's."""
+        found = self._single(await self.dd.roles_named(self.role_name), self.role_name,
+                             "spec.roleName")
+        started = self.obj.status.pop("createStartedAt", None)
+        if found is None:
+            return None
+        if started:  # the only role of this name appeared after our create began
+            await self.ctx.event("Normal", "Created",
+                                 f"role {found.name!r} ({found.id}) found after a create "
+                                 f"whose answer was lost (started {started})")
+            return found
+        if self.obj.management_policy == "ObserveOnly":
+            return found  # read-only: observed and reported, never owned (no roleId)
+        raise Blocked("RoleExists",
+                      f"a role named {found.name!r} ({found.id}) already exists in org "
+                      f"{self.org} and this resource did not create it: nothing was "
+                      f"changed. To manage that role, set spec.adopt.roleId: {found.id} "
+                      "(its permissions then follow this spec, and deletionPolicy Delete "
+                      "deletes it with this resource); otherwise choose another "
+                      "spec.roleName")
+
+    async def _find(self) -> tuple[Role | None, list[str]]:
+        gone: list[str] = []
+        if self.obj.status.get("roleId"):
+            role, gone = await self._owned()
+            if role is not None:
+                return role, gone
+        if self.obj.deleting:  # nothing (left) that status proves ours: nothing to delete
+            return None, gone
+        if self.spec.adopt is not None:
+            return await self._adopt(), gone
+        return await self._unowned_by_name(), gone
 
     # ------------------------------------------------------------------ contract
     async def observe(self) -> Observation:
-        if self.obj.deleting:  # finalize: only where the role is matters
+        if self.obj.deleting:  # finalize: only a role status proves ours matters
             role, _ = await self._find()
             self.role = role
             return Observation(exists=role is not None)
-        desired = self.desired_ids()
+        desired = self.desired_ids()  # a bad spec stops here, before any adoption
         role, gone = await self._find()
         if role is None:
             self._drift(gone)
             return Observation(exists=False, phase="Pending",
                                message=f"role {self.role_name!r} does not exist")
         self.role = role
-        self._record(role)
+        owned = self.obj.management_policy != "ObserveOnly" or "roleId" in self.obj.status \
+            or self.spec.adopt is not None
+        self._record(role, owned=owned)
         diff = list(gone)
         if role.name != self.role_name:
             diff.append(f"name is {role.name!r}, the spec wants {self.role_name!r}")
         diff += permission_diff(desired, role.permission_ids, self.names)
         self._drift(diff)
+        defaults = "" if self.opt_out else " (Datadog's defaults kept)"
         return Observation(
             exists=True, up_to_date=not diff, diff=diff,
             phase="Drifted" if diff else "Ready",
             message=f"role {role.name!r} ({role.id}) has {len(role.permission_ids)} "
-            "permissions",
+            f"permissions{defaults}",
         )
 
     async def create(self) -> None:
         desired = self.desired_ids()
-        role = await self.dd.create_role(self.role_name, desired)
-        self._record(role)
+        self.obj.status["createStartedAt"] = now_rfc3339()
+        await self.ctx.save_status()  # before the call: a lost answer is recognised later
+        try:
+            role = await self.dd.create_role(self.role_name, desired,
+                                             default_permissions_opt_out=self.opt_out)
+        except ConflictError:
+            self.obj.status.pop("createStartedAt", None)
+            raise Blocked("RoleExists",
+                          f"Datadog answered 409: a role named {self.role_name!r} already "
+                          f"exists in org {self.org} and this resource did not create it. "
+                          "Set spec.adopt to manage it, or choose another spec.roleName") \
+                from None
+        except OutcomeUnknownError:
+            raise Waiting("CreationResultUnknown",
+                          f"the answer to creating role {self.role_name!r} was lost; the "
+                          "next pass looks for it by name", delay=5) from None
+        except DatadogError as exc:
+            if create_definitely_failed(exc):
+                self.obj.status.pop("createStartedAt", None)
+            raise
+        self.obj.status.pop("createStartedAt", None)
         self.obj.status.pop("adopted", None)
+        self._record(role)
         await self.ctx.save_status()  # the role ID before anything else can fail
-        if set(role.permission_ids) != set(desired):  # Datadog added its defaults
-            role = await self.dd.update_role(role.id, permission_ids=desired)
-            self._record(role)
+        if set(role.permission_ids) != set(desired):
+            role = await self._apply(role, desired)
         await self.ctx.event("Normal", "Created",
                              f"created role {role.name!r} ({role.id}) with "
-                             f"{len(desired)} permissions")
+                             f"{len(role.permission_ids)} permissions")
 
     async def update(self, observation: Observation) -> None:
         assert self.role is not None
-        desired = self.desired_ids()
-        name = self.role_name if self.role.name != self.role_name else None
-        perms = desired if set(desired) != set(self.role.permission_ids) else None
-        role = await self.dd.update_role(self.role.id, name=name, permission_ids=perms)
-        self._record(role)
+        await self._apply(self.role, self.desired_ids())
+
+    async def _apply(self, role: Role, desired: list[str]) -> Role:
+        """One PATCH to the exact set (and name); Blocked if Datadog will not hold it, so an
+        unreachable set never turns into a PATCH on every pass."""
+        name = self.role_name if role.name != self.role_name else None
+        perms = desired if set(desired) != set(role.permission_ids) else None
+        updated = await self.dd.update_role(role.id, name=name, permission_ids=perms,
+                                            default_permissions_opt_out=self.opt_out)
+        self._record(updated)
+        if perms is not None and set(updated.permission_ids) != set(desired):
+            kept = sorted(self.names.get(i, i) for i in set(updated.permission_ids) -
+                          set(desired))
+            missing = sorted(self.names.get(i, i) for i in set(desired) -
+                             set(updated.permission_ids))
+            parts = ([f"kept {', '.join(kept)}"] if kept else []) + \
+                ([f"did not grant {', '.join(missing)}"] if missing else [])
+            raise Blocked("PermissionsNotApplied",
+                          f"Datadog {' and '.join(parts)} on role {updated.name!r} "
+                          f"({updated.id}) after an exact update. Datadog keeps some "
+                          "permissions on every role (with Minimal Access Roles off); list "
+                          "them in spec.permissions, or set defaultPermissions: Keep")
+        return updated
 
     async def delete(self) -> None:
-        role_id = self.obj.status.get("roleId") or (self.role.id if self.role else None)
-        if not role_id:
+        role_id = self.obj.status.get("roleId")
+        if not role_id:  # only what status proves this object created or adopted
             return
         with contextlib.suppress(NotFoundError):
             await self.dd.delete_role(str(role_id))

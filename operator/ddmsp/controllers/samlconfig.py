@@ -4,7 +4,10 @@ One pass reads the metadata source (ConfigMap, Secret or inline), parses it safe
 (``ddmsp.saml.metadata``), reads the org's settings and authn mappings, and lists what
 differs. Metadata is uploaded only when its SHA-256 differs from the last upload (or
 Datadog lost it); only settings the spec sets are sent; spec.roleMappings, when set, is
-the exact set of the org's authn mappings.
+the exact set of the org's authn mappings (a mapping whose role changes is PATCHed in
+place). An org where Datadog says SAML cannot be enabled stalls (``SAMLNotAvailable``)
+instead of retrying. A delete switches off only what this config switched on
+(``status.turnedOn``).
 
 A change of a referenced ConfigMap or Secret is noticed by ``register_metadata_watch``:
 a kopf index maps (kind, namespace, name) of every metadata source to the configs that
@@ -28,10 +31,12 @@ from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import DatadogClients, translate_datadog_error
 from ddmsp.controllers.orgref import OrgTarget, own_public_id, resolve_org
+from ddmsp.controllers.role import org_identity
 from ddmsp.datadog import AuthNMapping, NotFoundError, OrgSettings
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 from ddmsp.resources.role import ROLE
 from ddmsp.resources.samlconfig import LOCKOUT_MESSAGE, SAML_CONFIG, DatadogSAMLConfigSpec
@@ -40,6 +45,7 @@ from ddmsp.saml import metadata as md
 log = logging.getLogger(__name__)
 
 CERT_WARNING_DAYS = 30
+SWITCHES = (("saml", "enabled"), ("saml_strict_mode", "strictMode"))
 SOURCE_ANNOTATION = f"{API_GROUP}/idp-metadata-source-version"
 Triple = tuple[str, str, str]
 
@@ -95,8 +101,10 @@ def _show(value: Any) -> str:
 
 
 def mapping_plan(desired: list[Triple], actual: list[AuthNMapping]) -> tuple[
-        list[Triple], list[AuthNMapping]]:
-    """(mappings to create, mappings to delete) so that the org holds exactly ``desired``."""
+        list[Triple], list[tuple[AuthNMapping, str]], list[AuthNMapping]]:
+    """(to create, to re-point at another role, to delete) so that the org holds exactly
+    ``desired``. A mapping whose attribute stays and whose role changes is updated in place
+    (one PATCH), so its users never go through a moment without the mapping."""
     missing = list(dict.fromkeys(desired))
     extra: list[AuthNMapping] = []
     for m in actual:
@@ -105,7 +113,16 @@ def mapping_plan(desired: list[Triple], actual: list[AuthNMapping]) -> tuple[
             missing.remove(triple)
         else:
             extra.append(m)
-    return missing, extra
+    repoint: list[tuple[AuthNMapping, str]] = []
+    for triple in list(missing):
+        key, value, role_id = triple
+        same = next((m for m in extra if (m.attribute_key, m.attribute_value) == (key, value)),
+                    None)
+        if same is not None:
+            repoint.append((same, role_id))
+            extra.remove(same)
+            missing.remove(triple)
+    return missing, repoint, extra
 
 
 def certificate_notice(facts: md.IdpMetadata, now: datetime | None = None) -> str | None:
@@ -130,6 +147,10 @@ class SamlConnector:
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
         self.settings = settings
         self.clients = clients
+
+    def claims(self, obj: ManagedObject) -> list[str]:
+        """An org has one SAML configuration: two configs for one org conflict."""
+        return [f"saml/{org_identity(obj.namespace, obj.spec)}"]
 
     async def connect(self, ctx: ReconcileContext) -> SamlExternal:
         spec: DatadogSAMLConfigSpec = ctx.obj.spec
@@ -156,6 +177,7 @@ class SamlExternal:
         self.upload = False
         self.patch: dict[str, Any] = {}
         self.to_create: list[Triple] = []
+        self.to_repoint: list[tuple[AuthNMapping, str]] = []
         self.to_delete: list[AuthNMapping] = []
 
     # ----------------------------------------------------------- inputs
@@ -243,6 +265,8 @@ class SamlExternal:
         self.meta = meta = await self._load_metadata()
         org = await self.dd.get_org(self.public_id)
         actual = org.settings or OrgSettings()
+        if actual.saml_can_be_enabled is False:
+            raise Blocked("SAMLNotAvailable", saml_not_available(self.public_id))
         status = self.obj.status
         status["loginUrl"] = actual.saml_login_url
         status["enabled"] = bool(actual.saml and actual.saml.enabled)
@@ -264,10 +288,12 @@ class SamlExternal:
         if self.spec.role_mappings is not None:
             desired = await self._desired_mappings()
             existing = await self.dd.list_authn_mappings()
-            self.to_create, self.to_delete = mapping_plan(desired, existing)
+            self.to_create, self.to_repoint, self.to_delete = mapping_plan(desired, existing)
             status["roleMappings"] = _applied(existing)
             drift += [f"authn mapping {k}={v} -> role {r} is missing"
                       for k, v, r in self.to_create]
+            drift += [f"authn mapping {m.attribute_key}={m.attribute_value} points at role "
+                      f"{m.role_id}, the spec wants {r}" for m, r in self.to_repoint]
             drift += [f"authn mapping {m.attribute_key}={m.attribute_value} -> role "
                       f"{m.role_id} is not in the spec" for m in self.to_delete]
         if drift and self._applied_before():
@@ -296,27 +322,65 @@ class SamlExternal:
                                  f"({self.meta.entity_id})")
         if self.patch:
             await self.dd.update_org(self.public_id, self.patch)
+            self._note_switches(self.patch)
+            await self.ctx.save_status()
+        # Re-point first, then add, then remove: a user's access never has a gap.
+        for mapping, role_id in self.to_repoint:
+            await self.dd.update_authn_mapping(mapping.id, role_id=role_id)
+        for key, value, role_id in self.to_create:
+            await self.dd.create_authn_mapping(key, value, role_id)
         for mapping in self.to_delete:
             with contextlib.suppress(NotFoundError):
                 await self.dd.delete_authn_mapping(mapping.id)
-        for key, value, role_id in self.to_create:
-            await self.dd.create_authn_mapping(key, value, role_id)
+
+    def _note_switches(self, patch: dict[str, Any]) -> None:
+        """Remember which of SAML and strict mode this config switched on (and forget those
+        it switched off), so that a delete switches off only what this config turned on."""
+        turned_on = list(self.obj.status.get("turnedOn") or [])
+        for key, name in SWITCHES:
+            enabled = (patch.get(key) or {}).get("enabled")
+            if enabled is True and name not in turned_on:
+                turned_on.append(name)
+            elif enabled is False and name in turned_on:
+                turned_on.remove(name)
+        self.obj.status["turnedOn"] = turned_on
 
     async def delete(self) -> None:
-        """Turn SAML and strict mode off; delete the authn mappings this config manages."""
+        """Switch off what this config switched on; delete the authn mappings it manages.
+
+        SAML or strict mode that was on before this config (or that someone else turned on)
+        stays on. SAML is not switched off under a strict mode this config does not own:
+        that would leave nobody able to log in."""
+        turned_on = set(self.obj.status.get("turnedOn") or [])
         org = await self.dd.get_org(self.public_id)
         actual = org.settings or OrgSettings()
+        strict_on = bool(actual.saml_strict_mode and actual.saml_strict_mode.enabled)
         patch: dict[str, Any] = {}
-        if actual.saml_strict_mode and actual.saml_strict_mode.enabled:
+        if strict_on and "strictMode" in turned_on:
             patch["saml_strict_mode"] = {"enabled": False}
-        if actual.saml and actual.saml.enabled:
-            patch["saml"] = {"enabled": False}
+            strict_on = False
+        if actual.saml and actual.saml.enabled and "enabled" in turned_on:
+            if strict_on:
+                await self.ctx.event("Warning", "SAMLLeftOn",
+                                     "SAML stays on: strict mode (not switched on by this "
+                                     "config) is on, and SAML off under strict mode would "
+                                     "lock everyone out")
+            else:
+                patch["saml"] = {"enabled": False}
         if patch:
             await self.dd.update_org(self.public_id, patch)
         if self.spec.role_mappings is not None:
             for mapping in self.obj.status.get("roleMappings") or []:
                 with contextlib.suppress(NotFoundError):
                     await self.dd.delete_authn_mapping(str(mapping["id"]))
+
+
+def saml_not_available(public_id: str) -> str:
+    """The condition message when Datadog will not let SAML be enabled on an org."""
+    return (f"Datadog reports saml_can_be_enabled: false for org {public_id}: SAML cannot be "
+            "enabled on this org, so nothing was uploaded or changed. Ask Datadog support "
+            f"to enable SAML for org {public_id}; then change or re-apply this resource to "
+            "try again")
 
 
 def _applied(mappings: list[AuthNMapping]) -> list[dict[str, str]]:

@@ -555,15 +555,36 @@ class DatadogClient:
                 return role
         return None
 
+    async def roles_named(self, name: str) -> list[Role]:
+        """Every role whose name equals `name` regardless of case.
+
+        Datadog answers 409 to a clone with a taken name, but its spec says a role name "is
+        neither unique nor a stable identifier" and nothing public shows whether the
+        comparison (or the list `filter`) ignores case: so no filter is sent and the
+        broader, case-insensitive match is returned (possibly several roles)."""
+        wanted = name.casefold()
+        return [r for r in await self.list_roles() if r.name.casefold() == wanted]
+
     async def get_role(self, role_id: str) -> Role:
         path = f"/api/v2/roles/{_q(role_id)}"
         data = await self._call("GET", "/api/v2/roles/{role_id}", path)
         return self._parse_resource(Role.from_resource, data, "GET", path)
 
-    async def create_role(self, name: str, permission_ids: list[str] | None = None) -> Role:
-        """Create a role. Datadog adds its default permissions to whatever is asked."""
+    async def create_role(
+        self,
+        name: str,
+        permission_ids: list[str] | None = None,
+        *,
+        default_permissions_opt_out: bool = False,
+    ) -> Role:
+        """Create a role. Datadog adds its default (restricted) permissions to whatever is
+        asked unless ``default_permissions_opt_out`` is set (RBAC docs; recorded in the
+        Terraform provider's TestAccDatadogRole_CreateUpdate)."""
         path = "/api/v2/roles"
-        body: dict[str, Any] = {"data": {"type": "roles", "attributes": {"name": name}}}
+        attributes: dict[str, Any] = {"name": name}
+        if default_permissions_opt_out:
+            attributes["default_permissions_opt_out"] = True
+        body: dict[str, Any] = {"data": {"type": "roles", "attributes": attributes}}
         if permission_ids:
             body["data"]["relationships"] = _permissions_relationship(permission_ids)
         data = await self._call("POST", path, path, json_body=body)
@@ -574,11 +595,18 @@ class DatadogClient:
         role_id: str,
         name: str | None = None,
         permission_ids: list[str] | None = None,
+        *,
+        default_permissions_opt_out: bool = False,
     ) -> Role:
+        """PATCH a role. A permission list replaces the role's set, but Datadog keeps its
+        defaults in it unless ``default_permissions_opt_out`` is set (recorded: a PATCH
+        with an empty list leaves the ten defaults; with the opt-out, none)."""
         path = f"/api/v2/roles/{_q(role_id)}"
         resource: dict[str, Any] = {"type": "roles", "id": role_id, "attributes": {}}
         if name is not None:
             resource["attributes"]["name"] = name
+        if default_permissions_opt_out:
+            resource["attributes"]["default_permissions_opt_out"] = True
         if permission_ids is not None:
             resource["relationships"] = _permissions_relationship(permission_ids)
         data = await self._call(

@@ -4,14 +4,38 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from ddmsp.resources.base import KubeModel
+from ddmsp.resources.base import KubeModel, cel
 from ddmsp.resources.common import ManagedStatus, ManagementPolicy
 from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
 
 RolePhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
+DefaultPermissions = Literal["Keep", "OptOut"]
+
+
+class RoleAdoption(KubeModel):
+    """Take over a role that already exists in Datadog (set exactly one field)."""
+
+    model_config = KubeModel.model_config | ConfigDict(json_schema_extra={
+        "x-kubernetes-validations": [cel(  # type: ignore[list-item]
+            "has(self.roleId) != has(self.roleName)",
+            "set exactly one of spec.adopt.roleId and spec.adopt.roleName",
+        )]
+    })
+
+    role_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[-0-9a-zA-Z]+$",
+        description="The existing role's ID (`GET /api/v2/roles` lists them). The most "
+        "precise choice: Datadog does not promise that role names are unique.",
+    )
+    role_name: str | None = Field(
+        default=None, min_length=1, max_length=255,
+        description="The existing role's name, compared without regard to case. Exactly one "
+        "role may match; otherwise the object stalls (reason AmbiguousRole) and asks for "
+        "roleId.",
+    )
 
 
 class DatadogRoleSpec(OrgTargetFields):
@@ -21,30 +45,47 @@ class DatadogRoleSpec(OrgTargetFields):
         default=None,
         min_length=1,
         max_length=255,
-        description="The role's name in Datadog (default: metadata.name). An existing role "
-        "with this name is adopted, not duplicated. Changing it renames the role.",
+        description="The role's name in Datadog (default: metadata.name). Changing it renames "
+        "the role. If a role of that name (compared without regard to case) already exists "
+        "and this object did not create it, nothing is changed: the object stalls with "
+        "reason RoleExists until spec.adopt names that role or roleName is changed.",
     )
     permissions: list[str] = Field(
         default_factory=list,
         max_length=500,
-        description="Permission names (not IDs), e.g. `dashboards_read`, `monitors_write`. "
-        "The set is exact: permissions Datadog adds to a new role, or anyone grants later, "
-        "are revoked unless listed here. Unknown names are reported with the closest valid "
-        "names. `kubectl get ddrole -o yaml` shows what was applied.",
+        description="Permission names (not IDs), e.g. `monitors_write`, `dashboards_write`. "
+        "Any valid permission may be listed. The role holds exactly these plus, with "
+        "defaultPermissions Keep, Datadog's default permissions; anything else (granted "
+        "later by anyone) is revoked. Unknown names are reported with the closest valid "
+        "names. `kubectl get ddrole -o yaml` shows what the role holds.",
         json_schema_extra={
             "items": {"type": "string", "minLength": 1, "maxLength": 128},
             "x-kubernetes-list-type": "set",
         },
     )
-    allow_restricted_permissions: bool = Field(
-        default=False,
-        description="Datadog flags some permissions as restricted. Listing one is refused "
-        "(Ready=False, reason RestrictedPermissions) unless this is true.",
+    default_permissions: DefaultPermissions = Field(
+        default="Keep",
+        description="Datadog gives every role its default permissions (the ones its "
+        "permission catalogue marks `restricted`: dashboards_read, monitors_read, apm_read, "
+        "incident_read, rum_apps_read, notebooks_read, slos_read, ci_visibility_read, "
+        "cd_visibility_read, appsec_vm_read, ...). Keep (default): the role holds "
+        "spec.permissions plus those defaults, as a role made in Datadog's UI does. OptOut: "
+        "the role holds exactly spec.permissions (Datadog's `default_permissions_opt_out`); "
+        "its users lose the default reads (dashboards, monitors, ...) that are not listed "
+        "in spec.permissions.",
+    )
+    adopt: RoleAdoption | None = Field(
+        default=None,
+        description="Manage a role that already exists instead of creating one. Adoption is "
+        "always explicit: an existing role is never taken over because its name matches. "
+        "Once adopted, the role's name and permissions follow this spec, and with "
+        "deletionPolicy Delete, deleting this resource deletes the role.",
     )
     deletion_policy: Literal["Delete", "Orphan"] = Field(
         default="Delete",
-        description="Delete (default): deleting this resource deletes the role in Datadog. "
-        "Orphan: the role stays in Datadog.",
+        description="Delete (default): deleting this resource deletes the role in Datadog, "
+        "but only a role this resource created or adopted (status.roleId). Orphan: the "
+        "role stays in Datadog.",
     )
     management_policy: ManagementPolicy = Field(
         default="Full",
@@ -79,10 +120,19 @@ class DatadogRoleStatus(ManagedStatus):
         "credentials Secret's name.",
     )
     org_public_id: str | None = Field(default=None, description="That org's public_id.")
-    role_id: str | None = Field(default=None, description="The role's ID in Datadog.")
+    role_id: str | None = Field(
+        default=None,
+        description="The ID of the role this resource created or adopted; set only then. A "
+        "delete deletes this role and no other.",
+    )
     role_name: str | None = Field(default=None, description="The role's name in Datadog.")
     adopted: bool | None = Field(
-        default=None, description="True when an existing role of that name was adopted."
+        default=None, description="True when the role was adopted through spec.adopt."
+    )
+    create_started_at: str | None = Field(
+        default=None,
+        description="Set while a role create is in flight (RFC 3339): if its answer is lost, "
+        "the role of that name that appeared since is recognised as this resource's own.",
     )
     permissions: list[str] = Field(
         default_factory=list,
@@ -103,7 +153,7 @@ ROLE = KindInfo(
     spec_model=DatadogRoleSpec,
     status_model=DatadogRoleStatus,
     description="A custom role inside one Datadog org, with an exact set of permissions "
-    "given by name. An existing role with the same name is adopted.",
+    "given by name. An existing role is managed only when spec.adopt names it.",
     printer_columns=(
         {"name": "Org", "type": "string", "jsonPath": ".status.org"},
         {"name": "Role ID", "type": "string", "jsonPath": ".status.roleId"},

@@ -135,7 +135,10 @@ class DatadogSAMLConfigSpec(OrgTargetFields):
     )
     enabled: bool | None = Field(
         default=None,
-        description="Turn SAML login on or off. Unset: leave Datadog's setting alone.",
+        description="Turn SAML login on or off. Unset: leave Datadog's setting alone. Where "
+        "Datadog reports that SAML cannot be enabled on the org (`saml_can_be_enabled: "
+        "false`), the resource stalls with reason SAMLNotAvailable and changes nothing: ask "
+        "Datadog support to enable SAML for the org.",
     )
     strict_mode: bool | None = Field(
         default=None,
@@ -164,9 +167,10 @@ class DatadogSAMLConfigSpec(OrgTargetFields):
     )
     deletion_policy: Literal["Delete", "Orphan"] = Field(
         default="Delete",
-        description="Delete (default): deleting this resource turns SAML and strict mode off "
-        "and deletes the authn mappings it manages (uploaded metadata cannot be removed). "
-        "Orphan: everything stays as it is in Datadog.",
+        description="Delete (default): deleting this resource switches SAML and strict mode "
+        "off again if this resource switched them on (status.turnedOn; what was on before "
+        "stays on) and deletes the authn mappings it manages (uploaded metadata cannot be "
+        "removed). Orphan: everything stays as it is in Datadog.",
     )
     management_policy: ManagementPolicy = Field(
         default="Full",
@@ -241,6 +245,12 @@ class DatadogSAMLConfigStatus(ManagedStatus):
     )
     role_mappings: list[AppliedMapping] | None = Field(
         default=None, description="The authn mappings in the org (when spec.roleMappings is set)."
+    )
+    turned_on: list[str] | None = Field(
+        default=None,
+        description="The settings this resource switched on (`enabled`, `strictMode`); on "
+        "delete it switches off only these.",
+        json_schema_extra={"items": {"type": "string", "enum": ["enabled", "strictMode"]}},
     )
     certificate_warning: str | None = Field(
         default=None,
