@@ -42,12 +42,20 @@ class OperatorSettings(BaseModel):
         description="DDMSP_CREATE_SETTLE_SECONDS: after an interrupted org create, wait this "
         "long before concluding from the org list that nothing was created",
     )
+    metadata_poll: float = Field(
+        default=5.0, gt=0,
+        description="DDMSP_METADATA_POLL (s): how often an IdP metadata ConfigMap/Secret "
+        "without the label ddmsp.io/idp-metadata is re-read by name",
+    )
     worker_limit: int = Field(default=64, gt=0, description="DDMSP_WORKER_LIMIT")
     kube_threads: int = Field(default=32, gt=0, description="DDMSP_KUBE_THREADS")
     liveness: str | None = Field(
         default="http://0.0.0.0:8080/healthz", description="DDMSP_LIVENESS ('' disables)"
     )
     metrics_port: int | None = Field(default=9090, description="DDMSP_METRICS_PORT (0 disables)")
+    readiness_port: int | None = Field(
+        default=None, description="DDMSP_READINESS_PORT: serve /readyz here (0 or unset: off)"
+    )
     kubeconfig: str | None = Field(default=None, description="KUBECONFIG")
 
     @field_validator("partner_secret")
@@ -84,10 +92,12 @@ _ENV = {
     "drift_interval": "DDMSP_DRIFT_INTERVAL",
     "wait_poll": "DDMSP_WAIT_POLL",
     "create_settle_seconds": "DDMSP_CREATE_SETTLE_SECONDS",
+    "metadata_poll": "DDMSP_METADATA_POLL",
     "worker_limit": "DDMSP_WORKER_LIMIT",
     "kube_threads": "DDMSP_KUBE_THREADS",
     "liveness": "DDMSP_LIVENESS",
     "metrics_port": "DDMSP_METRICS_PORT",
+    "readiness_port": "DDMSP_READINESS_PORT",
     "kubeconfig": "KUBECONFIG",
 }
 
@@ -111,9 +121,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between cost/usage refreshes per partner (default 3600)")
     parser.add_argument("--drift-interval", type=float, help="seconds between drift checks")
     parser.add_argument("--wait-poll", type=float, help="seconds between dependency checks")
+    parser.add_argument("--metadata-poll", type=float,
+                        help="seconds between reads of an unlabelled IdP metadata source")
     parser.add_argument("--worker-limit", type=int, help="max objects handled concurrently")
     parser.add_argument("--liveness", help="liveness endpoint URL ('' disables)")
     parser.add_argument("--metrics-port", type=int, help="Prometheus port (0 disables)")
+    parser.add_argument("--readiness-port", type=int, help="serve /readyz on this port")
 
 
 def from_env_and_args(args: argparse.Namespace | None = None,
@@ -130,8 +143,9 @@ def from_env_and_args(args: argparse.Namespace | None = None,
             value = getattr(args, field, None)
             if value is not None:
                 values[field] = value
-    if values.get("metrics_port") in (0, "0"):
-        values["metrics_port"] = None
+    for port in ("metrics_port", "readiness_port"):
+        if values.get(port) in (0, "0", ""):
+            values[port] = None
     if values.get("liveness") == "":
         values["liveness"] = None
     return OperatorSettings.model_validate(values)

@@ -19,6 +19,12 @@ READY = Gauge(
     ["kind", "namespace", "name"],
 )
 
+RATE_LIMIT_WAITS = Counter(
+    "ddmsp_datadog_rate_limit_waits_total",
+    "Datadog calls that waited for a rate-limit window (before sending, or after a 429)",
+    ["limit"],
+)
+
 CLIENT_COST = Gauge(
     "ddmsp_client_estimated_cost_usd",
     "Estimated month-to-date Datadog cost of a client org",

@@ -15,8 +15,8 @@ from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import build_controllers
 from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.controllers.metadata_sources import register_metadata_watch
 from ddmsp.controllers.partner import register_partner_kind
-from ddmsp.controllers.samlconfig import register_metadata_watch
 from ddmsp.reconcile.handlers import register_kind
 from ddmsp.reconcile.kube import KubeAPI
 
@@ -49,8 +49,9 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, D
         register_kind(registry, rec.info, lambda rec=rec: rec,  # type: ignore[misc]
                       drift_interval=settings.drift_interval,
                       needs_finalizer=controller.needs_finalizer)
-    # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes.
-    register_metadata_watch(registry, kube)
+    # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes
+    # (labelled sources watched, others polled by name: never a cluster-wide Secret watch).
+    register_metadata_watch(registry, kube, settings.metadata_poll)
     register_partner_kind(registry, settings, kube, clients)  # cluster-scoped DatadogPartner
 
     @kopf.on.startup(registry=registry)
@@ -88,12 +89,20 @@ async def run_operator(settings: OperatorSettings) -> None:
         from ddmsp.metrics import start_metrics_server
 
         start_metrics_server(settings.metrics_port)
+    ready_flag: asyncio.Event | None = None
+    if settings.readiness_port:
+        from ddmsp.readiness import Readiness, serve
+
+        readiness = Readiness(kube_api_client(settings), settings.namespaces)
+        ready_flag = readiness.started
+        await serve(readiness, settings.readiness_port)
     await kopf.operator(
         registry=registry,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces or [],
         liveness_endpoint=settings.liveness,
         standalone=True,
+        ready_flag=ready_flag,
     )
 
 

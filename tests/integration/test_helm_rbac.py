@@ -23,7 +23,7 @@ def test_operator_runs_with_the_charts_rbac(operator: Operator, tmp_path: Path) 
     subprocess.run(
         [str(op.cluster.bin_dir / "helm"), "install", release, str(REPO_ROOT / "helm" / "ddmsp"),
          "--namespace", op.namespace, "--kubeconfig", str(op.cluster.kubeconfig),
-         "--set", f"partnerSecret={op.namespace}/partner", "--skip-crds"],
+         "--set", "partnerCredentials.existingSecret=partner", "--skip-crds"],
         check=True, capture_output=True, text=True, timeout=120)
     try:
         kubeconfig = serviceaccount_kubeconfig(op.cluster, op.namespace, f"{release}-ddmsp",

@@ -9,12 +9,9 @@ place). An org where Datadog says SAML cannot be enabled stalls (``SAMLNotAvaila
 instead of retrying. A delete switches off only what this config switched on
 (``status.turnedOn``).
 
-A change of a referenced ConfigMap or Secret is noticed by ``register_metadata_watch``:
-a kopf index maps (kind, namespace, name) of every metadata source to the configs that
-read it, and a watch on ConfigMaps and Secrets stamps the source's resourceVersion on
-those configs as an annotation. That is an ordinary update of the config, so kopf's
-reconcile handler runs with its usual retries (and a Stalled config, e.g. one with bad
-metadata, is re-armed). Unchanged objects produce no-op patches, which trigger nothing.
+A change of a referenced ConfigMap or Secret is noticed by ``register_metadata_watch``
+(``ddmsp.controllers.metadata_sources``: a watch of labelled sources only, a by-name poll
+of unlabelled ones), which stamps the source's resourceVersion on the config.
 """
 
 from __future__ import annotations
@@ -24,29 +21,27 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import kopf
-from kubernetes import client as k8s
-
-from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import DatadogClients, translate_datadog_error
+from ddmsp.controllers.metadata_sources import metadata_source as metadata_source
+from ddmsp.controllers.metadata_sources import (
+    register_metadata_watch as register_metadata_watch,
+)
 from ddmsp.controllers.orgref import OrgTarget, own_public_id, resolve_org
 from ddmsp.controllers.role import org_identity
 from ddmsp.datadog import AuthNMapping, NotFoundError, OrgSettings
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
-from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 from ddmsp.resources.role import ROLE
-from ddmsp.resources.samlconfig import LOCKOUT_MESSAGE, SAML_CONFIG, DatadogSAMLConfigSpec
+from ddmsp.resources.samlconfig import LOCKOUT_MESSAGE, DatadogSAMLConfigSpec
 from ddmsp.saml import metadata as md
 
 log = logging.getLogger(__name__)
 
 CERT_WARNING_DAYS = 30
 SWITCHES = (("saml", "enabled"), ("saml_strict_mode", "strictMode"))
-SOURCE_ANNOTATION = f"{API_GROUP}/idp-metadata-source-version"
 Triple = tuple[str, str, str]
 
 
@@ -386,65 +381,3 @@ def saml_not_available(public_id: str) -> str:
 def _applied(mappings: list[AuthNMapping]) -> list[dict[str, str]]:
     return [{"id": m.id, "attributeKey": m.attribute_key, "attributeValue": m.attribute_value,
              "roleId": m.role_id or ""} for m in mappings]
-
-
-# ------------------------------------------------------------------ source watch
-INDEX_ID = "ddmsp_saml_metadata_sources"
-
-
-def metadata_source(namespace: str, spec: Any) -> tuple[str, str, str] | None:
-    """(kind, namespace, name) of the ConfigMap or Secret a SAML config reads, if any."""
-    source = (spec or {}).get("idpMetadata") or {}
-    for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-        ref = source.get(field)
-        if isinstance(ref, dict) and ref.get("name"):
-            return kind, namespace, str(ref["name"])
-    return None
-
-
-def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI) -> None:
-    """Re-reconcile a DatadogSAMLConfig when the ConfigMap or Secret it reads changes."""
-    info = SAML_CONFIG
-
-    @kopf.index(info.group, info.version, info.plural, registry=registry,  # type: ignore[arg-type]
-                id=INDEX_ID)
-    def sources(namespace: str, name: str, spec: Any, **_: Any) -> dict[Any, str]:
-        key = metadata_source(namespace, spec)
-        return {key: name} if key else {}
-
-    async def touch(kind: str, namespace: str | None, name: str | None, version: str,
-                    index: kopf.Index[Any, str]) -> None:
-        if not namespace or not name:
-            return
-        for config in set(index.get((kind, namespace, name), [])):
-            try:
-                await kube.patch_annotations(info, namespace, config,
-                                             {SOURCE_ANNOTATION: f"{kind}/{name}@{version}"})
-            except k8s.ApiException as exc:
-                if exc.status != 404:
-                    raise
-            log.info("%s %s/%s changed: re-checking %s %s", kind, namespace, name,
-                     info.kind, config)
-
-    def referenced(kind: str) -> Any:
-        """A kopf filter: only objects some config reads (no handler runs, no log line,
-        for every other ConfigMap or Secret)."""
-        def when(namespace: str | None, name: str | None, **kwargs: Any) -> bool:
-            index = kwargs.get(INDEX_ID)
-            return index is not None and (kind, namespace, name) in index
-        return when
-
-    def version(meta: Any, event_type: Any) -> str:
-        return "deleted" if event_type == "DELETED" else str(meta.get("resourceVersion", ""))
-
-    @kopf.on.event("v1", "configmaps", registry=registry, id="saml-metadata-configmaps",
-                    when=referenced("ConfigMap"))
-    async def config_maps(namespace: str | None, name: str | None, meta: Any, type: Any,
-                          **kwargs: Any) -> None:
-        await touch("ConfigMap", namespace, name, version(meta, type), kwargs[INDEX_ID])
-
-    @kopf.on.event("v1", "secrets", registry=registry, id="saml-metadata-secrets",
-                    when=referenced("Secret"))
-    async def secrets(namespace: str | None, name: str | None, meta: Any, type: Any,
-                      **kwargs: Any) -> None:
-        await touch("Secret", namespace, name, version(meta, type), kwargs[INDEX_ID])

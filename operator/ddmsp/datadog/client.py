@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
-from ddmsp import __version__
+from ddmsp import __version__, metrics
 from ddmsp.datadog.credentials import Credentials
 from ddmsp.datadog.errors import (
     AuthenticationError,
@@ -186,6 +186,7 @@ class DatadogClient:
                 route,
                 self.fingerprint,
             )
+            metrics.RATE_LIMIT_WAITS.labels(limiter.name).inc()
             await self._sleep(wait)
 
     def _api_errors(self, response: httpx.Response) -> list[str]:
@@ -324,6 +325,7 @@ class DatadogClient:
                     wait <= policy.max_rate_limit_wait
                 ):
                     rate_limit_waits += 1
+                    metrics.RATE_LIMIT_WAITS.labels(info.name or limiter.name).inc()
                     limiter.block_for(wait)
                     log.info(
                         "datadog %s %s rate limited (%s); retrying in %.2fs [key %s]",

@@ -1,0 +1,267 @@
+"""`helm template` of helm/ddmsp: every value that changes the output is checked here, the
+schema refuses typos, and the chart agrees with the code (kinds in RBAC, env variables the
+operator reads, metric names the alerts use)."""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.metrics import MetricWrapperBase
+
+from ddmsp import metrics
+from ddmsp.config import _ENV
+from ddmsp.resources import ALL_KINDS
+from tests.support.kube import REPO_ROOT, build_binaries
+
+CHART = REPO_ROOT / "helm" / "ddmsp"
+
+
+@functools.cache
+def helm() -> Path:
+    return build_binaries() / "helm"
+
+
+def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(helm()), *args], capture_output=True, text=True, timeout=60)
+
+
+def render(*sets: str, release: str = "r", namespace: str = "ops",
+           strings: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    args = ["template", release, str(CHART), "--namespace", namespace]
+    for s in sets:
+        args += ["--set", s]
+    for s in strings:
+        args += ["--set-string", s]
+    out = run_helm(*args)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (deploy,) = of_kind(docs, "Deployment")
+    return dict(deploy["spec"]["template"]["spec"]["containers"][0])
+
+
+def pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (deploy,) = of_kind(docs, "Deployment")
+    return dict(deploy["spec"]["template"]["spec"])
+
+
+def env(docs: list[dict[str, Any]]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container(docs)["env"]}
+
+
+def test_helm_lint_is_clean() -> None:
+    out = run_helm("lint", "--strict", str(CHART))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[WARNING]" not in out.stdout and "[ERROR]" not in out.stdout
+
+
+@pytest.mark.parametrize("typo", ["watchNamspaces={a}", "image.tga=x", "metrics.prot=1",
+                                  "networkPolicy.enable=true", "resources.limit.memory=1Gi"])
+def test_a_typo_in_values_fails(typo: str) -> None:
+    out = run_helm("template", "r", str(CHART), "--set", typo)
+    assert out.returncode != 0
+    assert "additional properties" in out.stderr
+
+
+@pytest.mark.parametrize("bad", ["workerLimit=0", "image.pullPolicy=Sometimes",
+                                 "watchNamespaces={Bad_NS}", "metrics.port=70000",
+                                 "image.digest=latest", "metrics.prometheusRule.stalledFor=soon",
+                                 "extraEnv[0].name=X,extraEnv[0].value=10"])
+def test_wrong_types_and_ranges_fail(bad: str) -> None:
+    assert run_helm("template", "r", str(CHART), "--set", bad).returncode != 0
+
+
+def test_defaults_cluster_mode_restricted_pod_and_probes() -> None:
+    docs = render()
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
+                     "Deployment", "ServiceAccount"]
+    (deploy,) = of_kind(docs, "Deployment")
+    assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"]["type"] == "Recreate"
+    c = container(docs)
+    assert c["args"] == ["run"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ready"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                                    "capabilities": {"drop": ["ALL"]}}
+    p = pod(docs)
+    assert p["securityContext"]["runAsUser"] == 10001
+    assert p["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "priorityClassName" not in p and "imagePullSecrets" not in p
+    assert c["image"] == "ddmsp:0.1.0"
+    assert env(docs)["DDMSP_READINESS_PORT"] == "8081"
+    assert c["resources"]["limits"]["memory"] and c["resources"]["requests"]["cpu"]
+
+
+def rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"]
+            for r in rule["resources"] for v in rule["verbs"]}
+
+
+def test_rbac_covers_every_kind_the_operator_serves() -> None:
+    for mode in ((), ("watchNamespaces={a}",)):
+        docs = render(*mode)
+        (cluster,) = [r for r in of_kind(docs, "ClusterRole")
+                      if r["metadata"]["name"].endswith("-discovery")]
+        ops = [r for r in of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
+               if r is not cluster and not r["metadata"]["name"].endswith("-credentials")]
+        for info in ALL_KINDS:
+            holders = [cluster] if info.scope == "Cluster" else ops
+            for role in holders:
+                granted = rules(role)
+                assert (info.group, info.plural, "watch") in granted, (mode, info.plural)
+                assert (info.group, f"{info.plural}/status", "patch") in granted
+        for role in ops:
+            assert ("", "secrets", "delete") not in rules(role)  # never deletes a Secret
+
+
+def test_namespaced_mode_roles_only() -> None:
+    docs = render("watchNamespaces={team-a,team-b}")
+    (cluster_role,) = of_kind(docs, "ClusterRole")
+    assert {(g, r) for g, r, _ in rules(cluster_role)} == {
+        ("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces"),
+        ("ddmsp.io", "datadogpartners"), ("ddmsp.io", "datadogpartners/status")}
+    assert not {v for _, r, v in rules(cluster_role) if r != "datadogpartners"} - {
+        "get", "list", "watch", "patch", "update"}
+    assert cluster_role["metadata"]["labels"]["ddmsp.io/mode"] == "namespaced"
+    roles = of_kind(docs, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert all(r["metadata"]["labels"]["ddmsp.io/claim"] == "true" for r in roles)
+    bindings = of_kind(docs, "RoleBinding")
+    assert all(b["subjects"][0] == {"kind": "ServiceAccount", "name": "r-ddmsp",
+                                    "namespace": "ops"} for b in bindings)
+    assert container(docs)["args"] == ["run", "--namespace=team-a", "--namespace=team-b"]
+
+
+def test_partner_credentials_secret_readable_by_name_only() -> None:
+    docs = render("watchNamespaces={team-a}", "partnerCredentials.existingSecret=partner")
+    assert env(docs)["DDMSP_PARTNER_SECRET"] == "ops/partner"
+    role = next(r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "ops")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
+                              "resourceNames": ["partner"], "verbs": ["get"]}]
+    docs = render("partnerCredentials.existingSecret=p", "partnerCredentials.namespace=keys")
+    assert env(docs)["DDMSP_PARTNER_SECRET"] == "keys/p"
+    assert not of_kind(docs, "Role")  # cluster mode reads it through the ClusterRole
+
+
+def test_sharded_releases_have_distinct_names() -> None:
+    a = render("watchNamespaces={a}", release="shard-a")
+    b = render("watchNamespaces={b}", release="shard-b")
+    names_a = {(d["kind"], d["metadata"]["name"]) for d in a}
+    names_b = {(d["kind"], d["metadata"]["name"]) for d in b}
+    assert not names_a & names_b
+    assert of_kind(a, "ClusterRole")[0]["metadata"]["labels"]["ddmsp.io/release"] == \
+        "ops.shard-a"
+
+
+def test_pod_level_values() -> None:
+    docs = render("image.repository=reg.example/ddmsp", "image.tag=1.2.3",
+                  "imagePullSecrets[0].name=regcred", "priorityClassName=ops-critical",
+                  "extraEnv[0].name=DDMSP_WAIT_POLL",
+                  "podAnnotations.a=b", "podLabels.team=x", "nodeSelector.pool=ops",
+                  "tolerations[0].key=k", "tolerations[0].operator=Exists",
+                  "affinity.podAntiAffinity.x=y", "resources.limits.memory=1Gi",
+                  "serviceAccount.name=custom", "serviceAccount.annotations.k=v",
+                  "datadogUrl=http://proxy:8080", "driftIntervalSeconds=120",
+                  "workerLimit=8", "metadataPollSeconds=30", "metrics.port=9100",
+                  "probes.healthPort=8090", "probes.readinessPort=8091",
+                  strings=("extraEnv[0].value=10",))
+    p, c, e = pod(docs), container(docs), env(docs)
+    assert c["image"] == "reg.example/ddmsp:1.2.3"
+    assert p["imagePullSecrets"] == [{"name": "regcred"}]
+    assert p["priorityClassName"] == "ops-critical"
+    assert p["serviceAccountName"] == "custom"
+    assert p["nodeSelector"] == {"pool": "ops"}
+    assert p["tolerations"] == [{"key": "k", "operator": "Exists"}]
+    assert p["affinity"] == {"podAntiAffinity": {"x": "y"}}
+    (deploy,) = of_kind(docs, "Deployment")
+    meta = deploy["spec"]["template"]["metadata"]
+    assert meta["annotations"]["a"] == "b" and meta["labels"]["team"] == "x"
+    assert meta["annotations"]["prometheus.io/port"] == "9100"
+    assert c["resources"]["limits"]["memory"] == "1Gi"
+    assert e["DDMSP_WAIT_POLL"] == "10" and e["DDMSP_DATADOG_URL"] == "http://proxy:8080"
+    assert (e["DDMSP_DRIFT_INTERVAL"], e["DDMSP_WORKER_LIMIT"], e["DDMSP_METADATA_POLL"]) == \
+        ("120", "8", "30")
+    assert e["DDMSP_METRICS_PORT"] == "9100"
+    assert e["DDMSP_LIVENESS"] == "http://0.0.0.0:8090/healthz"
+    assert e["DDMSP_READINESS_PORT"] == "8091"
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"health": 8090, "ready": 8091, "metrics": 9100}
+    (sa,) = of_kind(docs, "ServiceAccount")
+    assert sa["metadata"]["name"] == "custom" and sa["metadata"]["annotations"] == {"k": "v"}
+    assert render("image.digest=sha256:" + "a" * 64)[-1]  # renders
+    assert container(render("image.digest=sha256:" + "a" * 64))["image"] == \
+        "ddmsp@sha256:" + "a" * 64
+
+
+def test_rbac_and_serviceaccount_can_be_left_to_the_user() -> None:
+    docs = render("rbac.create=false", "serviceAccount.create=false")
+    assert sorted(d["kind"] for d in docs) == ["Deployment"]
+
+
+def test_every_env_variable_the_chart_sets_is_read_by_the_operator() -> None:
+    docs = render("partnerCredentials.existingSecret=p", "datadogUrl=http://x")
+    assert set(env(docs)) <= set(_ENV.values())
+
+
+def test_network_policy() -> None:
+    assert not of_kind(render(), "NetworkPolicy")
+    docs = render("networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.96.0.1/32}",
+                  "networkPolicy.datadogCIDRs={3.233.144.0/20}",
+                  "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=mon")
+    (np,) = of_kind(docs, "NetworkPolicy")
+    spec = np["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    dns, api, datadog = spec["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert api["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
+    assert datadog == {"to": [{"ipBlock": {"cidr": "3.233.144.0/20"}}],
+                       "ports": [{"protocol": "TCP", "port": 443}]}
+    assert spec["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9090}]
+    closed = of_kind(render("networkPolicy.enabled=true"), "NetworkPolicy")[0]["spec"]
+    assert closed["ingress"] == [] and "to" not in closed["egress"][1]
+
+
+def exported_metric_names() -> set[str]:
+    names: set[str] = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            for family in value.describe():
+                names |= {family.name, f"{family.name}_total"}
+    return names
+
+
+def test_service_monitor_and_prometheus_rule_use_real_metric_names() -> None:
+    assert not of_kind(render(), "Service")
+    assert of_kind(render("metrics.service.enabled=true"), "Service")
+    docs = render("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.x=y",
+                  "metrics.prometheusRule.enabled=true", "metrics.prometheusRule.labels.p=q",
+                  "metrics.prometheusRule.stalledFor=30m")
+    (svc,) = of_kind(docs, "Service")
+    (sm,) = of_kind(docs, "ServiceMonitor")
+    assert sm["metadata"]["labels"]["x"] == "y"
+    assert sm["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"]
+    assert sm["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
+    (rule,) = of_kind(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["p"] == "q"
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {"DdmspObjectStalled", "DdmspReconcileErrors", "DdmspRateLimited"} <= set(alerts)
+    assert alerts["DdmspObjectStalled"]["for"] == "30m"
+    known = exported_metric_names() | {"up"}
+    for alert in alerts.values():
+        used = set(re.findall(r"\b([a-z_]+)\{", alert["expr"]))
+        assert used and used <= known, (alert["alert"], used - known)
+        assert 'ddmsp_release="r"' in alert["expr"]  # one release's shard only
