@@ -168,6 +168,8 @@ def _path(template: str, sim: RunningSimulator, fill: dict[str, str]) -> str:
         "role_id": sim.seed_role_id,  # type: ignore[attr-defined]
         "authn_mapping_id": "00000000-0000-0000-0000-000000000000",
         "org_config_name": "custom_roles",
+        "user_id": "00000000-0000-0000-0000-000000000000",
+        "user_invitation_uuid": "00000000-0000-0000-0000-000000000000",
     }
     path = template
     for name, value in valid.items():

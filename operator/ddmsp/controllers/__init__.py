@@ -9,9 +9,10 @@ from ddmsp.controllers.clientorg import ClientOrgConnector
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.role import RoleConnector
 from ddmsp.controllers.samlconfig import SamlConnector
+from ddmsp.controllers.user import UserConnector
 from ddmsp.reconcile.engine import Reconciler
 from ddmsp.reconcile.kube import KubeAPI
-from ddmsp.resources import CLIENT_ORG, ROLE, SAML_CONFIG
+from ddmsp.resources import CLIENT_ORG, ROLE, SAML_CONFIG, USER
 
 
 @dataclass(frozen=True)
@@ -29,5 +30,7 @@ def build_controllers(
         Controller(Reconciler(ROLE, RoleConnector(settings, clients), kube),
                    needs_finalizer=True),
         Controller(Reconciler(SAML_CONFIG, SamlConnector(settings, clients), kube),
+                   needs_finalizer=True),
+        Controller(Reconciler(USER, UserConnector(settings, clients), kube),
                    needs_finalizer=True),
     ]

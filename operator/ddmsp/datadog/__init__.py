@@ -34,6 +34,8 @@ from ddmsp.datadog.models import (
     UsageSummary,
     UsageSummaryMonth,
     UsageSummaryOrg,
+    User,
+    UserInvitation,
 )
 from ddmsp.datadog.ratelimit import DEFAULT_REGISTRY, RateLimiter, RateLimitRegistry
 from ddmsp.datadog.retry import RetryPolicy
@@ -76,6 +78,8 @@ __all__ = [
     "UsageSummary",
     "UsageSummaryMonth",
     "UsageSummaryOrg",
+    "User",
+    "UserInvitation",
     "ValidationError",
     "api_base_url",
 ]

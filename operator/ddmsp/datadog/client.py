@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -46,6 +47,8 @@ from ddmsp.datadog.models import (
     Permission,
     Role,
     UsageSummary,
+    User,
+    UserInvitation,
     ValidateResponse,
 )
 from ddmsp.datadog.ratelimit import DEFAULT_REGISTRY, RateLimitInfo, RateLimitRegistry
@@ -135,6 +138,7 @@ class DatadogClient:
         self._limits = rate_limits or DEFAULT_REGISTRY
         self._max_concurrency = max_concurrency
         self._sleep = sleep
+        self._last_date: str | None = None
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=_KeyAuth(credentials),
@@ -301,6 +305,7 @@ class DatadogClient:
 
             response = outcome
             status = response.status_code
+            self._last_date = response.headers.get("date")  # Datadog's clock, see get_user
             info = RateLimitInfo.from_headers(response.headers)
             limiter = self._limits.observe(self.base_url, self.fingerprint, route, info)
             log.debug(
@@ -755,8 +760,93 @@ class DatadogClient:
         data = await self._call("GET", path, path, params=params)
         return self._parse_resources(OrgCost.from_resource, data, "GET", path)
 
+    # ------------------------------------------------------------------ v2 users
+
+    async def list_users(self, name_filter: str | None = None) -> list[User]:
+        """All users, disabled and unverified ones included; `name_filter` is Datadog's
+        substring filter."""
+        path = "/api/v2/users"
+        params = {"filter": name_filter} if name_filter else None
+        return [u async for u in self._paged(path, path, User.from_resource, params)]
+
+    async def find_user_by_email(self, email: str) -> User | None:
+        """The user whose email is exactly `email` (Datadog stores emails lowercased); the
+        filter is a substring match, so other users may come back too."""
+        wanted = email.strip().lower()
+        for user in await self.list_users(name_filter=wanted):
+            if (user.email or "").lower() == wanted:
+                return user
+        return None
+
+    async def get_user(self, user_id: str) -> User:
+        """One user; `observed_at` is Datadog's own clock (the answer's Date header)."""
+        path = f"/api/v2/users/{_q(user_id)}"
+        data = await self._call("GET", "/api/v2/users/{user_id}", path)
+        observed = _http_date(self._last_date)  # set by this very call: no await between
+        user = self._parse_resource(User.from_resource, data, "GET", path)
+        user.observed_at = observed
+        return user
+
+    async def create_user(self, email: str, name: str | None = None) -> User:
+        """Create a user (201, status Pending). An email that exists raises ConflictError."""
+        path = "/api/v2/users"
+        attributes: dict[str, Any] = {"email": email}
+        if name is not None:
+            attributes["name"] = name
+        body = {"data": {"type": "users", "attributes": attributes}}
+        data = await self._call("POST", path, path, json_body=body)
+        return self._parse_resource(User.from_resource, data, "POST", path)
+
+    async def update_user(
+        self, user_id: str, *, name: str | None = None, disabled: bool | None = None
+    ) -> User:
+        path = f"/api/v2/users/{_q(user_id)}"
+        attributes: dict[str, Any] = {}
+        if name is not None:
+            attributes["name"] = name
+        if disabled is not None:
+            attributes["disabled"] = disabled
+        body = {"data": {"type": "users", "id": user_id, "attributes": attributes}}
+        data = await self._call("PATCH", "/api/v2/users/{user_id}", path, json_body=body)
+        return self._parse_resource(User.from_resource, data, "PATCH", path)
+
+    async def disable_user(self, user_id: str) -> None:
+        """DELETE disables (users are never deleted); an already disabled user is a 404."""
+        path = f"/api/v2/users/{_q(user_id)}"
+        await self._call("DELETE", "/api/v2/users/{user_id}", path)
+
+    async def send_invitation(self, user_id: str) -> UserInvitation:
+        path = "/api/v2/user_invitations"
+        body = {"data": [{"type": "user_invitations", "relationships": {
+            "user": {"data": {"type": "users", "id": user_id}}}}]}
+        data = await self._call("POST", path, path, json_body=body)
+        items = self._parse_resources(UserInvitation.from_resource, data, "POST", path)
+        if not items:
+            raise ResponseFormatError("no invitation in the answer", method="POST", path=path)
+        return items[0]
+
+    async def add_user_to_role(self, role_id: str, user_id: str) -> None:
+        path = f"/api/v2/roles/{_q(role_id)}/users"
+        body = {"data": {"type": "users", "id": user_id}}
+        await self._call("POST", "/api/v2/roles/{role_id}/users", path, json_body=body)
+
+    async def remove_user_from_role(self, role_id: str, user_id: str) -> None:
+        path = f"/api/v2/roles/{_q(role_id)}/users"
+        body = {"data": {"type": "users", "id": user_id}}
+        await self._call("DELETE", "/api/v2/roles/{role_id}/users", path, json_body=body)
+
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP Date header as an aware datetime (None when absent or malformed)."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _permissions_relationship(permission_ids: list[str]) -> dict[str, Any]:

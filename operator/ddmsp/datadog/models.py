@@ -262,3 +262,46 @@ class OrgCost(_Model):
         data = _flatten(resource)
         data["type"] = resource.get("type")
         return cls.model_validate(data)
+
+
+# ---------------------------------------------------------------- v2 users
+
+
+class User(_Model):
+    """A v2 user; ``status`` is Pending, Active or Disabled."""
+
+    id: str
+    email: str | None = None
+    handle: str | None = None
+    name: str | None = None
+    status: str | None = None
+    disabled: bool = False
+    verified: bool | None = None
+    service_account: bool = False
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    role_ids: list[str] = Field(default_factory=list)
+    observed_at: datetime | None = None  # Datadog's clock when read (GET's Date header)
+
+    @classmethod
+    def from_resource(cls, resource: dict[str, Any]) -> User:
+        data = _flatten(resource)
+        data["role_ids"] = _relationship_ids(resource, "roles")
+        return cls.model_validate(data)
+
+
+class UserInvitation(_Model):
+    """A v2 user invitation (``expires_at``: two days after ``created_at`` by default)."""
+
+    id: str
+    user_id: str | None = None
+    invite_type: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_resource(cls, resource: dict[str, Any]) -> UserInvitation:
+        data = _flatten(resource)
+        users = _relationship_ids(resource, "user")
+        data["user_id"] = users[0] if users else None
+        return cls.model_validate(data)

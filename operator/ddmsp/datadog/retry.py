@@ -26,6 +26,8 @@ IDEMPOTENT_POSTS = frozenset(
         "POST /api/v2/roles/{role_id}/permissions",  # grant: a set union
         "POST /api/v1/org/{public_id}/idp_metadata",  # replaces the metadata
         "POST /api/v2/saml_configurations/idp_metadata",  # replaces the metadata
+        "POST /api/v2/roles/{role_id}/users",  # role membership: a set union
+        "POST /api/v2/users",  # a repeat answers 409 for the email, which is adopted
     }
 )
 

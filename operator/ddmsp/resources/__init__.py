@@ -5,7 +5,8 @@ from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.partner import PARTNER
 from ddmsp.resources.role import ROLE
 from ddmsp.resources.samlconfig import SAML_CONFIG
+from ddmsp.resources.user import USER
 
-ALL_KINDS: tuple[KindInfo, ...] = (CLIENT_ORG, ROLE, SAML_CONFIG, PARTNER)
+ALL_KINDS: tuple[KindInfo, ...] = (CLIENT_ORG, ROLE, SAML_CONFIG, PARTNER, USER)
 
-__all__ = ["ALL_KINDS", "CLIENT_ORG", "PARTNER", "ROLE", "SAML_CONFIG", "KindInfo"]
+__all__ = ["ALL_KINDS", "CLIENT_ORG", "PARTNER", "ROLE", "SAML_CONFIG", "USER", "KindInfo"]

@@ -39,6 +39,7 @@ from ddmsp.simulator.store import (
     now_iso,
     now_v1,
 )
+from ddmsp.simulator.users import UsersState
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 
-class SimState(OrgsState, SamlState, RateLimitState, FaultsState):
+class SimState(OrgsState, SamlState, UsersState, RateLimitState, FaultsState):
     """All simulated Datadog state plus the simulator's own knobs (faults, limits, calls)."""
 
     def snapshot(self) -> dict[str, Any]:

@@ -1,0 +1,177 @@
+"""DatadogUser: one person (or automation account) in a client's Datadog org, with exact roles.
+
+For clients without an identity provider, and for the MSP's own staff who need an account in
+every client org: Datadog's Users API is one of the three ways its MSP guide lists to provision
+users (the others: the UI, and SAML just-in-time provisioning, which DatadogSAMLConfig covers).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from ddmsp.resources.base import KubeModel, cel, immutable
+from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, ManagementPolicy
+from ddmsp.resources.kinds import KindInfo
+from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
+
+UserPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
+DatadogUserStatus = Literal["Pending", "Active", "Disabled"]
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class UserRole(KubeModel):
+    """One role of the user: a DatadogRole of this namespace, or a role by its Datadog name."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [cel(  # type: ignore[list-item]
+        "has(self.roleRef) != has(self.roleName)",
+        "set exactly one of roleRef (a DatadogRole in this namespace) and roleName (a role's "
+        "name in Datadog, e.g. \"Datadog Read Only Role\")")]})
+
+    role_ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="Name of a DatadogRole in this namespace (same org). The user waits "
+        "(Ready=False, reason RoleNotReady) until that role is Ready, and picks it up then.",
+    )
+    role_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A role's exact name in the org, e.g. `Datadog Read Only Role`, "
+        "`Datadog Standard Role`, `Datadog Admin Role`, or a role made outside this cluster.",
+    )
+
+
+class DatadogUserSpec(OrgTargetFields):
+    """Desired state of one Datadog user."""
+
+    email: str = Field(
+        min_length=3,
+        max_length=255,
+        pattern=EMAIL_PATTERN,
+        description="The user's email, the user's identity in the org (Datadog stores it "
+        "lowercased). A user with this email that already exists in the org, even a disabled "
+        "one, is adopted: Datadog never deletes users, so it cannot hold two. Immutable.",
+        json_schema_extra=immutable(
+            "spec.email", "create another DatadogUser for a different person"),
+    )
+    name: str | None = Field(
+        default=None,
+        max_length=255,
+        description="The user's display name. Datadog replaces it with the name from Google "
+        "or SAML login, so set it only for users who log in with a password.",
+    )
+    roles: list[UserRole] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The user's roles. The set is exact: roles given in Datadog by anyone "
+        "else are removed (unless managementPolicy is ObserveOnly).",
+    )
+    invite: bool = Field(
+        default=True,
+        description="Send Datadog's invitation email when the user is created or adopted "
+        "while Pending, and once more each time an invitation expires unaccepted (after two "
+        "days, or 30 with the org config 30d_invite_expiration).",
+    )
+    disabled: bool = Field(
+        default=False,
+        description="True disables the user in Datadog (it cannot log in); false enables "
+        "it again.",
+    )
+    deletion_policy: Literal["Delete", "Orphan"] = Field(
+        default="Delete",
+        description="Delete (default): deleting this resource disables the user in Datadog "
+        "(the API cannot delete users). Orphan: the user stays as it is.",
+    )
+    management_policy: ManagementPolicy = Field(
+        default="Full",
+        description="Full: create, adopt and correct the user. ObserveOnly: report the user, "
+        "its roles and any drift in status, change nothing (never creates, invites or "
+        "disables).",
+    )
+
+
+class InvitationRecord(KubeModel):
+    """The last invitation email this object had Datadog send."""
+
+    id: str | None = Field(default=None, description="The invitation's UUID in Datadog.")
+    sent_at: str | None = Field(default=None, description="When it was sent (RFC 3339).")
+    expires_at: str | None = Field(
+        default=None, description="When it expires, by Datadog's clock (RFC 3339)."
+    )
+    count: int | None = Field(
+        default=None, description="How many invitations this object has sent in total."
+    )
+
+
+class UserDrift(KubeModel):
+    """Differences found between Datadog and an already-applied spec."""
+
+    detected_at: str = Field(description="When the drift was found (RFC 3339).")
+    differences: list[str] = Field(
+        default_factory=list, description="What differed, one line per difference."
+    )
+    corrected: bool = Field(
+        default=False,
+        description="True when the operator put it back; false under ObserveOnly.",
+    )
+
+
+class DatadogUserObservedStatus(ManagedStatus):
+    """Observed state; written by the operator only."""
+
+    phase: UserPhase | None = Field(
+        default=None, description="A one-word summary for humans (the logic uses conditions)."
+    )
+    org: str | None = Field(
+        default=None,
+        description="The org this user lives in: the DatadogClientOrg name, or the "
+        "credentials Secret's name.",
+    )
+    org_public_id: str | None = Field(default=None, description="That org's public_id.")
+    user_id: str | None = Field(default=None, description="The user's ID in Datadog.")
+    email: str | None = Field(default=None, description="The email Datadog holds.")
+    datadog_status: DatadogUserStatus | None = Field(
+        default=None,
+        description="Datadog's status of the user: Pending (invited, not logged in yet), "
+        "Active or Disabled.",
+    )
+    adopted: bool | None = Field(
+        default=None, description="True when a user with this email already existed."
+    )
+    roles: list[str] = Field(
+        default_factory=list, description="The names of the roles the user holds (sorted)."
+    )
+    roles_summary: str | None = Field(
+        default=None, description="The roles as one line (the ROLES printer column)."
+    )
+    invitation: InvitationRecord | None = Field(
+        default=None, description="The last invitation this object sent."
+    )
+    drift: UserDrift | None = Field(
+        default=None, description="The last drift found (changes made outside the spec)."
+    )
+
+
+USER = KindInfo(
+    kind="DatadogUser",
+    plural="datadogusers",
+    short_names=("dduser",),
+    spec_model=DatadogUserSpec,
+    status_model=DatadogUserObservedStatus,
+    description="A user in one Datadog org (a client's people, or the MSP's own staff), with "
+    "an exact set of roles. Created through Datadog's Users API and invited by email; an "
+    "existing user with the same email is adopted. Deleting it disables the user.",
+    printer_columns=(
+        {"name": "Org", "type": "string", "jsonPath": ".status.org"},
+        {"name": "Email", "type": "string", "jsonPath": ".spec.email"},
+        {"name": "Status", "type": "string", "jsonPath": ".status.datadogStatus"},
+        {"name": "Roles", "type": "string", "jsonPath": ".status.rolesSummary"},
+    ),
+    spec_rules=ORG_TARGET_RULES,
+)
