@@ -24,9 +24,11 @@ from typing import Any
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import DatadogClients, translate_datadog_error
 from ddmsp.controllers.orgref import OrgTarget, resolve_org
+from ddmsp.controllers.role import org_identity
 from ddmsp.datadog import ConflictError, NotFoundError, Role, User
 from ddmsp.reconcile.conditions import READY, get_condition, now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
+from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 from ddmsp.resources import ROLE
 from ddmsp.resources.user import DatadogUserSpec
@@ -68,6 +70,11 @@ class UserConnector:
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
         self.settings = settings
         self.clients = clients
+
+    def claims(self, obj: ManagedObject) -> list[str]:
+        """An email is one user per org: two objects naming it in one org conflict."""
+        spec: DatadogUserSpec = obj.spec
+        return [f"user/{org_identity(obj.namespace, spec)}/{spec.email.strip().lower()}"]
 
     async def connect(self, ctx: ReconcileContext) -> UserExternal:
         spec: DatadogUserSpec = ctx.obj.spec
