@@ -113,7 +113,7 @@ class Demo:
         applied = time.monotonic()
         self.kubectl("apply", "-n", NAMESPACE, "-f", str(self.root / "examples"))
         orgs = self._names("datadogclientorgs")
-        others = [(p, n) for p in ("datadogroles", "datadogsamlconfigs")
+        others = [(p, n) for p in ("datadogroles", "datadogsamlconfigs", "datadogusers")
                   for n in self._names(p)]
         times: dict[str, float] = {}
         registered = False
@@ -176,12 +176,16 @@ class Demo:
         def show(public_id: str, depth: int) -> None:
             o = orgs[public_id]
             roles = [r["name"] for r in o.get("roles", []) if not r.get("managed")]
+            users = [f"{u['email']} ({u['status']})" for u in o.get("users", [])
+                     if u.get("created_by") == "api"]
             saml = o.get("settings", {}).get("saml", {}).get("enabled")
             extra = []
             if o.get("spun_off"):
                 extra.append("spun off")
             if roles:
                 extra.append(f"roles: {', '.join(roles)}")
+            if users:
+                extra.append(f"users: {', '.join(users)}")
             if saml:
                 extra.append("SAML on")
             print(f"{'    ' * depth}- {o['name']} ({public_id})"
