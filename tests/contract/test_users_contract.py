@@ -144,6 +144,34 @@ def test_role_membership_through_the_role(sim: RunningSimulator) -> None:
         assert missing.value.status == 404
 
 
+async def test_ddmsp_client_creates_adopts_and_disables(sim: RunningSimulator) -> None:
+    """ddmsp's own client: 409 as ConflictError, lookup by exact email, disable twice = 404."""
+    creds = Credentials.of(sim.partner_api_key, sim.partner_app_key)
+    async with DatadogClient(creds, base_url=sim.base_url,
+                             transport=httpx.AsyncHTTPTransport()) as dd:
+        user = await dd.create_user("Ann@Example.com", "Ann")
+        assert user.email == "ann@example.com" and user.status == "Pending"
+        await dd.create_user("joanne@example.com")  # the filter is a substring match
+        with pytest.raises(ConflictError):
+            await dd.create_user("ann@example.com")
+        found = await dd.find_user_by_email("ANN@example.com")
+        assert found is not None and found.id == user.id
+        assert await dd.find_user_by_email("nobody@example.com") is None
+        roles = {r.name: r.id for r in await dd.list_roles()}
+        await dd.add_user_to_role(roles["Datadog Read Only Role"], user.id)
+        await dd.add_user_to_role(roles["Datadog Read Only Role"], user.id)  # a set union
+        read = await dd.get_user(user.id)
+        assert read.role_ids == [roles["Datadog Read Only Role"]]
+        assert read.observed_at is not None  # the answer's Date header
+        await dd.remove_user_from_role(roles["Datadog Read Only Role"], user.id)
+        invitation = await dd.send_invitation(user.id)
+        assert invitation.user_id == user.id and invitation.expires_at is not None
+        disabled = await dd.update_user(user.id, disabled=True)
+        assert disabled.status == "Disabled" and disabled.disabled is True
+        with pytest.raises(NotFoundError):
+            await dd.disable_user(user.id)
+
+
 async def test_ddmsp_client_reads_datadogs_clock(sim: RunningSimulator) -> None:
     """get_user carries the answer's Date: the operator judges expiry by Datadog's time."""
     if not hasattr(sim.state, "clock"):
@@ -151,20 +179,11 @@ async def test_ddmsp_client_reads_datadogs_clock(sim: RunningSimulator) -> None:
     creds = Credentials.of(sim.partner_api_key, sim.partner_app_key)
     async with DatadogClient(creds, base_url=sim.base_url,
                              transport=httpx.AsyncHTTPTransport()) as dd:
-        user = await dd.create_user("Clock@Example.com", "Clock")
-        assert user.email == "clock@example.com" and user.status == "Pending"
-        with pytest.raises(ConflictError):
-            await dd.create_user("clock@example.com")
-        found = await dd.find_user_by_email("CLOCK@example.com")
-        assert found is not None and found.id == user.id
+        user = await dd.create_user("clock@example.com", "Clock")
         invitation = await dd.send_invitation(user.id)
         assert invitation.expires_at is not None
         read = await dd.get_user(user.id)
-        assert read.observed_at is not None
-        assert read.observed_at < invitation.expires_at
-        sim.state.clock.advance(3 * 86400)  # type: ignore[attr-defined]
+        assert read.observed_at is not None and read.observed_at < invitation.expires_at
+        sim.state.clock.advance(3 * 86400)
         later = await dd.get_user(user.id)
         assert later.observed_at is not None and later.observed_at > invitation.expires_at
-        await dd.disable_user(user.id)
-        with pytest.raises(NotFoundError):
-            await dd.disable_user(user.id)
