@@ -309,3 +309,23 @@ def test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix(
     gets = sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values())
     time.sleep(3)  # stalled: no blind retries
     assert sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values()) == gets
+
+
+def test_a_converged_config_reads_two_things_per_drift_pass(operator: Operator,
+                                                            sim: RunningSimulator) -> None:
+    fast(operator, drift=1.0)
+    client_org(operator)
+    operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True, roleMappings=[
+        {"attributeKey": "groups", "attributeValue": "all",
+         "roleName": "Datadog Read Only Role"}]))
+    operator.wait_condition(SAML, "sso", timeout=30)
+    time.sleep(1.5)
+
+    def count(route: str) -> int:
+        return sum(sim.state.calls().get(route, {}).values())
+
+    listings, mapping_reads = count("GET /api/v2/roles"), count("GET /api/v2/authn_mappings")
+    time.sleep(4)  # a few drift passes (each reads the org and the mappings once)
+    assert count("GET /api/v2/authn_mappings") - mapping_reads >= 2
+    assert count("GET /api/v2/roles") == listings  # role names come from the mapping listing
+    assert operator.condition(SAML, "sso", "Ready")["status"] == "True"  # type: ignore[index]

@@ -214,18 +214,24 @@ class SamlExternal:
             self.obj.status["certificateWarning"] = idp["certificateExpires"]
         return facts
 
-    async def _desired_mappings(self) -> list[Triple]:
+    async def _desired_mappings(self, existing: list[AuthNMapping]) -> list[Triple]:
+        """(key, value, role ID) per spec mapping. Role names are resolved from the roles
+        the mapping listing already includes; the org's roles are listed only for a name
+        no mapping points at yet (so a converged config costs no role listing)."""
         assert self.spec.role_mappings is not None
+        mapped = {m.role_name: m.role_id for m in existing if m.role_name and m.role_id}
         by_name: dict[str, str] | None = None
         out: list[Triple] = []
         for i, mapping in enumerate(self.spec.role_mappings):
             if mapping.role_ref is not None:
                 role_id = await self._role_ref_id(mapping.role_ref.name)
             else:
-                if by_name is None:
-                    by_name = {r.name: r.id for r in await self.dd.list_roles()}
                 assert mapping.role_name is not None
-                found = by_name.get(mapping.role_name)
+                found = mapped.get(mapping.role_name)
+                if found is None and by_name is None:
+                    by_name = {r.name: r.id for r in await self.dd.list_roles()}
+                if found is None and by_name is not None:
+                    found = by_name.get(mapping.role_name)
                 if found is None:
                     raise Waiting("RoleNotFound", f"spec.roleMappings[{i}].roleName "
                                   f"{mapping.role_name!r}: no role of that name in org "
@@ -281,8 +287,8 @@ class SamlExternal:
         self.patch, setting_diff = settings_patch(self.spec, actual)
         drift += setting_diff
         if self.spec.role_mappings is not None:
-            desired = await self._desired_mappings()
             existing = await self.dd.list_authn_mappings()
+            desired = await self._desired_mappings(existing)
             self.to_create, self.to_repoint, self.to_delete = mapping_plan(desired, existing)
             status["roleMappings"] = _applied(existing)
             drift += [f"authn mapping {k}={v} -> role {r} is missing"

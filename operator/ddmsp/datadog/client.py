@@ -416,6 +416,7 @@ class DatadogClient:
         path: str,
         build: Callable[[dict[str, Any]], T],
         params: Mapping[str, Any] | None = None,
+        on_page: Callable[[Any], None] | None = None,
     ) -> AsyncGenerator[T, None]:
         number = 0
         seen = 0
@@ -424,6 +425,8 @@ class DatadogClient:
             page_params.update({"page[size]": PAGE_SIZE, "page[number]": number})
             data = await self._call("GET", template, path, params=page_params)
             items = self._parse_resources(build, data, "GET", path)
+            if on_page is not None:
+                on_page(data)
             for item in items:
                 yield item
             seen += len(items)
@@ -648,8 +651,24 @@ class DatadogClient:
     # ------------------------------------------------------------------ v2 authn mappings
 
     async def list_authn_mappings(self) -> list[AuthNMapping]:
+        """All mappings, each with its role's name from the listing's `included` roles (as
+        recorded), so mapped roles need no separate role listing."""
         path = "/api/v2/authn_mappings"
-        return [m async for m in self._paged(path, path, AuthNMapping.from_resource)]
+        names: dict[str, str] = {}
+
+        def note(data: Any) -> None:
+            for item in (data.get("included") if isinstance(data, dict) else None) or []:
+                if isinstance(item, dict) and item.get("type") == "roles":
+                    name = (item.get("attributes") or {}).get("name")
+                    if isinstance(name, str):
+                        names[str(item.get("id"))] = name
+
+        mappings = [m async for m in self._paged(path, path, AuthNMapping.from_resource,
+                                                 on_page=note)]
+        for m in mappings:
+            if m.role_id and m.role_name is None:
+                m.role_name = names.get(m.role_id)
+        return mappings
 
     async def get_authn_mapping(self, mapping_id: str) -> AuthNMapping:
         path = f"/api/v2/authn_mappings/{_q(mapping_id)}"

@@ -212,6 +212,7 @@ class AuthNMapping(_Model):
     attribute_key: str
     attribute_value: str
     role_id: str | None = None
+    role_name: str | None = None  # from the listing's `included` roles, when present
     created_at: datetime | None = None
     modified_at: datetime | None = None
 
