@@ -64,7 +64,7 @@ def test_emails_are_unique_per_org_even_when_disabled() -> None:
     assert admin.status == "Active"
 
 
-def test_invitation_lifetime_follows_the_clock_and_org_config() -> None:
+def test_invitation_lifetime_follows_a_fake_clock_and_the_org_config() -> None:
     clock = FakeClock(T0)
     state, pid = _state_with_org(clock)
     org = state.orgs[pid]
