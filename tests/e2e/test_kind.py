@@ -56,7 +56,8 @@ def test_chart_and_image_provision_a_client_in_kind(tmp_path: Path) -> None:
            "--from-literal=api-key=" + "a" * 32, "--from-literal=app-key=" + "b" * 40)
         sh("helm", "install", "ddmsp", str(REPO_ROOT / "helm" / "ddmsp"), "-n", "ddmsp",
            f"--kubeconfig={kubeconfig}", "--set", "image.tag=e2e",
-           "--set", "image.pullPolicy=Never", "--set", "partnerSecret=ddmsp/datadog-partner",
+           "--set", "image.pullPolicy=Never",
+           "--set", "partnerCredentials.existingSecret=datadog-partner",
            "--set", "datadogUrl=http://simulator.ddmsp:8080", "--wait")
         example = REPO_ROOT / "examples" / "clientorg-childorg.yaml"
         sh(*k, "-n", "ddmsp", "apply", "-f", str(example))
