@@ -111,6 +111,12 @@ def test_every_phase_under_kstatus_and_argocd(operator: Operator, tmp_path: Path
         "spec": {"orgRef": {"name": "acme"}, "idpMetadata": {"inline": MALFORMED}}})
     op.wait_condition("datadogsamlconfigs", "bad", "Stalled", timeout=60)
     grab("saml-stalled", "datadogsamlconfigs", "bad")
+    op.apply("datadogusers", {
+        "kind": "DatadogUser", "metadata": {"name": "alice"},
+        "spec": {"orgRef": {"name": "acme"}, "email": "alice@example.com",
+                 "roles": [{"roleRef": "ops"}]}})
+    op.wait_condition("datadogusers", "alice", timeout=60)
+    grab("user-ready", "datadogusers", "alice")
     op.patch("datadogclientorgs", "acme",
              {"metadata": {"annotations": {"ddmsp.io/paused": "true"}}})
     wait_for(lambda: op.get("datadogclientorgs", "acme")["status"].get("phase") == "Paused",
@@ -147,6 +153,7 @@ def test_every_phase_under_kstatus_and_argocd(operator: Operator, tmp_path: Path
         "saml-stalled": ("Failed", "Degraded"),
         "org-paused": ("Current", "Suspended"),  # still Ready: kstatus knows no pause
         "partner-ready": ("Current", "Healthy"),
+        "user-ready": ("Current", "Healthy"),
         "role-unobserved": ("InProgress", "Progressing"),
     }
     assert {k: v[:2] for k, v in result.items()} == expected, result
