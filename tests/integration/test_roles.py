@@ -277,3 +277,25 @@ def test_credentials_secret_ref_for_an_unmanaged_org(operator: Operator, api: cl
     assert sim_role(sim, org.public_id, "ext") is not None
     log = operator.process.log()
     assert api_key not in log and app_key not in log
+
+
+def test_a_stranger_role_in_place_of_ours_is_not_claimed(operator: Operator,
+                                                         sim: RunningSimulator) -> None:
+    fast(operator, drift=1.0)
+    client_org(operator)
+    operator.apply(ROLES, role("ops", ["monitors_write"]))
+    operator.wait_condition(ROLES, "ops", timeout=30)
+    status = operator.get(ROLES, "ops")["status"]
+    assert status["roleId"] and "createStartedAt" not in status  # removed on the server too
+    pid = org_id(operator)
+    # Ours is deleted in Datadog and someone else makes a role of that name.
+    sim.state.delete_role_by_name(pid, "ops")
+    stranger = sim.state.create_role(sim.state.orgs[pid], "OPS", None)
+    cond = operator.wait_condition(ROLES, "ops", status="False", reason="RoleExists",
+                                   timeout=20)
+    assert stranger.id in cond["message"]
+    assert "roleId" not in operator.get(ROLES, "ops")["status"]
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
+                                                     ROLES, "ops")
+    wait_for(lambda: _gone(operator, "ops"), timeout=15)
+    assert sim_role(sim, pid, "OPS") is not None

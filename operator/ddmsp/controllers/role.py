@@ -240,9 +240,16 @@ class RoleExternal:
         if owned:
             self.obj.status["roleId"] = role.id
 
+    def _clear(self, *keys: str) -> None:
+        """Remove status keys so that the write removes them on the server too: a merge
+        patch leaves an omitted key in place, a null removes it."""
+        for key in keys:
+            if key in self.obj.status or key in self.obj.original_status:
+                self.obj.status[key] = None
+
     def _forget(self) -> None:
         for key in (*_OWNED_KEYS, *_SEEN_KEYS):
-            self.obj.status.pop(key, None)
+            self._clear(key)
 
     def _drift(self, differences: list[str]) -> None:
         if self._applied_before() and differences:
@@ -308,7 +315,8 @@ class RoleExternal:
         own create was in flight (its answer lost); otherwise someone else's."""
         found = self._single(await self.dd.roles_named(self.role_name), self.role_name,
                              "spec.roleName")
-        started = self.obj.status.pop("createStartedAt", None)
+        started = self.obj.status.get("createStartedAt")
+        self._clear("createStartedAt")
         if found is None:
             return None
         if started:  # the only role of this name appeared after our create began
@@ -351,7 +359,7 @@ class RoleExternal:
             return Observation(exists=False, phase="Pending",
                                message=f"role {self.role_name!r} does not exist")
         self.role = role
-        owned = self.obj.management_policy != "ObserveOnly" or "roleId" in self.obj.status \
+        owned = self.obj.management_policy != "ObserveOnly" or bool(self.obj.status.get("roleId")) \
             or self.spec.adopt is not None
         self._record(role, owned=owned)
         diff = list(gone)
@@ -375,7 +383,7 @@ class RoleExternal:
             role = await self.dd.create_role(self.role_name, desired,
                                              default_permissions_opt_out=self.opt_out)
         except ConflictError:
-            self.obj.status.pop("createStartedAt", None)
+            self._clear("createStartedAt")
             raise Blocked("RoleExists",
                           f"Datadog answered 409: a role named {self.role_name!r} already "
                           f"exists in org {self.org} and this resource did not create it. "
@@ -387,10 +395,9 @@ class RoleExternal:
                           "next pass looks for it by name", delay=5) from None
         except DatadogError as exc:
             if create_definitely_failed(exc):
-                self.obj.status.pop("createStartedAt", None)
+                self._clear("createStartedAt")
             raise
-        self.obj.status.pop("createStartedAt", None)
-        self.obj.status.pop("adopted", None)
+        self._clear("createStartedAt", "adopted")
         self._record(role)
         await self.ctx.save_status()  # the role ID before anything else can fail
         if set(role.permission_ids) != set(desired):
