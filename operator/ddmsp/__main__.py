@@ -1,4 +1,4 @@
-"""The `ddmsp` command: run (the operator), simulator, crds, demo."""
+"""The `ddmsp` command: run (the operator), simulator, crds, report, demo."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     crds.add_argument("--output", "-o", help="directory to write one file per CRD into")
     crds.add_argument("--check", action="store_true", help="fail when files are stale")
 
+    report = sub.add_parser("report", help="cost of every client org, from the cluster")
+    from ddmsp.report import add_arguments as add_report_arguments
+
+    add_report_arguments(report)
+
     demo = sub.add_parser("demo", help="local control plane + simulator + operator + examples")
     demo.add_argument("--keep", action="store_true", help="leave everything running at the end")
 
@@ -71,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(settings)
     if args.command == "crds":
         return _crds(args)
+    if args.command == "report":
+        from ddmsp.report import main as report_main
+
+        return report_main(args)
     if args.command == "demo":
         from ddmsp.demo import main as demo_main
 

@@ -25,12 +25,6 @@ RATE_LIMIT_WAITS = Counter(
     ["limit"],
 )
 
-CLIENT_COST = Gauge(
-    "ddmsp_client_estimated_cost_usd",
-    "Estimated month-to-date Datadog cost of a client org",
-    ["namespace", "name", "org_public_id"],
-)
-
 
 def start_metrics_server(port: int) -> None:
     start_http_server(port)

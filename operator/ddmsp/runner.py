@@ -14,6 +14,7 @@ from kubernetes import client, config
 from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import build_controllers
+from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.metadata_sources import register_metadata_watch
 from ddmsp.controllers.partner import register_partner_kind
@@ -44,7 +45,8 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, D
     registry = kopf.OperatorRegistry()
     kube = KubeAPI(kube_api_client(settings), settings.kube_threads)
     clients = DatadogClients(settings)
-    for controller in build_controllers(settings, kube, clients):
+    refresher = CostRefresher(settings, kube, clients)  # cost/usage for every client
+    for controller in build_controllers(settings, kube, clients, refresher):
         rec = controller.reconciler
         register_kind(registry, rec.info, lambda rec=rec: rec,  # type: ignore[misc]
                       drift_interval=settings.drift_interval,
@@ -52,7 +54,7 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, D
     # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes
     # (labelled sources watched, others polled by name: never a cluster-wide Secret watch).
     register_metadata_watch(registry, kube, settings.metadata_poll)
-    register_partner_kind(registry, settings, kube, clients)  # cluster-scoped DatadogPartner
+    register_partner_kind(registry, settings, kube, clients, refresher)  # + DatadogPartner
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

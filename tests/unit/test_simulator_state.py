@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -176,13 +177,14 @@ def test_cost_is_deterministic_and_multi_org(sim: RunningSimulator) -> None:
     _child(sim, "a")
     _child(sim, "b")
     url = sim.base_url + "/api/v2/usage/estimated_cost"
-    params = {"view": "sub-org", "start_month": "2024-02-01T00:00:00Z"}
+    month = datetime.now(UTC).strftime("%Y-%m")  # estimates exist for this and last month only
+    params = {"view": "sub-org", "start_month": f"{month}-01T00:00:00Z"}
     first = requests.get(url, headers=sim.headers(), params=params, timeout=5).json()
     second = requests.get(url, headers=sim.headers(), params=params, timeout=5).json()
     assert first == second
     assert len(first["data"]) == 3
     summary = requests.get(
-        url, headers=sim.headers(), params={"start_month": "2024-02"}, timeout=5
+        url, headers=sim.headers(), params={"start_month": month}, timeout=5
     ).json()["data"]
     assert len(summary) == 1
     total = round(sum(d["attributes"]["total_cost"] for d in first["data"]), 2)

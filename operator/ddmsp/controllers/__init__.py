@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.clientorg import ClientOrgConnector
+from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.role import RoleConnector
 from ddmsp.controllers.samlconfig import SamlConnector
@@ -22,10 +23,11 @@ class Controller:
 
 
 def build_controllers(
-    settings: OperatorSettings, kube: KubeAPI, clients: DatadogClients
+    settings: OperatorSettings, kube: KubeAPI, clients: DatadogClients,
+    refresher: CostRefresher | None = None,
 ) -> list[Controller]:
     return [
-        Controller(Reconciler(CLIENT_ORG, ClientOrgConnector(settings, clients), kube),
+        Controller(Reconciler(CLIENT_ORG, ClientOrgConnector(settings, clients, refresher), kube),
                    needs_finalizer=False),
         Controller(Reconciler(ROLE, RoleConnector(settings, clients), kube),
                    needs_finalizer=True),

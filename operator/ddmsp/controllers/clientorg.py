@@ -12,9 +12,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from ddmsp import API_GROUP, metrics
+from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
-from ddmsp.controllers.costs import CostViews
+from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import (
     API_KEY,
     APP_KEY,
@@ -73,13 +73,14 @@ def _parse_precise(stamp: str) -> datetime:
 class ClientOrgConnector:
     """Builds a ``ClientOrgExternal`` per reconcile; shares the Datadog client pool."""
 
-    def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
+    def __init__(self, settings: OperatorSettings, clients: DatadogClients,
+                 refresher: CostRefresher | None = None) -> None:
         self.settings = settings
         self.clients = clients
-        self.costs = CostViews(ttl=settings.drift_interval / 2)
+        self.refresher = refresher  # cost and usage come from it (status.cost, status.usage)
 
     async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
-        return ClientOrgExternal(ctx, self.settings, self.clients, self.costs)
+        return ClientOrgExternal(ctx, self.settings, self.clients, self.refresher)
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
         return translate_datadog_error(exc, self.settings.wait_poll)
@@ -90,10 +91,10 @@ class ClientOrgExternal:
 
     def __init__(
         self, ctx: ReconcileContext, settings: OperatorSettings, clients: DatadogClients,
-        costs: CostViews,
+        refresher: CostRefresher | None = None,
     ) -> None:
         self.ctx = ctx
-        self.costs = costs
+        self.refresher = refresher
         self.obj = ctx.obj
         self.spec: DatadogClientOrgSpec = ctx.obj.spec
         self.settings = settings
@@ -153,7 +154,8 @@ class ClientOrgExternal:
                 f"org {record['publicId']} recorded in status is not visible with its own keys",
             ) from None
         record["name"] = org.name or record.get("name", "")
-        await self._refresh_cost(record)
+        if self.refresher is not None and not self.obj.status.get("cost"):
+            self.refresher.poke()  # a new client: cost arrives with the next (early) refresh
         return self._compare_name(org)
 
     def _compare_name(self, org: Org) -> Observation:
@@ -182,34 +184,6 @@ class ClientOrgExternal:
             "adopted": True,
         }
         return self._compare_name(org)
-
-    async def _refresh_cost(self, record: dict[str, Any]) -> None:
-        """Month-to-date cost from the creator's sub-org cost view (Datadog serves cost
-        to parent-level orgs only). Advisory: a failure keeps the last value."""
-        if self.obj.status.get("cost") and not self.ctx.drift_check:
-            return
-        try:
-            if self.spec.provisioning == "SpinOff":
-                parent = self._record(PARENT)
-                if parent is None:
-                    return
-                creator = await self._org_credentials(parent, "parent")
-            else:
-                creator = await self._partner()
-        except ReconcileOutcome as exc:
-            log.info("%s: cost not refreshed: %s", self.obj.ref(), exc.reason)
-            return
-        mine = await self.costs.for_org(self._dd(creator), record["publicId"])
-        if not mine:
-            return  # unavailable now (kept from last time) or not in the view yet
-        total = sum(r.total_cost or 0.0 for r in mine)
-        month = max((r.date for r in mine if r.date), default=datetime.now(UTC))
-        cost = {"month": month.strftime("%Y-%m"), "estimatedTotal": f"{total:.2f}"}
-        previous = self.obj.status.get("cost") or {}
-        if {k: previous.get(k) for k in cost} != cost:  # no status write for an unchanged cost
-            self.obj.status["cost"] = {**cost, "updatedAt": now_rfc3339()}
-        metrics.CLIENT_COST.labels(self.obj.namespace, self.obj.name,
-                                   record["publicId"]).set(total)
 
     def _pending_phase(self) -> str:
         if self.spec.provisioning == "ChildOrg":

@@ -12,12 +12,13 @@ import asyncio
 import copy
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import kopf
 from kubernetes import client
 
 from ddmsp.config import OperatorSettings
+from ddmsp.controllers.costs import COST_PERMISSIONS, PartnerView
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.partners import get_partner, list_partners, partner_from_object
 from ddmsp.datadog import AuthenticationError, DatadogError
@@ -26,12 +27,15 @@ from ddmsp.reconcile import conditions as cond
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.outcomes import ReconcileOutcome
+from ddmsp.resources.clientorg import CLIENT_ORG
 from ddmsp.resources.partner import PARTNER, DatadogPartnerSpec
+
+if TYPE_CHECKING:
+    from ddmsp.controllers.costrefresh import CostRefresher
 
 log = logging.getLogger(__name__)
 
 ORG_MANAGEMENT = "org_management"
-COST_PERMISSIONS = ("usage_read", "billing_read")
 
 
 async def patch_partner_status(kube: KubeAPI, name: str, status: dict[str, Any]) -> None:
@@ -151,8 +155,65 @@ def register_partner(registry: kopf.OperatorRegistry, checker: Callable[[], Part
 
 
 def register_partner_kind(registry: kopf.OperatorRegistry, settings: OperatorSettings,
-                          kube: KubeAPI, clients: DatadogClients) -> PartnerChecker:
-    """Wire the DatadogPartner checks into the operator's registry."""
-    partner_checker = PartnerChecker(settings, kube, clients)
+                          kube: KubeAPI, clients: DatadogClients,
+                          refresher: CostRefresher | None = None) -> PartnerChecker:
+    """Wire the DatadogPartner checks and the cost refresher into the operator's registry."""
+    on_change = None
+    if refresher is not None:
+        cost_refresher = refresher
+
+        async def poke() -> None:
+            cost_refresher.poke()
+
+        on_change = poke
+
+        @kopf.on.startup(registry=registry)
+        async def start_refresher(**_: Any) -> None:
+            cost_refresher.start()
+
+        @kopf.on.cleanup(registry=registry)
+        async def stop_refresher(**_: Any) -> None:
+            await cost_refresher.stop()
+
+        @kopf.on.delete(CLIENT_ORG.group, CLIENT_ORG.version, CLIENT_ORG.plural,
+                        registry=registry, id="cost-series", optional=True)
+        async def forget_series(**kwargs: Any) -> None:
+            cost_refresher.series.remove(kwargs["namespace"], kwargs["name"])
+
+    partner_checker = PartnerChecker(settings, kube, clients, on_change)
     register_partner(registry, lambda: partner_checker, settings.cost_refresh_interval)
     return partner_checker
+
+
+COST_READABLE = "CostReadable"
+
+
+async def merge_cost_status(kube: KubeAPI, name: str, view: PartnerView,
+                            totals: dict[str, Any], clients: int) -> None:
+    """Write a refresh's partner-wide figures and cost permissions into the partner's status."""
+    body = await get_partner(kube, name)
+    if body is None:
+        return
+    old = body.get("status") or {}
+    status: dict[str, Any] = {"clients": clients}
+    kept = [p for p in old.get("missingPermissions") or [] if p not in COST_PERMISSIONS]
+    missing = sorted({*kept, *view.missing_permissions})
+    status["missingPermissions"] = missing
+    conditions = copy.deepcopy(old.get("conditions") or [])
+    lacking = [p for p in COST_PERMISSIONS if p in view.missing_permissions]
+    if lacking:
+        cond.set_condition(conditions, COST_READABLE, False, "MissingPermission",
+                           f"the partner's keys lack {', '.join(lacking)}: cost and usage "
+                           "cannot be read (provisioning is unaffected); grant them to the "
+                           "application key's user or scope")
+    elif view.estimated is None:
+        cond.set_condition(conditions, COST_READABLE, False, "CostUnavailable",
+                           "; ".join(view.problems)[:800] or "cost could not be read")
+    else:
+        cond.set_condition(conditions, COST_READABLE, True, "CostRead",
+                           f"{totals.get('orgs', 0)} customer orgs in the partner's view")
+    status["conditions"] = conditions
+    if view.estimated is not None:
+        status["cost"] = {**{k: v for k, v in totals.items() if v is not None},
+                          "refreshedAt": now_rfc3339(), "calls": view.calls}
+    await patch_partner_status(kube, name, status)

@@ -61,6 +61,8 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 T = TypeVar("T")
 
 PAGE_SIZE = 100
+# What the official clients send to the usage-metering endpoints (recorded exchanges).
+USAGE_ACCEPT = {"Accept": "application/json;datetime-format=rfc3339"}
 DateLike = date | datetime | str
 
 # httpx failures that happen before a byte of the request can have reached the server.
@@ -243,12 +245,13 @@ class DatadogClient:
         params: Mapping[str, Any] | None,
         json_body: Any,
         files: Any,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response | Exception:
         sem = self._limits.semaphore(self.base_url, self.fingerprint, self._max_concurrency)
         async with sem:
             try:
                 return await self._http.request(
-                    method, path, params=params, json=json_body, files=files
+                    method, path, params=params, json=json_body, files=files, headers=headers
                 )
             except httpx.TransportError as exc:
                 return exc
@@ -262,6 +265,7 @@ class DatadogClient:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         files: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One logical API call: returns the decoded JSON body (None when empty)."""
         route = route_key(method, template)
@@ -274,7 +278,7 @@ class DatadogClient:
             attempt += 1
             await self._wait_for_budget(route, method, path)
             started = time.monotonic()
-            outcome = await self._send(method, path, params, json_body, files)
+            outcome = await self._send(method, path, params, json_body, files, headers)
             elapsed = time.monotonic() - started
 
             if isinstance(outcome, Exception):
@@ -539,7 +543,11 @@ class DatadogClient:
         end_month: DateLike | None = None,
         *,
         include_org_details: bool = True,
+        include_connected_accounts: bool = False,
     ) -> UsageSummary:
+        """Usage across the account (parent-level orgs only). With
+        ``include_connected_accounts`` a partner admin org also sees its connected customer
+        orgs (spun-off DPN customers)."""
         path = "/api/v1/usage/summary"
         params: dict[str, Any] = {
             "start_month": _format_month(start_month),
@@ -547,7 +555,9 @@ class DatadogClient:
         }
         if end_month is not None:
             params["end_month"] = _format_month(end_month)
-        data = await self._call("GET", path, path, params=params)
+        if include_connected_accounts:
+            params["include_connected_accounts"] = "true"
+        data = await self._call("GET", path, path, params=params, headers=USAGE_ACCEPT)
         return self._parse(UsageSummary, data, "GET", path)
 
     # ------------------------------------------------------------------ v2 roles
@@ -747,8 +757,13 @@ class DatadogClient:
         start_date: DateLike | None = None,
         end_date: DateLike | None = None,
         view: str = "sub-org",
+        cost_aggregation: str | None = None,
+        include_connected_accounts: bool = False,
     ) -> list[OrgCost]:
-        """Estimated cost for the current month (or the given month/date range)."""
+        """Estimated cost for the current month (or the given month/date range; the API
+        keeps the current and previous month). Parent-level orgs only."""
+        if start_month is not None and start_date is not None:
+            raise ValueError("give start_month or start_date, not both (the API answers 400)")
         params: dict[str, Any] = {"view": view}
         for key, value, fmt in (
             ("start_month", start_month, _format_month),
@@ -758,7 +773,9 @@ class DatadogClient:
         ):
             if value is not None:
                 params[key] = fmt(value)
-        return await self._cost("/api/v2/usage/estimated_cost", params)
+        if cost_aggregation is not None:
+            params["cost_aggregation"] = cost_aggregation
+        return await self._cost("/api/v2/usage/estimated_cost", params, include_connected_accounts)
 
     async def historical_cost(
         self,
@@ -766,17 +783,29 @@ class DatadogClient:
         end_month: DateLike | None = None,
         *,
         view: str = "sub-org",
+        include_connected_accounts: bool = False,
     ) -> list[OrgCost]:
+        """Historical cost; a month is published by the 16th of the following month."""
         params: dict[str, Any] = {"view": view, "start_month": _format_month(start_month)}
         if end_month is not None:
             params["end_month"] = _format_month(end_month)
-        return await self._cost("/api/v2/usage/historical_cost", params)
+        return await self._cost("/api/v2/usage/historical_cost", params,
+                                include_connected_accounts)
 
-    async def projected_cost(self, *, view: str = "sub-org") -> list[OrgCost]:
-        return await self._cost("/api/v2/usage/projected_cost", {"view": view})
+    async def projected_cost(
+        self, *, view: str = "sub-org", include_connected_accounts: bool = False
+    ) -> list[OrgCost]:
+        """Projected month-end cost of the current month (published from about the 12th)."""
+        return await self._cost("/api/v2/usage/projected_cost", {"view": view},
+                                include_connected_accounts)
 
-    async def _cost(self, path: str, params: Mapping[str, Any]) -> list[OrgCost]:
-        data = await self._call("GET", path, path, params=params)
+    async def _cost(
+        self, path: str, params: Mapping[str, Any], include_connected_accounts: bool = False
+    ) -> list[OrgCost]:
+        query = dict(params)
+        if include_connected_accounts:
+            query["include_connected_accounts"] = "true"
+        data = await self._call("GET", path, path, params=query, headers=USAGE_ACCEPT)
         return self._parse_resources(OrgCost.from_resource, data, "GET", path)
 
     # ------------------------------------------------------------------ v2 users

@@ -258,6 +258,24 @@ class OrgCost(_Model):
     projected_total_cost: float | None = None
     charges: list[CostCharge] = Field(default_factory=list)
 
+    @property
+    def amount(self) -> float:
+        """The row's total: ``total_cost``, or ``projected_total_cost`` for projections."""
+        value = self.total_cost if self.total_cost is not None else self.projected_total_cost
+        return float(value or 0.0)
+
+    def by_product(self) -> dict[str, float]:
+        """Cost per product: its ``total`` charges where given, else the sum of its charges
+        (estimated rows carry committed/on_demand only; projected ones add ``total``)."""
+        totals: dict[str, float] = {}
+        parts: dict[str, float] = {}
+        for c in self.charges:
+            if not c.product_name or c.cost is None:
+                continue
+            bucket = totals if c.charge_type == "total" else parts
+            bucket[c.product_name] = bucket.get(c.product_name, 0.0) + c.cost
+        return {p: totals.get(p, parts.get(p, 0.0)) for p in {*totals, *parts}}
+
     @classmethod
     def from_resource(cls, resource: dict[str, Any]) -> OrgCost:
         data = _flatten(resource)

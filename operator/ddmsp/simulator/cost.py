@@ -1,45 +1,100 @@
-"""Cost (v2 ``/api/v2/usage/*_cost``) with deterministic numbers per org, in the real shapes.
+"""Cost (v2 ``/api/v2/usage/*_cost``): deterministic numbers per org, the real rules and shapes.
 
-Why: the operator reports each client's cost; tests need numbers that are stable for an org and
-month (derived from a hash of its public_id), so a restart or a second run shows the same cost.
+Why: the operator reports each client's cost; tests need numbers stable for an org and month
+(derived from a hash of its public_id) and the rules of the real endpoints. Evidence
+(DataDog/datadog-api-client-python ``usage_metering_api.py`` docstrings, generated from the v2
+spec, and ``tests/v2/cassettes/test_scenarios/*cost*``):
+
+- every cost endpoint is "only accessible for parent-level organizations"; a child org's keys
+  get ``400 {"errors": ["API called with non-parent org keys. Data is only available at the
+  root level org"]}`` (recorded);
+- estimated: "Either start_month or start_date should be specified, but not both" and neither
+  "can go beyond two months in the past"; "only available for the current month and previous
+  month"; ``cost_aggregation`` (cumulative|daily) applies to ``start_date``;
+- historical: ``start_month`` required; "Cost data for a given month becomes available no
+  later than the 16th of the following month";
+- projected: "only available for the current month and becomes available around the 12th of
+  the month"; rows carry ``region`` and charge types ``projected_committed``,
+  ``projected_on_demand`` and ``total`` (recorded), ``date`` the month's last day;
+- ``include_connected_accounts`` (default false): "include accounts connected to the current
+  account as partner customers in the Datadog partner network program" — the partner admin
+  org sees its connected customer orgs only with it (DataDog/documentation
+  partners/multi_tenant_billing/cost-and-usage-visibility.md: "Requires
+  include_connected_accounts=true");
+- estimated/historical rows carry ``committed`` and ``on_demand`` charges (a recorded
+  estimated answer has no ``total`` charge rows: ``total_cost`` is the row's total); answers
+  are ``Content-Type: application/json`` (recorded) to the clients' ``Accept:
+  application/json;datetime-format=rfc3339``.
+
+Numbers: each org has a full-month amount per product and month; the month-to-date estimate
+is that amount times the fraction of the month elapsed on the simulator clock, the projection
+is the full amount, and historical cost is the full amount.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from ddmsp.simulator.http import Route, caller_org, query_bool, state_of
 from ddmsp.simulator.store import Org, SimError
-from ddmsp.simulator.usage import months_between, parse_month, unit
+from ddmsp.simulator.usage import (
+    add_months,
+    month_start,
+    months_between,
+    parse_month,
+    require_root,
+    sim_now,
+    unit,
+    visible_orgs,
+)
 
 PRODUCTS = ("infra_host", "apm_host", "logs_indexed_15day", "synthetics_api_tests")
+HISTORICAL_FROM_DAY = 16  # "no later than the 16th of the following month"
+PROJECTED_FROM_DAY = 12  # "becomes available around the 12th of the month"
 
 
-def charges_for(org: Org, month: str) -> list[dict[str, Any]]:
-    """Charges of one org in one month: committed, on_demand and total per product."""
+def month_amounts(org: Org, month: str) -> dict[str, tuple[float, float]]:
+    """Full-month (committed, on_demand) cost per product of one org."""
+    return {
+        p: (round(50 + 450 * unit(org.public_id, month, p + "c"), 2),
+            round(80 * unit(org.public_id, month, p + "o"), 2))
+        for p in PRODUCTS
+    }
+
+
+def month_fraction(month: str, now: datetime) -> float:
+    """How much of ``month`` has elapsed at ``now`` (1.0 for past months)."""
+    start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
+    days = calendar.monthrange(start.year, start.month)[1]
+    elapsed = (now - start).total_seconds() / (days * 86400)
+    return max(0.0, min(1.0, elapsed))
+
+
+def charges_for(org: Org, month: str, fraction: float = 1.0,
+                projected: bool = False) -> list[dict[str, Any]]:
+    """One org's charges in one month, scaled to ``fraction`` of the month."""
     out: list[dict[str, Any]] = []
-    for product in PRODUCTS:
-        committed = round(50 + 450 * unit(org.public_id, month, product + "c"), 2)
-        on_demand = round(80 * unit(org.public_id, month, product + "o"), 2)
-        out.append({"charge_type": "committed", "cost": committed, "product_name": product})
-        out.append({"charge_type": "on_demand", "cost": on_demand, "product_name": product})
-        out.append(
-            {
-                "charge_type": "total",
-                "cost": round(committed + on_demand, 2),
-                "product_name": product,
-            }
-        )
+    for product, (committed, on_demand) in month_amounts(org, month).items():
+        c, o = round(committed * fraction, 2), round(on_demand * fraction, 2)
+        if projected:
+            out += [{"product_name": product, "charge_type": "projected_committed", "cost": c},
+                    {"product_name": product, "charge_type": "projected_on_demand", "cost": o},
+                    {"product_name": product, "charge_type": "total", "cost": round(c + o, 2)}]
+        else:
+            out += [{"charge_type": "committed", "cost": c, "product_name": product},
+                    {"charge_type": "on_demand", "cost": o, "product_name": product}]
     return out
 
 
 def total_of(charges: list[dict[str, Any]]) -> float:
-    """Sum of the ``total`` charges."""
-    return round(float(sum(c["cost"] for c in charges if c["charge_type"] == "total")), 2)
+    """A row's total: its ``total`` charges, else the sum of its charges."""
+    totals = [c["cost"] for c in charges if c["charge_type"] == "total"]
+    return round(float(sum(totals if totals else (c["cost"] for c in charges))), 2)
 
 
 def _merge(charges_list: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -53,34 +108,39 @@ def _merge(charges_list: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     ]
 
 
-def cost_entries(
-    caller: Org, children: list[Org], months: list[str], view: str, kind: str
-) -> list[dict[str, Any]]:
-    """CostByOrg (or ProjectedCost) resources for a caller and its direct children."""
-    total_key = "projected_total_cost" if kind == "projected_cost" else "total_cost"
-    rtype = "projected_cost" if kind == "projected_cost" else "cost_by_org"
+def _row(kind: str, view: str, org: Org, account: Org, key: str, date: str,
+         charges: list[dict[str, Any]]) -> dict[str, Any]:
+    projected = kind == "projected_cost"
+    rid = hashlib.sha256(f"{kind}:{view}:{org.public_id}:{key}".encode()).hexdigest()
+    return {
+        "type": "projected_cost" if projected else "cost_by_org",
+        "id": rid,
+        "attributes": {
+            "org_name": org.name,
+            "public_id": org.public_id,
+            "account_name": account.name,
+            "account_public_id": account.public_id,
+            "region": "us",
+            ("projected_total_cost" if projected else "total_cost"): total_of(charges),
+            "charges": charges,
+            "date": date,
+        },
+    }
+
+
+def cost_rows(orgs: list[tuple[Org, Org]], caller: Org, view: str, kind: str,
+              periods: list[tuple[str, str, float]]) -> list[dict[str, Any]]:
+    """Rows per period (key, date, fraction of the month) per org, or summed (summary)."""
+    projected = kind == "projected_cost"
     data: list[dict[str, Any]] = []
-    for month in months:
-        date = f"{month}-01T00:00:00+00:00"
+    for key, date, fraction in periods:
+        month = key[:7]
+        per_org = [(o, a, charges_for(o, month, fraction, projected)) for o, a in orgs]
         if view == "summary":
-            groups = [(caller, _merge([charges_for(o, month) for o in [caller, *children]]))]
+            data.append(_row(kind, view, caller, caller, key, date,
+                             _merge([c for _, _, c in per_org])))
         else:
-            groups = [(o, charges_for(o, month)) for o in [caller, *children]]
-        for org, charges in groups:
-            rid = hashlib.sha256(f"{kind}:{view}:{org.public_id}:{month}".encode()).hexdigest()
-            data.append(
-                {
-                    "type": rtype,
-                    "id": rid,
-                    "attributes": {
-                        "org_name": org.name,
-                        "public_id": org.public_id,
-                        total_key: total_of(charges),
-                        "charges": charges,
-                        "date": date,
-                    },
-                }
-            )
+            data.extend(_row(kind, view, o, a, key, date, c) for o, a, c in per_org)
     return data
 
 
@@ -91,42 +151,96 @@ def _view(request: web.Request) -> str:
     return view
 
 
-def _cost(request: web.Request, months: list[str], kind: str) -> web.Response:
+def _scope(request: web.Request) -> tuple[Org, list[tuple[Org, Org]], str, datetime]:
+    """Caller (root only), the orgs it sees, the view, and the simulator's now."""
+    caller = caller_org(request)
+    require_root(caller)
     state = state_of(request)
-    org = caller_org(request)
-    query_bool(request, "include_connected_accounts")
-    data = cost_entries(org, state.children(org.public_id), months, _view(request), kind)
-    return web.json_response({"data": data})
+    connected = query_bool(request, "include_connected_accounts")
+    view = _view(request)
+    return caller, visible_orgs(state, caller, connected), view, sim_now(state)
 
 
-def _this_month() -> datetime:
-    return datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def _month_date(month: str) -> str:
+    return f"{month}-01T00:00:00+00:00"
 
 
 async def estimated_cost(request: web.Request) -> web.Response:
     """GET /api/v2/usage/estimated_cost (and the older estimated_cost_by_org path)."""
+    caller, orgs, view, now = _scope(request)
     q = request.query
-    start = parse_month(q.get("start_month"), "start_month") or parse_month(
-        q.get("start_date"), "start_date"
-    )
-    end = parse_month(q.get("end_month"), "end_month") or parse_month(q.get("end_date"), "end_date")
+    s_month, s_date = q.get("start_month"), q.get("start_date")
+    if s_month and s_date:
+        raise SimError(400, "Either start_month or start_date should be specified, but not both")
     agg = q.get("cost_aggregation")
     if agg is not None and agg not in ("cumulative", "daily"):
-        raise SimError(400, "Invalid cost_aggregation")
-    return _cost(request, months_between(start or _this_month(), end), "estimated_cost")
+        raise SimError(400, "Invalid cost_aggregation: must be 'cumulative' or 'daily'")
+    oldest = add_months(month_start(now), -2)
+    this_month = month_start(now)
+    if s_date:
+        first = parse_month(s_date, "start_date")
+        last = parse_month(q.get("end_date"), "end_date") or now
+        assert first is not None
+        if first < oldest:
+            raise SimError(400, "start_date cannot go beyond two months in the past")
+        if last < first:
+            raise SimError(400, "end_date must not be before start_date")
+        periods = _days(first, min(last, now), agg or "daily", now)
+        return web.json_response({"data": cost_rows(orgs, caller, view, "estimated_cost",
+                                                     periods)})
+    start = parse_month(s_month, "start_month") or this_month
+    end = parse_month(q.get("end_month"), "end_month")
+    if month_start(start) < oldest:
+        raise SimError(400, "start_month cannot go beyond two months in the past")
+    previous = add_months(this_month, -1)
+    months = [m for m in months_between(start, end)
+              if previous.strftime("%Y-%m") <= m <= this_month.strftime("%Y-%m")]
+    periods = [(m, _month_date(m), month_fraction(m, now)) for m in months]
+    return web.json_response({"data": cost_rows(orgs, caller, view, "estimated_cost", periods)})
+
+
+def _days(start: datetime, end: datetime, agg: str, now: datetime) -> list[tuple[str, str, float]]:
+    """Daily periods: each day's share of its month (daily) or the month to that day
+    (cumulative)."""
+    out: list[tuple[str, str, float]] = []
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= end and len(out) < 93:
+        month = day.strftime("%Y-%m")
+        upto = min(day + timedelta(days=1), now)
+        if agg == "cumulative":
+            fraction = month_fraction(month, upto)
+        else:
+            fraction = month_fraction(month, upto) - month_fraction(month, day)
+        out.append((day.strftime("%Y-%m-%d"), day.isoformat(), max(0.0, fraction)))
+        day += timedelta(days=1)
+    return out
 
 
 async def historical_cost(request: web.Request) -> web.Response:
-    """GET /api/v2/usage/historical_cost."""
+    """GET /api/v2/usage/historical_cost: months published by the 16th of the next month."""
+    caller, orgs, view, now = _scope(request)
     start = parse_month(request.query.get("start_month"), "start_month", required=True)
     assert start is not None
     end = parse_month(request.query.get("end_month"), "end_month")
-    return _cost(request, months_between(start, end), "historical_cost")
+    months = [m for m in months_between(start, end) if _published(m, now)]
+    periods = [(m, _month_date(m), 1.0) for m in months]
+    return web.json_response({"data": cost_rows(orgs, caller, view, "historical_cost", periods)})
+
+
+def _published(month: str, now: datetime) -> bool:
+    start = datetime.fromisoformat(_month_date(month))
+    return now >= add_months(start, 1).replace(day=HISTORICAL_FROM_DAY)
 
 
 async def projected_cost(request: web.Request) -> web.Response:
-    """GET /api/v2/usage/projected_cost (current month)."""
-    return _cost(request, months_between(_this_month(), None), "projected_cost")
+    """GET /api/v2/usage/projected_cost: this month, from around the 12th."""
+    caller, orgs, view, now = _scope(request)
+    if now.day < PROJECTED_FROM_DAY:
+        return web.json_response({"data": []})
+    month = now.strftime("%Y-%m")
+    last = calendar.monthrange(now.year, now.month)[1]
+    periods = [(month, f"{month}-{last:02d}T00:00:00Z", 1.0)]
+    return web.json_response({"data": cost_rows(orgs, caller, view, "projected_cost", periods)})
 
 
 ROUTES: list[Route] = [

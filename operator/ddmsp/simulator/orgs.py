@@ -175,6 +175,7 @@ class OrgsState(StateBase):
                 raise SimError(403, "Forbidden")
             child.parent_id = None
             child.spun_off = True
+            child.connected_to = parent.public_id  # a DPN customer of the partner
             child.multi_org_enabled = True
             return child
 

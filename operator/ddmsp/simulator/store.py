@@ -91,6 +91,9 @@ class Org:
     created: str
     parent_id: str | None = None
     spun_off: bool = False
+    # The partner org a spun-off customer org is connected to (DPN): its usage and cost
+    # appear in that partner's views with include_connected_accounts=true.
+    connected_to: str | None = None
     multi_org_enabled: bool = True
     description: str = ""
     user_email: str = ""

@@ -16,10 +16,50 @@ from aiohttp import web
 from ddmsp.simulator.http import Route, caller_org, query_bool, state_of, typed_json
 from ddmsp.simulator.store import Org, SimError
 
+ROOT_ONLY = ("API called with non-parent org keys. Data is only available at the root "
+             "level org")
+
 
 def unit(public_id: str, month: str, salt: str) -> float:
     digest = hashlib.sha256(f"{public_id}:{month}:{salt}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32
+
+
+def sim_now(state: Any) -> datetime:
+    """The simulator's clock (``/_sim/clock``: ``state.clock``), else real time."""
+    clock = getattr(state, "clock", None)
+    value = clock.now() if clock is not None else None
+    return value.astimezone(UTC) if isinstance(value, datetime) else datetime.now(UTC)
+
+
+def month_start(when: datetime) -> datetime:
+    return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def add_months(when: datetime, n: int) -> datetime:
+    index = when.year * 12 + when.month - 1 + n
+    return when.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+def require_root(org: Org) -> None:
+    """Cost and usage-summary endpoints answer parent-level (root) orgs only (spec:
+    "only accessible for parent-level organizations"; recorded 400 body)."""
+    if org.parent_id is not None:
+        raise SimError(400, ROOT_ONLY)
+
+
+def visible_orgs(state: Any, caller: Org, include_connected: bool) -> list[tuple[Org, Org]]:
+    """(org, account) pairs a root org's usage views cover: itself and its children; with
+    ``include_connected_accounts``, also the customer orgs connected to it as a partner (spun
+    off from it: DPN customers) and their children. The account is the contract holder."""
+    with state.lock:
+        out = [(caller, caller)] + [(c, caller) for c in state.children(caller.public_id)]
+        if include_connected:
+            for org in list(state.orgs.values()):
+                if getattr(org, "connected_to", None) == caller.public_id:
+                    out.append((org, org))
+                    out.extend((c, org) for c in state.children(org.public_id))
+        return out
 
 
 def parse_month(value: str | None, what: str, required: bool = False) -> datetime | None:
@@ -73,21 +113,22 @@ def usage_numbers(org: Org, month: str) -> dict[str, int]:
 
 
 def usage_summary(
-    caller: Org, children: list[Org], months: list[str], include_org_details: bool
+    orgs: list[tuple[Org, Org]], months: list[str], include_org_details: bool, now: datetime
 ) -> dict[str, Any]:
     """A v1 UsageSummaryResponse with a subset of the usage fields."""
     usage: list[dict[str, Any]] = []
     grand = dict.fromkeys(USAGE_FIELDS, 0)
     for month in months:
-        per_org = [(o, usage_numbers(o, month)) for o in [caller, *children]]
+        per_org = [(o, a, usage_numbers(o, month)) for o, a in orgs]
         day: dict[str, Any] = {"date": f"{month}-01T00:00:00+00:00"}
         for name in USAGE_FIELDS:
-            day[name] = sum(n[name] for _, n in per_org)
+            day[name] = sum(n[name] for _, _, n in per_org)
             grand[name] += day[name]
         if include_org_details:
             day["orgs"] = [
-                {"id": o.public_id, "name": o.name, "public_id": o.public_id, **n}
-                for o, n in per_org
+                {"id": o.public_id, "name": o.name, "public_id": o.public_id,
+                 "account_name": a.name, "account_public_id": a.public_id, "region": "us", **n}
+                for o, a, n in per_org
             ]
         usage.append(day)
     sum_names = {
@@ -100,7 +141,7 @@ def usage_summary(
     out: dict[str, Any] = {
         "start_date": f"{months[0]}-01T00:00:00+00:00",
         "end_date": f"{months[-1]}-01T00:00:00+00:00",
-        "last_updated": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "last_updated": now.replace(microsecond=0).isoformat(),
         "usage": usage,
     }
     for name, total_name in sum_names.items():
@@ -111,13 +152,18 @@ def usage_summary(
 async def get_usage_summary(request: web.Request) -> web.Response:
     """GET /api/v1/usage/summary."""
     state = state_of(request)
+    org = caller_org(request)
+    require_root(org)  # "only accessible for parent-level organizations"
     start = parse_month(request.query.get("start_month"), "start_month", required=True)
     assert start is not None
     end = parse_month(request.query.get("end_month"), "end_month")
     include = query_bool(request, "include_org_details")
-    query_bool(request, "include_connected_accounts")
-    org = caller_org(request)
-    body = usage_summary(org, state.children(org.public_id), months_between(start, end), include)
+    connected = query_bool(request, "include_connected_accounts")
+    now = sim_now(state)
+    if month_start(start) < add_months(month_start(now), -15):
+        raise SimError(400, "start_month: maximum of 15 months ago")
+    orgs = visible_orgs(state, org, connected)
+    body = usage_summary(orgs, months_between(start, end), include, now)
     return typed_json(body, "application/json;datetime-format=rfc3339")
 
 

@@ -1,0 +1,124 @@
+"""Prometheus gauges of cost per client org and per partner (the Grafana dashboard's source).
+
+Series of a client are removed when its object goes (a delete handler) or is no longer
+listed at a refresh, so dashboards never show clients that are gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from prometheus_client import Gauge
+
+CLIENT_LABELS = ["namespace", "name", "org_public_id", "client"]
+
+CLIENT_ESTIMATED = Gauge(
+    "ddmsp_client_estimated_cost_usd",
+    "Estimated month-to-date Datadog cost of a client org (partner's cost view)",
+    CLIENT_LABELS,
+)
+CLIENT_PROJECTED = Gauge(
+    "ddmsp_client_projected_cost_usd",
+    "Projected month-end Datadog cost of a client org", CLIENT_LABELS,
+)
+CLIENT_LAST_MONTH = Gauge(
+    "ddmsp_client_last_month_cost_usd",
+    "Last month's historical Datadog cost of a client org", CLIENT_LABELS,
+)
+CLIENT_BUDGET = Gauge(
+    "ddmsp_client_budget_usd", "The client's monthly budget (spec.budget.monthlyLimit)",
+    CLIENT_LABELS,
+)
+CLIENT_BUDGET_RATIO = Gauge(
+    "ddmsp_client_budget_ratio",
+    "Cost as a fraction of the client's monthly budget, by basis (estimated, projected)",
+    [*CLIENT_LABELS, "basis"],
+)
+CLIENT_PRODUCT = Gauge(
+    "ddmsp_client_product_cost_usd",
+    "Estimated month-to-date cost of a client org's top products", [*CLIENT_LABELS, "product"],
+)
+PARTNER_ESTIMATED = Gauge(
+    "ddmsp_partner_estimated_cost_usd",
+    "Estimated month-to-date cost over all of a partner's customer orgs", ["partner"],
+)
+PARTNER_PROJECTED = Gauge(
+    "ddmsp_partner_projected_cost_usd",
+    "Projected month-end cost over all of a partner's customer orgs", ["partner"],
+)
+PARTNER_REFRESHED = Gauge(
+    "ddmsp_cost_refresh_timestamp_seconds",
+    "Unix time of the last successful cost read for a partner (stale-data alerts)",
+    ["partner"],
+)
+PARTNER_CALLS = Gauge(
+    "ddmsp_cost_refresh_api_calls",
+    "Datadog API calls the last cost refresh of a partner made", ["partner"],
+)
+
+EXPORTED = (CLIENT_ESTIMATED, CLIENT_PROJECTED, CLIENT_LAST_MONTH, CLIENT_BUDGET,
+            CLIENT_BUDGET_RATIO, CLIENT_PRODUCT, PARTNER_ESTIMATED, PARTNER_PROJECTED,
+            PARTNER_REFRESHED, PARTNER_CALLS)
+"""Every gauge of this module (the dashboard test checks queries against these names)."""
+
+_CLIENT_GAUGES = (CLIENT_ESTIMATED, CLIENT_PROJECTED, CLIENT_LAST_MONTH, CLIENT_BUDGET)
+
+
+class ClientSeries:
+    """Remembers the label values each client was exported with, to remove them later."""
+
+    def __init__(self) -> None:
+        self._labels: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._products: dict[tuple[str, str], set[str]] = {}
+
+    def set(self, namespace: str, name: str, public_id: str, client: str,
+            cost: dict[str, Any] | None, budget: float | None,
+            ratios: dict[str, float]) -> None:
+        key = (namespace, name)
+        labels = (namespace, name, public_id, client)
+        if self._labels.get(key) not in (None, labels):
+            self.remove(namespace, name)
+        self._labels[key] = labels
+        values = {
+            CLIENT_ESTIMATED: (cost or {}).get("estimatedTotal"),
+            CLIENT_PROJECTED: (cost or {}).get("projectedTotal"),
+            CLIENT_LAST_MONTH: (cost or {}).get("lastMonthTotal"),
+            CLIENT_BUDGET: budget,
+        }
+        for gauge, value in values.items():
+            if value is None:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+            else:
+                gauge.labels(*labels).set(float(value))
+        for basis in ("estimated", "projected"):
+            if basis in ratios:
+                CLIENT_BUDGET_RATIO.labels(*labels, basis).set(ratios[basis])
+            else:
+                with contextlib.suppress(KeyError):
+                    CLIENT_BUDGET_RATIO.remove(*labels, basis)
+        products = {p["product"]: float(p["cost"]) for p in (cost or {}).get("topProducts") or []}
+        for gone in self._products.get(key, set()) - set(products):
+            with contextlib.suppress(KeyError):
+                CLIENT_PRODUCT.remove(*labels, gone)
+        for product, value in products.items():
+            CLIENT_PRODUCT.labels(*labels, product).set(value)
+        self._products[key] = set(products)
+
+    def remove(self, namespace: str, name: str) -> None:
+        labels = self._labels.pop((namespace, name), None)
+        if labels is None:
+            return
+        for gauge in _CLIENT_GAUGES:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
+        for basis in ("estimated", "projected"):
+            with contextlib.suppress(KeyError):
+                CLIENT_BUDGET_RATIO.remove(*labels, basis)
+        for product in self._products.pop((namespace, name), set()):
+            with contextlib.suppress(KeyError):
+                CLIENT_PRODUCT.remove(*labels, product)
+
+    def known(self) -> list[tuple[str, str]]:
+        return list(self._labels)

@@ -1,0 +1,272 @@
+"""The cost and usage refresher: every interval, one view per partner, every client updated.
+
+Clients are grouped by the partner whose keys serve them (``status.partner``); each group
+costs one ``ViewReader.read`` (a handful of calls), never a call per client. Each client then
+gets ``status.cost``, ``status.usage`` and, with a ``spec.budget``, ``status.budget``, the
+``BudgetWarning``/``BudgetExceeded`` conditions and an event per threshold per month. Status
+writes carry the object's resourceVersion (a conflict re-reads and retries), so the refresher
+never overwrites what the reconciler wrote in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from kubernetes import client
+
+from ddmsp.config import OperatorSettings
+from ddmsp.controllers import cost_metrics
+from ddmsp.controllers.budget import BUDGET_EXCEEDED, BUDGET_WARNING, judge
+from ddmsp.controllers.costs import PartnerView, ViewReader, client_cost, client_usage
+from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.controllers.partners import PartnerChoice, credentials_for_key, resolve_partner
+from ddmsp.reconcile import conditions as cond
+from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.outcomes import ReconcileOutcome
+from ddmsp.resources import CLIENT_ORG, PARTNER
+from ddmsp.resources.clientorg import DatadogClientOrgSpec
+
+log = logging.getLogger(__name__)
+
+POKE_MIN_INTERVAL = 30.0  # a new client triggers a refresh at most this often
+
+
+@dataclass
+class Client:
+    """One DatadogClientOrg with an org, as the refresher sees it."""
+
+    body: dict[str, Any]
+    public_id: str
+    partner: PartnerChoice
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+
+class CostRefresher:
+    """Runs the refresh loop; ``poke()`` asks for an early refresh (a new client)."""
+
+    def __init__(self, settings: OperatorSettings, kube: KubeAPI, clients: DatadogClients,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.clients = clients
+        self.now = now
+        self.reader = ViewReader()
+        self.series = cost_metrics.ClientSeries()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_run = 0.0
+        self.last_views: dict[str, PartnerView] = {}
+
+    # ------------------------------------------------------------------ the loop
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.refresh_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must survive anything: cost is advisory
+                log.exception("cost refresh failed; next attempt in %.0fs",
+                              self.settings.cost_refresh_interval)
+            self._last_run = started
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.cost_refresh_interval)
+            # a poke refreshes early, but never more often than POKE_MIN_INTERVAL
+            wait = POKE_MIN_INTERVAL - (time.monotonic() - started)
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    # --------------------------------------------------------------- one refresh
+    async def refresh_once(self) -> dict[str, PartnerView]:
+        """Read every partner's view once and update every client; returns the views."""
+        bodies = await self._list_client_orgs()
+        groups: dict[tuple[str, str, str], list[Client]] = {}
+        for body in bodies:
+            found = await self._client(body)
+            if found is None:
+                continue
+            site = str((body.get("spec") or {}).get("site") or "datadoghq.com")
+            group = (found.partner.key, found.partner.credentials.fingerprint(),
+                     found.partner.site or site)
+            groups.setdefault(group, []).append(found)
+        seen: set[tuple[str, str]] = set()
+        views: dict[str, PartnerView] = {}
+        for (key, _, site), members in groups.items():
+            dd = self.clients.get(members[0].partner.credentials, site)
+            view = await self.reader.read(dd, self.now())
+            views[key] = view
+            log.info("cost refresh for %s: %d clients, %d Datadog calls%s", key, len(members),
+                     view.calls, f" ({'; '.join(view.problems)})" if view.problems else "")
+            for member in members:
+                seen.add((member.namespace, member.name))
+                await self._update_client(member, view)
+            await self._update_partner(key, view, len(members))
+        for gone in self.series.known():
+            if gone not in seen:
+                self.series.remove(*gone)
+        self.last_views = views
+        return views
+
+    async def _client(self, body: dict[str, Any]) -> Client | None:
+        status = body.get("status") or {}
+        public_id = (status.get("clientOrg") or {}).get("publicId")
+        if not public_id:
+            return None
+        namespace = body["metadata"]["namespace"]
+        key = status.get("partner")
+        try:
+            if key:
+                choice = await credentials_for_key(self.kube, self.settings, key, namespace)
+            else:  # created before partners were recorded: resolve by today's policy
+                spec = DatadogClientOrgSpec.model_validate(body.get("spec") or {})
+                choice = await resolve_partner(self.kube, self.settings, namespace, spec)
+        except ReconcileOutcome as outcome:
+            log.info("%s/%s: no cost refresh: %s", namespace, body["metadata"]["name"],
+                     outcome.reason)
+            return None
+        except Exception as exc:  # a bad spec or Secret: skip this client only
+            log.info("%s/%s: no cost refresh: %s", namespace, body["metadata"]["name"],
+                     type(exc).__name__)
+            return None
+        return None if choice is None else Client(body, str(public_id), choice)
+
+    async def _update_client(self, member: Client, view: PartnerView) -> None:
+        cost = client_cost(view, member.public_id)
+        usage = client_usage(view, member.public_id)
+        spec = member.body.get("spec") or {}
+        budget_spec = spec.get("budget")
+        display = str(spec.get("displayName") or member.name)
+        for attempt in range(3):
+            body = member.body if attempt == 0 else await self.kube.get(
+                CLIENT_ORG, member.namespace, member.name)
+            if body is None:
+                return
+            status = copy.deepcopy(body.get("status") or {})
+            patch: dict[str, Any] = {}
+            if cost is not None:
+                patch["cost"] = _with_updated_at(cost, status.get("cost"))
+            if usage is not None:
+                patch["usage"] = usage
+            conditions = copy.deepcopy(status.get("conditions") or [])
+            announce: list[tuple[str, str]] = []
+            ratios: dict[str, float] = {}
+            effective = patch.get("cost") or status.get("cost")
+            if budget_spec and effective and effective.get("month") == view.month:
+                judged = judge(budget_spec, effective, status.get("budget"))
+                patch["budget"] = judged.status
+                announce, ratios = judged.announce, judged.ratios
+                for ctype, (value, reason, message) in judged.conditions.items():
+                    cond.set_condition(conditions, ctype, value, reason, message)
+            elif not budget_spec:
+                if status.get("budget") is not None:
+                    patch["budget"] = None  # merge patch: removes the key on the server
+                conditions = [c for c in conditions
+                              if c.get("type") not in (BUDGET_WARNING, BUDGET_EXCEEDED)]
+            if conditions != (status.get("conditions") or []):
+                patch["conditions"] = conditions
+            if not patch or all(status.get(k) == v for k, v in patch.items()):
+                break
+            try:
+                await self._patch_status(member.namespace, member.name, patch,
+                                         body["metadata"].get("resourceVersion"))
+            except client.ApiException as exc:
+                if exc.status == 409:
+                    continue  # the reconciler wrote meanwhile: re-read and redo
+                if exc.status == 404:
+                    return
+                raise
+            for reason, message in announce:  # after the write: never twice, even on a crash
+                await self.kube.post_event(body, "Warning", reason, message)
+            break
+        budget = float(budget_spec["monthlyLimit"]) if budget_spec else None
+        self.series.set(member.namespace, member.name, member.public_id, display, cost,
+                        budget, ratios)
+
+    async def _update_partner(self, key: str, view: PartnerView, clients: int) -> None:
+        label = key
+        totals = view.totals()
+        if view.estimated is not None:
+            cost_metrics.PARTNER_ESTIMATED.labels(label).set(float(totals["estimatedTotal"]))
+            cost_metrics.PARTNER_REFRESHED.labels(label).set(time.time())
+        if view.projected is not None:
+            cost_metrics.PARTNER_PROJECTED.labels(label).set(float(totals["projectedTotal"]))
+        cost_metrics.PARTNER_CALLS.labels(label).set(view.calls)
+        kind, _, name = key.partition("/")
+        if kind != PARTNER.kind:
+            return
+        from ddmsp.controllers.partner import merge_cost_status  # avoid an import cycle
+
+        await merge_cost_status(self.kube, name, view, totals, clients)
+
+    # --------------------------------------------------------------- kubernetes
+    async def _list_client_orgs(self) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        custom = self.kube.custom
+        info = CLIENT_ORG
+        if self.settings.namespaces:
+            items: list[dict[str, Any]] = []
+            for ns in self.settings.namespaces:
+                found = await loop.run_in_executor(
+                    None, custom.list_namespaced_custom_object, info.group, info.version, ns,
+                    info.plural)
+                items += cast(dict[str, Any], found).get("items") or []
+            return items
+        found = await loop.run_in_executor(None, lambda: custom.list_cluster_custom_object(
+            info.group, info.version, info.plural))
+        return list(cast(dict[str, Any], found).get("items") or [])
+
+    async def _patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                            resource_version: str | None) -> None:
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        loop = asyncio.get_running_loop()
+        info = CLIENT_ORG
+        await loop.run_in_executor(
+            None, self.kube.custom.patch_namespaced_custom_object_status, info.group,
+            info.version, namespace, info.plural, name, body)
+
+
+def _with_updated_at(cost: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """``updatedAt`` moves only when a figure changes (read times move every refresh)."""
+    figures = ("month", "estimatedTotal", "projectedTotal", "lastMonthTotal", "topProducts")
+    prev = previous or {}
+    changed = any(prev.get(k) != cost.get(k) for k in figures)
+    stamp = cond.now_rfc3339() if changed or not prev.get("updatedAt") else prev["updatedAt"]
+    out = {k: v for k, v in cost.items() if v is not None}
+    out["updatedAt"] = stamp
+    # a field that disappeared (projection not yet published) must be removed on the server
+    for k in ("projectedTotal", "projectedAt", "lastMonth", "lastMonthTotal", "lastMonthAt"):
+        if k in prev and k not in out:
+            out[k] = None
+    return out
