@@ -105,7 +105,7 @@ class Demo:
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "ddmsp", "run", "--namespace", NAMESPACE,
              "--datadog-url", sim.base_url, "--liveness", "", "--metrics-port", "0",
-             "--wait-poll", "2"],
+             "--wait-poll", "2", "--cost-refresh-interval", "10"],
             stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)  # noqa: SIM115
         print(f"operator log: {log_path}")
 
@@ -146,8 +146,16 @@ class Demo:
             say("the demo did not converge in 180s; operator log tail:")
             print(log_path.read_text(errors="replace")[-3000:])
             return 1
-        say("every resource is Ready")
+        say("every resource is Ready; waiting for the partner's cost view")
+        cost_deadline = time.monotonic() + 60
+        while time.monotonic() < cost_deadline and not all(
+            (self.get("datadogclientorgs", n).get("status") or {}).get("cost") for n in orgs
+        ):
+            time.sleep(1)
         self.kubectl("get", "ddmsp", "-n", NAMESPACE, "-o", "wide")
+        say(f"ddmsp report -n {NAMESPACE}  (read from the cluster: no Datadog keys needed)")
+        subprocess.run([sys.executable, "-m", "ddmsp", "report", "-n", NAMESPACE], env=env,
+                       check=False)
         for name, seconds in times.items():
             mode = self.get("datadogclientorgs", name)["spec"].get("provisioning", "ChildOrg")
             print(f"{name} ({mode}) reached Ready {seconds:.1f}s after kubectl apply"

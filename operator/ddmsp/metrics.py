@@ -26,5 +26,54 @@ RATE_LIMIT_WAITS = Counter(
 )
 
 
+# Cost, usage and budgets (written by controllers/costrefresh.py; the chart's Grafana
+# dashboard and budget alerts are built on these).
+CLIENT_LABELS = ["namespace", "name", "org_public_id", "client"]
+
+CLIENT_ESTIMATED = Gauge(
+    "ddmsp_client_estimated_cost_usd",
+    "Estimated month-to-date Datadog cost of a client org (partner's cost view)",
+    CLIENT_LABELS,
+)
+CLIENT_PROJECTED = Gauge(
+    "ddmsp_client_projected_cost_usd",
+    "Projected month-end Datadog cost of a client org", CLIENT_LABELS,
+)
+CLIENT_LAST_MONTH = Gauge(
+    "ddmsp_client_last_month_cost_usd",
+    "Last month's historical Datadog cost of a client org", CLIENT_LABELS,
+)
+CLIENT_BUDGET = Gauge(
+    "ddmsp_client_budget_usd", "The client's monthly budget (spec.budget.monthlyLimit)",
+    CLIENT_LABELS,
+)
+CLIENT_BUDGET_RATIO = Gauge(
+    "ddmsp_client_budget_ratio",
+    "Cost as a fraction of the client's monthly budget, by basis (estimated, projected)",
+    [*CLIENT_LABELS, "basis"],
+)
+CLIENT_PRODUCT = Gauge(
+    "ddmsp_client_product_cost_usd",
+    "Estimated month-to-date cost of a client org's top products", [*CLIENT_LABELS, "product"],
+)
+PARTNER_ESTIMATED = Gauge(
+    "ddmsp_partner_estimated_cost_usd",
+    "Estimated month-to-date cost over all of a partner's customer orgs", ["partner"],
+)
+PARTNER_PROJECTED = Gauge(
+    "ddmsp_partner_projected_cost_usd",
+    "Projected month-end cost over all of a partner's customer orgs", ["partner"],
+)
+PARTNER_REFRESHED = Gauge(
+    "ddmsp_cost_refresh_timestamp_seconds",
+    "Unix time of the last successful cost read for a partner (stale-data alerts)",
+    ["partner"],
+)
+PARTNER_CALLS = Gauge(
+    "ddmsp_cost_refresh_api_calls",
+    "Datadog API calls the last cost refresh of a partner made", ["partner"],
+)
+
+
 def start_metrics_server(port: int) -> None:
     start_http_server(port)

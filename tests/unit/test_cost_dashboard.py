@@ -78,12 +78,13 @@ def test_chart_renders_the_rule_and_dashboard_configmap() -> None:
     if helm is None:
         pytest.skip("helm comes from hack/build-binaries")
     out = subprocess.run(
-        [helm, "template", "r", str(CHART), "--set", "budgetAlerts.enabled=true",
-         "--set", "costDashboard.enabled=true"],
+        [helm, "template", "r", str(CHART), "--set", "metrics.prometheusRule.enabled=true",
+         "--set", "metrics.grafanaDashboard.enabled=true"],
         check=True, capture_output=True, text=True, timeout=60).stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
-    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
-    rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]  # one per release
+    rules = [r for g in rule["spec"]["groups"] if g["name"].startswith("ddmsp-budget")
+             for r in g["rules"]]
     assert {r["alert"] for r in rules} >= {"DdmspClientBudgetExceeded", "DdmspCostDataStale"}
     for r in rules:
         assert metric_names(str(r["expr"])) <= EXPORTED, r["expr"]
@@ -94,3 +95,4 @@ def test_chart_renders_the_rule_and_dashboard_configmap() -> None:
     plain = subprocess.run([helm, "template", "r", str(CHART)], check=True,
                            capture_output=True, text=True, timeout=60).stdout
     assert "PrometheusRule" not in plain  # off by default: needs the Prometheus Operator CRDs
+    assert "cost-dashboard" not in plain

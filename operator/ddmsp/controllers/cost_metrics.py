@@ -1,4 +1,4 @@
-"""Prometheus gauges of cost per client org and per partner (the Grafana dashboard's source).
+"""Cost gauges per client org and per partner (defined in ddmsp.metrics): their lifecycle.
 
 Series of a client are removed when its object goes (a delete handler) or is no longer
 listed at a refresh, so dashboards never show clients that are gone.
@@ -9,52 +9,17 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from prometheus_client import Gauge
-
-CLIENT_LABELS = ["namespace", "name", "org_public_id", "client"]
-
-CLIENT_ESTIMATED = Gauge(
-    "ddmsp_client_estimated_cost_usd",
-    "Estimated month-to-date Datadog cost of a client org (partner's cost view)",
-    CLIENT_LABELS,
-)
-CLIENT_PROJECTED = Gauge(
-    "ddmsp_client_projected_cost_usd",
-    "Projected month-end Datadog cost of a client org", CLIENT_LABELS,
-)
-CLIENT_LAST_MONTH = Gauge(
-    "ddmsp_client_last_month_cost_usd",
-    "Last month's historical Datadog cost of a client org", CLIENT_LABELS,
-)
-CLIENT_BUDGET = Gauge(
-    "ddmsp_client_budget_usd", "The client's monthly budget (spec.budget.monthlyLimit)",
-    CLIENT_LABELS,
-)
-CLIENT_BUDGET_RATIO = Gauge(
-    "ddmsp_client_budget_ratio",
-    "Cost as a fraction of the client's monthly budget, by basis (estimated, projected)",
-    [*CLIENT_LABELS, "basis"],
-)
-CLIENT_PRODUCT = Gauge(
-    "ddmsp_client_product_cost_usd",
-    "Estimated month-to-date cost of a client org's top products", [*CLIENT_LABELS, "product"],
-)
-PARTNER_ESTIMATED = Gauge(
-    "ddmsp_partner_estimated_cost_usd",
-    "Estimated month-to-date cost over all of a partner's customer orgs", ["partner"],
-)
-PARTNER_PROJECTED = Gauge(
-    "ddmsp_partner_projected_cost_usd",
-    "Projected month-end cost over all of a partner's customer orgs", ["partner"],
-)
-PARTNER_REFRESHED = Gauge(
-    "ddmsp_cost_refresh_timestamp_seconds",
-    "Unix time of the last successful cost read for a partner (stale-data alerts)",
-    ["partner"],
-)
-PARTNER_CALLS = Gauge(
-    "ddmsp_cost_refresh_api_calls",
-    "Datadog API calls the last cost refresh of a partner made", ["partner"],
+from ddmsp.metrics import (
+    CLIENT_BUDGET,
+    CLIENT_BUDGET_RATIO,
+    CLIENT_ESTIMATED,
+    CLIENT_LAST_MONTH,
+    CLIENT_PRODUCT,
+    CLIENT_PROJECTED,
+    PARTNER_CALLS,
+    PARTNER_ESTIMATED,
+    PARTNER_PROJECTED,
+    PARTNER_REFRESHED,
 )
 
 EXPORTED = (CLIENT_ESTIMATED, CLIENT_PROJECTED, CLIENT_LAST_MONTH, CLIENT_BUDGET,

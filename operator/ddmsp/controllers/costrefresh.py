@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from kubernetes import client
 
+from ddmsp import metrics
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import cost_metrics
 from ddmsp.controllers.budget import BUDGET_EXCEEDED, BUDGET_WARNING, judge
@@ -102,7 +103,8 @@ class CostRefresher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.cost_refresh_interval)
             # a poke refreshes early, but never more often than POKE_MIN_INTERVAL
-            wait = POKE_MIN_INTERVAL - (time.monotonic() - started)
+            floor = min(POKE_MIN_INTERVAL, self.settings.cost_refresh_interval)
+            wait = floor - (time.monotonic() - started)
             if wait > 0:
                 await asyncio.sleep(wait)
 
@@ -216,11 +218,11 @@ class CostRefresher:
         label = key
         totals = view.totals()
         if view.estimated is not None:
-            cost_metrics.PARTNER_ESTIMATED.labels(label).set(float(totals["estimatedTotal"]))
-            cost_metrics.PARTNER_REFRESHED.labels(label).set(time.time())
+            metrics.PARTNER_ESTIMATED.labels(label).set(float(totals["estimatedTotal"]))
+            metrics.PARTNER_REFRESHED.labels(label).set(time.time())
         if view.projected is not None:
-            cost_metrics.PARTNER_PROJECTED.labels(label).set(float(totals["projectedTotal"]))
-        cost_metrics.PARTNER_CALLS.labels(label).set(view.calls)
+            metrics.PARTNER_PROJECTED.labels(label).set(float(totals["projectedTotal"]))
+        metrics.PARTNER_CALLS.labels(label).set(view.calls)
         kind, _, name = key.partition("/")
         if kind != PARTNER.kind:
             return

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,28 +109,26 @@ def _merge(charges_list: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     ]
 
 
-def _row(kind: str, view: str, org: Org, account: Org, key: str, date: str,
+def _row(kind: str, view: str, org: Org, account: Org | None, key: str, date: str,
          charges: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row. ``region`` as recorded on projected rows; account fields (spec'd, not in the
+    2022 recordings) only on a partner's connected-accounts view, where they tell contracts
+    apart."""
     projected = kind == "projected_cost"
     rid = hashlib.sha256(f"{kind}:{view}:{org.public_id}:{key}".encode()).hexdigest()
-    return {
-        "type": "projected_cost" if projected else "cost_by_org",
-        "id": rid,
-        "attributes": {
-            "org_name": org.name,
-            "public_id": org.public_id,
-            "account_name": account.name,
-            "account_public_id": account.public_id,
-            "region": "us",
-            ("projected_total_cost" if projected else "total_cost"): total_of(charges),
-            "charges": charges,
-            "date": date,
-        },
-    }
+    attributes: dict[str, Any] = {"org_name": org.name, "public_id": org.public_id}
+    if account is not None:
+        attributes.update(account_name=account.name, account_public_id=account.public_id)
+    if projected:
+        attributes["region"] = "us"
+    attributes[("projected_total_cost" if projected else "total_cost")] = total_of(charges)
+    attributes.update(charges=charges, date=date)
+    return {"type": "projected_cost" if projected else "cost_by_org", "id": rid,
+            "attributes": attributes}
 
 
 def cost_rows(orgs: list[tuple[Org, Org]], caller: Org, view: str, kind: str,
-              periods: list[tuple[str, str, float]]) -> list[dict[str, Any]]:
+              periods: list[tuple[str, str, float]], accounts: bool) -> list[dict[str, Any]]:
     """Rows per period (key, date, fraction of the month) per org, or summed (summary)."""
     projected = kind == "projected_cost"
     data: list[dict[str, Any]] = []
@@ -137,10 +136,11 @@ def cost_rows(orgs: list[tuple[Org, Org]], caller: Org, view: str, kind: str,
         month = key[:7]
         per_org = [(o, a, charges_for(o, month, fraction, projected)) for o, a in orgs]
         if view == "summary":
-            data.append(_row(kind, view, caller, caller, key, date,
+            data.append(_row(kind, view, caller, caller if accounts else None, key, date,
                              _merge([c for _, _, c in per_org])))
         else:
-            data.extend(_row(kind, view, o, a, key, date, c) for o, a, c in per_org)
+            data.extend(_row(kind, view, o, a if accounts else None, key, date, c)
+                        for o, a, c in per_org)
     return data
 
 
@@ -151,14 +151,28 @@ def _view(request: web.Request) -> str:
     return view
 
 
-def _scope(request: web.Request) -> tuple[Org, list[tuple[Org, Org]], str, datetime]:
-    """Caller (root only), the orgs it sees, the view, and the simulator's now."""
+@dataclass
+class Scope:
+    """Who asks (a root org), what it sees, how, and when (the simulator clock)."""
+
+    caller: Org
+    orgs: list[tuple[Org, Org]]
+    view: str
+    now: datetime
+    connected: bool
+
+    def rows(self, kind: str, periods: list[tuple[str, str, float]]) -> web.Response:
+        data = cost_rows(self.orgs, self.caller, self.view, kind, periods, self.connected)
+        return web.json_response({"data": data})
+
+
+def _scope(request: web.Request) -> Scope:
     caller = caller_org(request)
     require_root(caller)
     state = state_of(request)
     connected = query_bool(request, "include_connected_accounts")
     view = _view(request)
-    return caller, visible_orgs(state, caller, connected), view, sim_now(state)
+    return Scope(caller, visible_orgs(state, caller, connected), view, sim_now(state), connected)
 
 
 def _month_date(month: str) -> str:
@@ -167,7 +181,8 @@ def _month_date(month: str) -> str:
 
 async def estimated_cost(request: web.Request) -> web.Response:
     """GET /api/v2/usage/estimated_cost (and the older estimated_cost_by_org path)."""
-    caller, orgs, view, now = _scope(request)
+    scope = _scope(request)
+    now = scope.now
     q = request.query
     s_month, s_date = q.get("start_month"), q.get("start_date")
     if s_month and s_date:
@@ -185,9 +200,7 @@ async def estimated_cost(request: web.Request) -> web.Response:
             raise SimError(400, "start_date cannot go beyond two months in the past")
         if last < first:
             raise SimError(400, "end_date must not be before start_date")
-        periods = _days(first, min(last, now), agg or "daily", now)
-        return web.json_response({"data": cost_rows(orgs, caller, view, "estimated_cost",
-                                                     periods)})
+        return scope.rows("estimated_cost", _days(first, min(last, now), agg or "daily", now))
     start = parse_month(s_month, "start_month") or this_month
     end = parse_month(q.get("end_month"), "end_month")
     if month_start(start) < oldest:
@@ -195,8 +208,8 @@ async def estimated_cost(request: web.Request) -> web.Response:
     previous = add_months(this_month, -1)
     months = [m for m in months_between(start, end)
               if previous.strftime("%Y-%m") <= m <= this_month.strftime("%Y-%m")]
-    periods = [(m, _month_date(m), month_fraction(m, now)) for m in months]
-    return web.json_response({"data": cost_rows(orgs, caller, view, "estimated_cost", periods)})
+    return scope.rows("estimated_cost", [(m, _month_date(m), month_fraction(m, now))
+                                         for m in months])
 
 
 def _days(start: datetime, end: datetime, agg: str, now: datetime) -> list[tuple[str, str, float]]:
@@ -218,13 +231,12 @@ def _days(start: datetime, end: datetime, agg: str, now: datetime) -> list[tuple
 
 async def historical_cost(request: web.Request) -> web.Response:
     """GET /api/v2/usage/historical_cost: months published by the 16th of the next month."""
-    caller, orgs, view, now = _scope(request)
+    scope = _scope(request)
     start = parse_month(request.query.get("start_month"), "start_month", required=True)
     assert start is not None
     end = parse_month(request.query.get("end_month"), "end_month")
-    months = [m for m in months_between(start, end) if _published(m, now)]
-    periods = [(m, _month_date(m), 1.0) for m in months]
-    return web.json_response({"data": cost_rows(orgs, caller, view, "historical_cost", periods)})
+    months = [m for m in months_between(start, end) if _published(m, scope.now)]
+    return scope.rows("historical_cost", [(m, _month_date(m), 1.0) for m in months])
 
 
 def _published(month: str, now: datetime) -> bool:
@@ -234,13 +246,13 @@ def _published(month: str, now: datetime) -> bool:
 
 async def projected_cost(request: web.Request) -> web.Response:
     """GET /api/v2/usage/projected_cost: this month, from around the 12th."""
-    caller, orgs, view, now = _scope(request)
+    scope = _scope(request)
+    now = scope.now
     if now.day < PROJECTED_FROM_DAY:
         return web.json_response({"data": []})
     month = now.strftime("%Y-%m")
     last = calendar.monthrange(now.year, now.month)[1]
-    periods = [(month, f"{month}-{last:02d}T00:00:00Z", 1.0)]
-    return web.json_response({"data": cost_rows(orgs, caller, view, "projected_cost", periods)})
+    return scope.rows("projected_cost", [(month, f"{month}-{last:02d}T00:00:00Z", 1.0)])
 
 
 ROUTES: list[Route] = [

@@ -1,0 +1,195 @@
+"""Cost and usage per client through the partner admin org's view, end to end (issue 10).
+
+Real kube-apiserver, the simulator over HTTP, the operator as a process. Clients get
+``status.cost`` and ``status.usage`` equal to the simulator's numbers (the spun-off client
+too), budgets announce each threshold once (also across a restart), gauges carry the
+client's labels and go with the object, and ``ddmsp report`` reads it all from the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from ddmsp.simulator import cost as simcost
+from ddmsp.simulator.server import RunningSimulator
+from ddmsp.simulator.usage import usage_numbers
+from tests.integration.conftest import GROUP, VERSION
+from tests.support.kube import REPO_ROOT, Cluster
+from tests.support.operator import OperatorProcess, wait_for
+
+pytestmark = pytest.mark.kube
+ORGS = "datadogclientorgs"
+COST_ROUTES = ("GET /api/v2/usage/estimated_cost", "GET /api/v2/usage/projected_cost",
+               "GET /api/v2/usage/historical_cost", "GET /api/v1/usage/summary")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Env:
+    def __init__(self, cluster: Cluster, api: client.ApiClient, namespace: str,
+                 sim: RunningSimulator, tmp_path: Path) -> None:
+        self.cluster, self.namespace, self.sim, self.tmp = cluster, namespace, sim, tmp_path
+        self.objects = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.port = free_port()
+        self.op: OperatorProcess | None = None
+
+    def start(self) -> OperatorProcess:
+        self.op = OperatorProcess(
+            self.cluster.kubeconfig, self.sim.base_url, [self.namespace],
+            self.tmp / "operator.log",
+            extra_env={"DDMSP_PARTNER_SECRET": f"{self.namespace}/partner"},
+            extra_args=["--cost-refresh-interval", "10", "--metrics-port", str(self.port)],
+        ).start()
+        return self.op
+
+    def apply(self, name: str, **spec: Any) -> None:
+        self.objects.create_namespaced_custom_object(GROUP, VERSION, self.namespace, ORGS, {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "DatadogClientOrg",
+            "metadata": {"name": name}, "spec": spec})
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.objects.get_namespaced_custom_object(GROUP, VERSION, self.namespace, ORGS,
+                                                         name)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def patch(self, name: str, spec: dict[str, Any]) -> None:
+        self.objects.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, ORGS, name,
+                                                    {"spec": spec})
+
+    def condition(self, name: str, type_: str) -> dict[str, Any] | None:
+        return next((c for c in self.status(name).get("conditions") or []
+                     if c["type"] == type_), None)
+
+    def wait(self, what: str, fn: Any, timeout: float = 90) -> Any:
+        tail = self.op.log()[-2500:] if self.op else ""
+        return wait_for(fn, timeout=timeout, interval=0.5, what=f"{what}; log:\n{tail}")
+
+    def events(self, name: str, reasons: set[str]) -> list[str]:
+        return [e.message for e in self.core.list_namespaced_event(self.namespace).items
+                if e.involved_object.name == name and e.reason in reasons]
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+
+@pytest.fixture
+def env(cluster: Cluster, api: client.ApiClient, namespace: str, crds: None,
+        sim: RunningSimulator, partner_secret: str, tmp_path: Path) -> Any:
+    e = Env(cluster, api, namespace, sim, tmp_path)
+    yield e
+    if e.op:
+        e.op.stop()
+
+
+def sim_expected(sim: RunningSimulator, public_id: str) -> dict[str, float]:
+    org = sim.state.orgs[public_id]
+    now = datetime.now(UTC)
+    month = now.strftime("%Y-%m")
+    amounts = simcost.month_amounts(org, month)
+    fraction = simcost.month_fraction(month, now)
+    return {"estimated": sum(round(c * fraction, 2) + round(o * fraction, 2)
+                             for c, o in amounts.values()),
+            "projected": sum(c + o for c, o in amounts.values()),
+            "hosts": usage_numbers(org, month)["infra_host_top99p"]}
+
+
+def test_every_client_gets_cost_and_usage_from_one_partner_view(env: Env) -> None:
+    env.start()
+    env.apply("acme", displayName="Acme Corp")
+    env.apply("globex", displayName="Globex", provisioning="SpinOff")
+    env.wait("globex awaiting registration", lambda: (env.condition("globex", "Ready") or {})
+             .get("reason") == "AwaitingRegistration")
+    env.patch("globex", {"registration": {"confirmed": True}})
+    for name in ("acme", "globex"):
+        env.wait(f"{name} cost", lambda n=name: env.status(n).get("cost")
+                 and env.status(n).get("usage"))
+    for name in ("acme", "globex"):
+        status = env.status(name)
+        public_id = status["clientOrg"]["publicId"]
+        want = sim_expected(env.sim, public_id)
+        cost = status["cost"]
+        assert float(cost["estimatedTotal"]) == pytest.approx(want["estimated"], abs=0.5)
+        if datetime.now(UTC).day >= simcost.PROJECTED_FROM_DAY:
+            assert float(cost["projectedTotal"]) == pytest.approx(want["projected"], abs=0.05)
+        assert cost["topProducts"] and cost["estimatedAt"]
+        assert status["usage"]["values"]["infra_host_top99p"] == want["hosts"]
+        assert status["partner"] == "operator-default"
+    # the spun-off client's cost came through the partner's keys: its parent's keys were
+    # never asked (a customer's own parent org may see no cost at all)
+    assert env.sim.call_count("GET /api/v2/usage/estimated_cost") >= 1
+    # each refresh costs the same few calls, whatever the number of clients
+    text = env.metrics()
+    calls = [line for line in text.splitlines()
+             if line.startswith('ddmsp_cost_refresh_api_calls{partner="operator-default"}')]
+    assert calls and 3 <= float(calls[0].split()[-1]) <= 4
+    acme_id = env.status("acme")["clientOrg"]["publicId"]
+    assert (f'ddmsp_client_estimated_cost_usd{{client="Acme Corp",name="acme",namespace='
+            f'"{env.namespace}",org_public_id="{acme_id}"}}') in text
+
+    # ddmsp report: from the cluster only (no Datadog keys in its environment)
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("DDMSP_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "ddmsp", "report", "-n", env.namespace, "-o", "json",
+         "--kubeconfig", str(env.cluster.kubeconfig)],
+        check=True, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+        env={**clean_env, "PYTHONPATH": str(REPO_ROOT / "operator")})
+    rows = {r["client"]: r for r in json.loads(out.stdout)["clients"]}
+    assert set(rows) == {"acme", "globex"}
+    for name, row in rows.items():
+        assert row["estimated"] == float(env.status(name)["cost"]["estimatedTotal"])
+        assert row["org_id"] == env.status(name)["clientOrg"]["publicId"]
+
+    # deleting a client removes its series
+    env.objects.delete_namespaced_custom_object(GROUP, VERSION, env.namespace, ORGS, "acme")
+    env.wait("acme series removed", lambda: f'org_public_id="{acme_id}"' not in env.metrics(),
+             timeout=30)
+
+
+def test_budget_thresholds_are_announced_once_across_a_restart(env: Env) -> None:
+    op = env.start()
+    env.apply("acme", displayName="Acme Corp")
+    env.wait("acme cost", lambda: env.status("acme").get("cost"))
+    estimated = float(env.status("acme")["cost"]["estimatedTotal"])
+    # a budget the estimate has used 90% of: the 80% threshold is crossed, 100% is not
+    env.patch("acme", {"budget": {"monthlyLimit": round(estimated / 0.9, 2),
+                                  "warnAtPercent": [50, 80, 100]}})
+    env.wait("BudgetWarning", lambda: (env.condition("acme", "BudgetWarning") or {})
+             .get("status") == "True")
+    reasons = {"BudgetWarning", "BudgetExceeded"}
+    first = env.wait("budget events", lambda: env.events("acme", reasons))
+    budget = env.status("acme")["budget"]
+    assert "estimated:80" in budget["notified"] and "estimated:100" not in budget["notified"]
+    assert sum("estimate" in m and "threshold 80%" in m for m in first) == 1
+    # more refreshes, then a restart: nothing is announced twice
+    read_at = env.status("acme")["cost"]["estimatedAt"]
+    env.wait("another refresh", lambda: env.status("acme")["cost"]["estimatedAt"] != read_at,
+             timeout=60)
+    op.stop()
+    op = env.start()
+    read_at = env.status("acme")["cost"]["estimatedAt"]
+    env.wait("a refresh after the restart",
+             lambda: env.status("acme")["cost"]["estimatedAt"] != read_at, timeout=60)
+    assert sorted(env.events("acme", reasons)) == sorted(first)
+    # the budget goes: so do its conditions and status
+    env.patch("acme", {"budget": None})  # merge patch: removes the field
+    env.wait("budget status removed", lambda: "budget" not in env.status("acme")
+             and env.condition("acme", "BudgetWarning") is None, timeout=60)
