@@ -165,7 +165,7 @@ def test_our_client_asks_like_the_official_ones(sim: RunningSimulator) -> None:
 
         dd = DatadogClient(Credentials.of(sim.partner_api_key, sim.partner_app_key),
                            base_url=sim.base_url)
-        dd._http.event_hooks["request"].append(hook)  # noqa: SLF001 - observe only
+        dd._http.event_hooks["request"].append(hook)
         async with dd:
             await dd.projected_cost(include_connected_accounts=True)
             await dd.usage_summary(datetime.now(UTC), include_connected_accounts=True)
