@@ -193,3 +193,48 @@ def test_budget_thresholds_are_announced_once_across_a_restart(env: Env) -> None
     env.patch("acme", {"budget": None})  # merge patch: removes the field
     env.wait("budget status removed", lambda: "budget" not in env.status("acme")
              and env.condition("acme", "BudgetWarning") is None, timeout=60)
+
+
+@pytest.fixture
+def partner_name(api: client.ApiClient, namespace: str) -> Any:
+    """A DatadogPartner allowing the test namespace (cluster-scoped: deleted afterwards)."""
+    name = f"p-{namespace}"
+    objects = client.CustomObjectsApi(api)
+    objects.create_cluster_custom_object(GROUP, VERSION, "datadogpartners", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "DatadogPartner", "metadata": {"name": name},
+        "spec": {"credentialsSecretRef": {"namespace": namespace, "name": "partner"},
+                 "allowedNamespaces": [namespace]}})
+    yield name
+    objects.delete_cluster_custom_object(GROUP, VERSION, "datadogpartners", name)
+
+
+def test_partner_status_carries_totals_contracts_and_permissions(
+    env: Env, partner_name: str
+) -> None:
+    env.start()
+    ref = {"partnerRef": {"name": partner_name}}
+    env.apply("acme", displayName="Acme Corp", **ref)
+    env.apply("globex", displayName="Globex", provisioning="SpinOff", **ref)
+    env.wait("globex awaiting registration", lambda: (env.condition("globex", "Ready") or {})
+             .get("reason") == "AwaitingRegistration")
+    env.patch("globex", {"registration": {"confirmed": True}})
+
+    def partner() -> dict[str, Any]:
+        return env.objects.get_cluster_custom_object(GROUP, VERSION, "datadogpartners",
+                                                     partner_name).get("status") or {}
+
+    env.wait("partner totals for both clients", lambda: (partner().get("cost") or {}).get(
+        "orgs", 0) >= 4 and partner().get("clients") == 2)
+    status = partner()
+    assert status["keysValid"] is True and status["missingPermissions"] == []
+    readable = next(c for c in status["conditions"] if c["type"] == "CostReadable")
+    assert readable["status"] == "True"
+    cost = status["cost"]
+    # partner org + acme (one account), globex's spun-off parent + its client (another)
+    contracts = {c["account"]: c for c in cost["contracts"]}
+    assert len(contracts) == 2 and sorted(c["orgs"] for c in contracts.values()) == [2, 2]
+    sum_contracts = sum(float(c["estimatedTotal"]) for c in contracts.values())
+    assert float(cost["estimatedTotal"]) == pytest.approx(sum_contracts, abs=0.02)
+    assert cost["calls"] in (3, 4) and cost["refreshedAt"]
+    clients = [env.status(n)["cost"] for n in ("acme", "globex")]
+    assert sum(float(c["estimatedTotal"]) for c in clients) <= float(cost["estimatedTotal"])
