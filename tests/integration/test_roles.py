@@ -169,10 +169,11 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
     assert sim.state.calls().get("DELETE /api/v2/roles/{role_id}", {}) == {}
     assert sim.state.calls().get("PATCH /api/v2/roles/{role_id}", {}) == {}
     # Adopted explicitly, it is managed and (deletionPolicy Delete) deleted with the object.
-    operator.apply(ROLES, role("adopted", ["monitors_write"], roleName="Admins",
-                               adopt={"roleId": admins.id}))
+    operator.apply(ROLES, role("adopted", ["monitors_write"], adopt={"roleId": admins.id}))
     operator.wait_condition(ROLES, "adopted", timeout=30)
-    assert operator.get(ROLES, "adopted")["status"]["adopted"] is True
+    adopted = operator.get(ROLES, "adopted")["status"]
+    assert adopted["adopted"] is True and adopted["roleId"] == admins.id
+    assert adopted["roleName"] == "Admins"  # adopted by ID without roleName: name kept
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
                                                      operator.namespace, ROLES, "adopted")
     wait_for(lambda: _gone(operator, "adopted"), timeout=15)

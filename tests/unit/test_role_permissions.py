@@ -15,6 +15,7 @@ from ddmsp.controllers.role import (
     resolve_permissions,
     role_key,
     suggest,
+    wanted_name,
 )
 from ddmsp.datadog import Permission
 from ddmsp.reconcile.managed import ManagedObject
@@ -98,7 +99,21 @@ def test_claims_name_the_org_and_the_normalised_role_name() -> None:
     assert by_secret == ["role/secret:team-a/keys/sre"]
     adopted = connector.claims(_role("d", {"orgRef": {"name": "acme"},
                                            "adopt": {"roleId": "abc-123"}}))
-    assert adopted == ["role/orgRef:team-a/acme/d", "role/orgRef:team-a/acme/id:abc-123"]
+    assert adopted == ["role/orgRef:team-a/acme/id:abc-123"]  # the name stays Datadog's
+    by_name = connector.claims(_role("e", {"orgRef": {"name": "acme"},
+                                           "adopt": {"roleName": "Admins"}}))
+    assert by_name == ["role/orgRef:team-a/acme/admins"]
+
+
+def test_the_name_an_adopted_role_keeps() -> None:
+    def name(spec: dict[str, object]) -> str | None:
+        return wanted_name(_role("obj", {"orgRef": {"name": "acme"}, **spec}).spec, "obj")
+
+    assert name({}) == "obj"
+    assert name({"roleName": "SRE"}) == "SRE"
+    assert name({"adopt": {"roleName": "Admins"}}) == "Admins"  # not renamed to "obj"
+    assert name({"adopt": {"roleId": "abc"}}) is None  # left as it is in Datadog
+    assert name({"adopt": {"roleId": "abc"}, "roleName": "SRE"}) == "SRE"
 
 
 def test_permission_diff_names_missing_and_extra() -> None:

@@ -121,6 +121,17 @@ def role_key(name: str) -> str:
     return name.casefold()
 
 
+def wanted_name(spec: DatadogRoleSpec, default: str) -> str | None:
+    """The role's name as the spec sets it: spec.roleName, else the adopted role's name
+    (spec.adopt.roleName), else metadata.name; None when a role adopted by ID keeps the name
+    it has in Datadog."""
+    if spec.role_name:
+        return spec.role_name
+    if spec.adopt is not None:
+        return spec.adopt.role_name  # None with adopt.roleId: the name stays Datadog's
+    return default
+
+
 def org_identity(namespace: str, spec: OrgTargetFields) -> str:
     """Which org a spec acts in, from the spec alone (no API call)."""
     if spec.org_ref is not None:
@@ -179,7 +190,10 @@ class RoleConnector:
         the adopted role's ID. Two objects claiming one of these conflict."""
         spec: DatadogRoleSpec = obj.spec
         org = org_identity(obj.namespace, spec)
-        out = [f"role/{org}/{role_key(spec.role_name or obj.name)}"]
+        out: list[str] = []
+        name = wanted_name(spec, obj.name)
+        if name is not None:
+            out.append(f"role/{org}/{role_key(name)}")
         if spec.adopt is not None and spec.adopt.role_id:
             out.append(f"role/{org}/id:{spec.adopt.role_id}")
         elif spec.adopt is not None and spec.adopt.role_name:
@@ -217,7 +231,14 @@ class RoleExternal:
 
     @property
     def role_name(self) -> str:
-        return self.spec.role_name or self.obj.name
+        """The name to create, find or report the role by."""
+        return wanted_name(self.spec, self.obj.name) or (
+            self.role.name if self.role is not None else self.obj.name)
+
+    @property
+    def managed_name(self) -> str | None:
+        """The name the role must have, or None when the spec leaves it to Datadog."""
+        return wanted_name(self.spec, self.obj.name)
 
     @property
     def opt_out(self) -> bool:
@@ -363,8 +384,8 @@ class RoleExternal:
             or self.spec.adopt is not None
         self._record(role, owned=owned)
         diff = list(gone)
-        if role.name != self.role_name:
-            diff.append(f"name is {role.name!r}, the spec wants {self.role_name!r}")
+        if self.managed_name is not None and role.name != self.managed_name:
+            diff.append(f"name is {role.name!r}, the spec wants {self.managed_name!r}")
         diff += permission_diff(desired, role.permission_ids, self.names)
         self._drift(diff)
         defaults = "" if self.opt_out else " (Datadog's defaults kept)"
@@ -413,7 +434,8 @@ class RoleExternal:
     async def _apply(self, role: Role, desired: list[str]) -> Role:
         """One PATCH to the exact set (and name); Blocked if Datadog will not hold it, so an
         unreachable set never turns into a PATCH on every pass."""
-        name = self.role_name if role.name != self.role_name else None
+        want = self.managed_name
+        name = want if want is not None and role.name != want else None
         perms = desired if set(desired) != set(role.permission_ids) else None
         updated = await self.dd.update_role(role.id, name=name, permission_ids=perms,
                                             default_permissions_opt_out=self.opt_out)

@@ -45,8 +45,9 @@ class DatadogRoleSpec(OrgTargetFields):
         default=None,
         min_length=1,
         max_length=255,
-        description="The role's name in Datadog (default: metadata.name). Changing it renames "
-        "the role. If a role of that name (compared without regard to case) already exists "
+        description="The role's name in Datadog (default: spec.adopt.roleName, else "
+        "metadata.name; a role adopted by roleId without roleName keeps its name). Changing it "
+        "renames the role. If a role of that name (compared without regard to case) already exists "
         "and this object did not create it, nothing is changed: the object stalls with "
         "reason RoleExists until spec.adopt names that role or roleName is changed.",
     )
