@@ -1,4 +1,5 @@
-"""The `ddmsp` command: run (the operator), simulator, crds, report, demo."""
+"""The `ddmsp` command (also the kubectl plugin `kubectl ddmsp`): run (the operator),
+simulator, crds, report, confirm-registration, demo."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def _crds(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ddmsp", description=__doc__)
+    # Installed as `kubectl-ddmsp` too: kubectl runs it for `kubectl ddmsp ...`.
+    plugin = Path(sys.argv[0]).name.startswith("kubectl-")
+    parser = argparse.ArgumentParser(prog="kubectl ddmsp" if plugin else "ddmsp",
+                                     description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator")
@@ -50,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     from ddmsp.report import add_arguments as add_report_arguments
 
     add_report_arguments(report)
+
+    confirm = sub.add_parser("confirm-registration",
+                             help="confirm a SpinOff org's DPN registration (sets "
+                             "spec.registration.confirmed)")
+    from ddmsp.cli_registration import add_arguments as add_confirm_arguments
+
+    add_confirm_arguments(confirm)
 
     demo = sub.add_parser("demo", help="local control plane + simulator + operator + examples")
     demo.add_argument("--keep", action="store_true", help="leave everything running at the end")
@@ -80,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from ddmsp.report import main as report_main
 
         return report_main(args)
+    if args.command == "confirm-registration":
+        from ddmsp.cli_registration import main as confirm_main
+
+        return confirm_main(args)
     if args.command == "demo":
         from ddmsp.demo import main as demo_main
 
