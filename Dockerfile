@@ -1,15 +1,27 @@
 # ddmsp operator image: `docker build -t ddmsp:0.1.0 .` then `helm install ddmsp helm/ddmsp`.
-FROM python:3.11-slim AS build
+# Two stages: the builder resolves the pinned dependencies into a virtualenv and compiles
+# the bytecode; the runtime stage copies only that virtualenv and runs as a numeric
+# non-root user. Nothing is written at runtime (bytecode is precompiled, HOME is /tmp), so
+# the chart's readOnlyRootFilesystem: true works; /tmp is an emptyDir.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+RUN python -m venv /opt/ddmsp
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# Every dependency is pinned (==) in pyproject.toml.
+RUN /opt/ddmsp/bin/pip install --no-compile . \
+    && /opt/ddmsp/bin/python -m compileall -q /opt/ddmsp
 
-FROM python:3.11-slim
-RUN useradd --uid 10001 --create-home ddmsp
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-USER 10001
-EXPOSE 8080 9090
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/ddmsp/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
+COPY --from=build /opt/ddmsp /opt/ddmsp
+USER 10001:10001
+EXPOSE 8080 8081 9090
 ENTRYPOINT ["ddmsp"]
 CMD ["run"]
