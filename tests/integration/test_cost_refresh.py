@@ -164,7 +164,26 @@ def test_every_client_gets_cost_and_usage_from_one_partner_view(env: Env) -> Non
              timeout=30)
 
 
-def test_budget_thresholds_are_announced_once_across_a_restart(env: Env) -> None:
+class _FixedClock:
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+
+    def now(self) -> datetime:
+        return self.when
+
+
+def at(sim: RunningSimulator, when: datetime) -> None:
+    """Move Datadog's clock (``/_sim/clock``; a fixed clock where the simulator has none)."""
+    if hasattr(sim, "set_clock"):
+        sim.set_clock(when)
+    else:
+        sim.state.clock = _FixedClock(when)  # type: ignore[attr-defined]
+
+
+def test_budget_thresholds_once_per_month_across_a_restart_and_a_month_boundary(
+    env: Env
+) -> None:
+    at(env.sim, datetime(2026, 10, 20, 12, tzinfo=UTC))
     op = env.start()
     env.apply("acme", displayName="Acme Corp")
     env.wait("acme cost", lambda: env.status("acme").get("cost"))
@@ -177,8 +196,10 @@ def test_budget_thresholds_are_announced_once_across_a_restart(env: Env) -> None
     reasons = {"BudgetWarning", "BudgetExceeded"}
     first = env.wait("budget events", lambda: env.events("acme", reasons))
     budget = env.status("acme")["budget"]
+    assert budget["month"] == "2026-10"
     assert "estimated:80" in budget["notified"] and "estimated:100" not in budget["notified"]
     assert sum("estimate" in m and "threshold 80%" in m for m in first) == 1
+    assert all(m.startswith("2026-10") for m in first)
     # more refreshes, then a restart: nothing is announced twice
     read_at = env.status("acme")["cost"]["estimatedAt"]
     env.wait("another refresh", lambda: env.status("acme")["cost"]["estimatedAt"] != read_at,
@@ -189,6 +210,18 @@ def test_budget_thresholds_are_announced_once_across_a_restart(env: Env) -> None
     env.wait("a refresh after the restart",
              lambda: env.status("acme")["cost"]["estimatedAt"] != read_at, timeout=60)
     assert sorted(env.events("acme", reasons)) == sorted(first)
+    # a new month: the memory resets and this month's crossings are announced once each
+    at(env.sim, datetime(2026, 11, 28, 12, tzinfo=UTC))
+    env.wait("November judged", lambda: (env.status("acme").get("budget") or {})
+             .get("month") == "2026-11", timeout=60)
+    november = env.status("acme")["budget"]
+    assert november["notified"] and all(
+        m in {f"{b}:{t}" for b in ("estimated", "projected") for t in (50, 80, 100)}
+        for m in november["notified"])
+    events = env.wait("November events", lambda: [
+        m for m in env.events("acme", reasons) if m.startswith("2026-11")])
+    assert len(events) == len(november["notified"])  # one per threshold crossed
+    assert env.status("acme")["cost"]["lastMonth"] == "2026-10"  # published by the 16th
     # the budget goes: so do its conditions and status
     env.patch("acme", {"budget": None})  # merge patch: removes the field
     env.wait("budget status removed", lambda: "budget" not in env.status("acme")
