@@ -177,3 +177,34 @@ def test_our_client_asks_like_the_official_ones(sim: RunningSimulator) -> None:
     for request in seen:
         assert request.headers["accept"] == "application/json;datetime-format=rfc3339"
         assert request.url.params["include_connected_accounts"] == "true"
+
+
+def test_hourly_usage_by_product_family(sim: RunningSimulator) -> None:
+    """Recorded: test_get_hourly_usage_by_product_family_returns_{ok,bad_request}_response."""
+    at(sim, datetime(2026, 11, 20, 12, tzinfo=UTC))
+    partner = sim.state.orgs[sim.partner_public_id]
+    sim.state.create_child_org(partner, "child")
+    path = "/api/v2/usage/hourly_usage"
+    backwards = get(sim, path, **{"filter[timestamp][start]": "2026-11-16T14",
+                                  "filter[timestamp][end]": "2026-11-14T14",
+                                  "filter[product_families]": "infra_hosts"})
+    assert backwards.status_code == 400 and backwards.json() == {
+        "errors": ["start_hr [YYYY-MM-DDThh] must be before end_hr [YYYY-MM-DDThh]"]}
+    assert get(sim, path, **{"filter[timestamp][start]": "2026-11-19T00",
+                             "filter[product_families]": "nope"}).status_code == 400
+    params = {"filter[timestamp][start]": "2026-11-19T12:00:00Z",
+              "filter[product_families]": "infra_hosts"}
+    own = get(sim, path, **params).json()
+    assert len(own["data"]) == 24 and "meta" not in own  # the caller only, 24 hours
+    row = own["data"][0]
+    assert row["type"] == "usage_timeseries"
+    assert set(row["attributes"]) == {"org_name", "public_id", "timestamp", "region",
+                                      "measurements", "product_family"}
+    assert {m["usage_type"] for m in row["attributes"]["measurements"]} >= {
+        "agent_host_count", "host_count", "apm_host_count", "container_count"}
+    first = get(sim, path, **params, **{"filter[include_descendants]": "true",
+                                        "page[limit]": "30"}).json()
+    cursor = first["meta"]["pagination"]["next_record_id"]
+    rest = get(sim, path, **params, **{"filter[include_descendants]": "true",
+                                       "page[next_record_id]": cursor}).json()
+    assert len(first["data"]) + len(rest["data"]) == 48  # partner + child, 24 hours each
