@@ -152,8 +152,11 @@ def test_partner_credentials_secret_readable_by_name_only() -> None:
     role = next(r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "ops")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
                               "resourceNames": ["partner"], "verbs": ["get"]}]
-    docs = render("partnerCredentials.existingSecret=p", "partnerCredentials.namespace=keys")
+    assert "DDMSP_DEFAULT_PARTNER_NAMESPACES" not in env(docs)
+    docs = render("partnerCredentials.existingSecret=p", "partnerCredentials.namespace=keys",
+                  "partnerCredentials.allowedNamespaces={team-a,team-b}")
     assert env(docs)["DDMSP_PARTNER_SECRET"] == "keys/p"
+    assert env(docs)["DDMSP_DEFAULT_PARTNER_NAMESPACES"] == "team-a,team-b"
     assert not of_kind(docs, "Role")  # cluster mode reads it through the ClusterRole
 
 
