@@ -300,3 +300,30 @@ def test_a_stranger_role_in_place_of_ours_is_not_claimed(operator: Operator,
                                                      ROLES, "ops")
     wait_for(lambda: _gone(operator, "ops"), timeout=15)
     assert sim_role(sim, pid, "OPS") is not None
+
+
+def test_adoption_that_cannot_be_exact_stalls_with_the_fix(operator: Operator,
+                                                           sim: RunningSimulator) -> None:
+    import dataclasses
+
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    operator.apply(ROLES, role("ghost", ["monitors_write"], adopt={"roleId": "no-such-role"}))
+    cond = operator.wait_condition(ROLES, "ghost", status="False",
+                                   reason="AdoptTargetNotFound", timeout=30)
+    assert "no-such-role" in cond["message"] and "remove spec.adopt" in cond["message"]
+    # The v2 spec: a role name "is neither unique nor a stable identifier". Two roles of one
+    # name (put straight into the simulator's state): adoption by name must not guess.
+    org = sim.state.orgs[pid]
+    first = sim.state.create_role(org, "Twins", None)
+    with sim.state.lock:
+        second = dataclasses.replace(first, id="twin-2", name="TWINS")
+        org.roles[second.id] = second
+    operator.apply(ROLES, role("twins", ["monitors_write"], adopt={"roleName": "twins"}))
+    cond = operator.wait_condition(ROLES, "twins", status="False", reason="AmbiguousRole",
+                                   timeout=30)
+    assert first.id in cond["message"] and "twin-2" in cond["message"]
+    assert "spec.adopt.roleId" in cond["message"]
+    assert "PATCH /api/v2/roles/{role_id}" not in sim.state.calls()
