@@ -271,3 +271,40 @@ def test_partner_status_carries_totals_contracts_and_permissions(
     assert cost["calls"] in (3, 4) and cost["refreshedAt"]
     clients = [env.status(n)["cost"] for n in ("acme", "globex")]
     assert sum(float(c["estimatedTotal"]) for c in clients) <= float(cost["estimatedTotal"])
+
+
+def test_missing_cost_permissions_are_named_and_provisioning_goes_on(
+    env: Env, partner_name: str
+) -> None:
+    if not hasattr(env.sim, "set_key_permissions"):
+        pytest.skip("the simulator's key permissions (/_sim/keys/permissions) are not there")
+    all_but_billing = ["org_management", "usage_read", "user_access_manage"]
+    env.sim.set_key_permissions(env.sim.partner_app_key, all_but_billing)
+    env.start()
+    env.apply("acme", displayName="Acme Corp", partnerRef={"name": partner_name})
+
+    def partner() -> dict[str, Any]:
+        return env.objects.get_cluster_custom_object(GROUP, VERSION, "datadogpartners",
+                                                     partner_name).get("status") or {}
+
+    env.wait("acme Ready", lambda: (env.condition("acme", "Ready") or {}).get("status")
+             == "True")
+    env.wait("billing_read named", lambda: partner().get("missingPermissions")
+             == ["billing_read"])
+    readable = next(c for c in partner()["conditions"] if c["type"] == "CostReadable")
+    assert readable["status"] == "False" and readable["reason"] == "MissingPermission"
+    assert "billing_read" in readable["message"] and "provisioning is unaffected" in \
+        readable["message"]
+    ready = next(c for c in partner()["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"  # the keys may still manage orgs
+    assert "cost" not in env.status("acme")
+    assert env.status("acme").get("usage")  # usage_read alone still gives usage
+
+    # without org_management the partner itself is not Ready, and says why
+    env.sim.set_key_permissions(env.sim.partner_app_key, ["usage_read", "billing_read"])
+    env.objects.patch_cluster_custom_object(GROUP, VERSION, "datadogpartners", partner_name,
+                                            {"spec": {"default": False}})  # re-check now
+    env.wait("org_management named", lambda: "org_management" in
+             (partner().get("missingPermissions") or []))
+    ready = next(c for c in partner()["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "MissingPermission"
