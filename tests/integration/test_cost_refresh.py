@@ -302,8 +302,9 @@ def test_missing_cost_permissions_are_named_and_provisioning_goes_on(
 
     # without org_management the partner itself is not Ready, and says why
     env.sim.set_key_permissions(env.sim.partner_app_key, ["usage_read", "billing_read"])
-    env.objects.patch_cluster_custom_object(GROUP, VERSION, "datadogpartners", partner_name,
-                                            {"spec": {"default": False}})  # re-check now
+    env.objects.patch_cluster_custom_object(  # any change to the object re-checks the keys
+        GROUP, VERSION, "datadogpartners", partner_name,
+        {"metadata": {"annotations": {"example.com/touched": "1"}}})
     env.wait("org_management named", lambda: "org_management" in
              (partner().get("missingPermissions") or []))
     ready = next(c for c in partner()["conditions"] if c["type"] == "Ready")
