@@ -72,6 +72,10 @@ class CostRefresher:
         self._task: asyncio.Task[None] | None = None
         self._last_run = 0.0
         self.last_views: dict[str, PartnerView] = {}
+        # thresholds announced by this process, per client and month: a status write by the
+        # reconciler that raced ours (and carried the older status.budget) cannot make a
+        # threshold announce twice
+        self._announced: dict[tuple[str, str, str], set[str]] = {}
 
     # ------------------------------------------------------------------ the loop
     def start(self) -> None:
@@ -136,6 +140,9 @@ class CostRefresher:
         for gone in self.series.known():
             if gone not in seen:
                 self.series.remove(*gone)
+        months = {v.month for v in views.values()}
+        self._announced = {k: v for k, v in self._announced.items()
+                           if k[2] in months and k[:2] in seen}
         self.last_views = views
         return views
 
@@ -184,7 +191,14 @@ class CostRefresher:
             ratios: dict[str, float] = {}
             effective = patch.get("cost") or status.get("cost")
             if budget_spec and effective and effective.get("month") == view.month:
-                judged = judge(budget_spec, effective, status.get("budget"))
+                memory = self._announced.setdefault(
+                    (member.namespace, member.name, view.month), set())
+                previous = dict(status.get("budget") or {})
+                if previous.get("month") != view.month:
+                    previous = {"month": view.month, "notified": []}
+                previous["notified"] = [*previous.get("notified", []),
+                                        *sorted(memory - set(previous.get("notified", [])))]
+                judged = judge(budget_spec, effective, previous)
                 patch["budget"] = judged.status
                 announce, ratios = judged.announce, judged.ratios
                 for ctype, (value, reason, message) in judged.conditions.items():
@@ -207,6 +221,9 @@ class CostRefresher:
                 if exc.status == 404:
                     return
                 raise
+            if budget_spec and "budget" in patch and patch["budget"]:
+                self._announced[(member.namespace, member.name, view.month)] = set(
+                    patch["budget"]["notified"])
             for reason, message in announce:  # after the write: never twice, even on a crash
                 await self.kube.post_event(body, "Warning", reason, message)
             break
