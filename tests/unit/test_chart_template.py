@@ -160,6 +160,19 @@ def test_partner_credentials_secret_readable_by_name_only() -> None:
     assert not of_kind(docs, "Role")  # cluster mode reads it through the ClusterRole
 
 
+def test_extra_secrets_readable_by_name_in_namespaced_mode() -> None:
+    docs = render("watchNamespaces={a}", "rbac.readSecrets[0].namespace=keys",
+                  "rbac.readSecrets[0].name=partner-keys")
+    (role,) = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "keys"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
+                              "resourceNames": ["partner-keys"], "verbs": ["get"]}]
+    (binding,) = [b for b in of_kind(docs, "RoleBinding")
+                  if b["metadata"]["namespace"] == "keys"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert not [r for r in of_kind(render("rbac.readSecrets[0].namespace=keys",
+                                          "rbac.readSecrets[0].name=k"), "Role")]
+
+
 def test_sharded_releases_have_distinct_names() -> None:
     a = render("watchNamespaces={a}", release="shard-a")
     b = render("watchNamespaces={b}", release="shard-b")
