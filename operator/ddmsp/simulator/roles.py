@@ -3,6 +3,17 @@
 Why: the operator converges DatadogRole resources onto Datadog roles; this area mirrors the
 "Roles" section of Datadog's API reference. The permission catalogue and the defaults a new
 role receives are recorded data in ``simulator/data``.
+
+Datadog's default ("restricted") permissions, as recorded (Terraform provider cassette
+TestAccDatadogRole_CreateUpdate, 2024-12; RBAC docs): a create adds them to the permissions
+asked for, and a PATCH with a permission list keeps them (a PATCH with ``[]`` leaves the ten
+defaults), unless the request's ``attributes.default_permissions_opt_out`` is true (then the
+role holds exactly the list). Whether the opt-out sticks to the role is not recorded: the
+simulator takes the stricter reading, a per-request flag (a later PATCH without it brings
+the defaults back). The recorded answers do not echo the flag, so neither does the simulator.
+Role names: a clone with a taken name answers 409 (recorded); the spec says a name "is
+neither unique nor a stable identifier"; case is not recorded: the simulator refuses a name
+equal to another one regardless of case (the stricter reading).
 """
 
 from __future__ import annotations
@@ -60,6 +71,17 @@ class Role:
     user_count: int = 0
 
 
+def _with_defaults(permission_ids: list[str], opt_out: bool) -> list[str]:
+    """The asked permissions, checked and de-duplicated, then the defaults unless opted out."""
+    perms: list[str] = []
+    for pid in permission_ids + ([] if opt_out else DEFAULT_ROLE_PERMISSION_IDS):
+        if pid not in PERMISSIONS_BY_ID:
+            raise SimError(400, f"Permission {pid} not found")
+        if pid not in perms:
+            perms.append(pid)
+    return perms
+
+
 # ------------------------------------------------------------------------------------ state
 class RolesState(StateBase):
     """Roles of each org and their permissions."""
@@ -111,37 +133,38 @@ class RolesState(StateBase):
             raise SimError(400, "Role name is too long")
         for role in org.roles.values():
             if role.id != exclude and role.name.casefold() == name.casefold():
-                raise SimError(409, f"Role with name '{name}' already exists")
+                raise SimError(409, "A role with the same name already exists")
         return name
 
-    def create_role(self, org: Org, name: Any, permission_ids: list[str] | None) -> Role:
-        """Create a role: the given permissions first, then Datadog's default ones."""
+    def create_role(
+        self, org: Org, name: Any, permission_ids: list[str] | None, opt_out: bool = False
+    ) -> Role:
+        """Create a role: the given permissions first, then Datadog's default ones (none
+        with ``opt_out``)."""
         with self.lock:
             name = self._check_role_name(org, name)
-            perms: list[str] = []
-            for pid in (permission_ids or []) + DEFAULT_ROLE_PERMISSION_IDS:
-                if pid not in PERMISSIONS_BY_ID:
-                    raise SimError(400, f"Permission {pid} not found")
-                if pid not in perms:
-                    perms.append(pid)
+            perms = _with_defaults(permission_ids or [], opt_out)
             ts = now_iso()
             role = Role(str(uuid.uuid4()), name, ts, ts, perms)
             org.roles[role.id] = role
             return role
 
     def update_role(
-        self, org: Org, role_id: str, name: Any | None, permission_ids: list[str] | None
+        self,
+        org: Org,
+        role_id: str,
+        name: Any | None,
+        permission_ids: list[str] | None,
+        opt_out: bool = False,
     ) -> Role:
-        """PATCH a role's name and/or its full permission list."""
+        """PATCH a role's name and/or its permission list (plus the defaults, unless
+        ``opt_out``); a PATCH without a list leaves the permissions alone."""
         with self.lock:
             role = self.find_role(org, role_id)
             if name is not None:
                 name = self._check_role_name(org, name, exclude=role_id)
             if permission_ids is not None:
-                for pid in permission_ids:
-                    if pid not in PERMISSIONS_BY_ID:
-                        raise SimError(400, f"Permission {pid} not found")
-                role.permission_ids = list(dict.fromkeys(permission_ids))
+                role.permission_ids = _with_defaults(permission_ids, opt_out)
             if name is not None:
                 role.name = name
             role.modified_at = now_iso()
@@ -218,8 +241,9 @@ class RolesState(StateBase):
 
 
 # ----------------------------------------------------------------------------------- HTTP
-def role_json(role: Role, user_count: bool) -> dict[str, Any]:
-    """A v2 role resource; ``user_count`` appears on reads, not on create (as recorded)."""
+def role_json(role: Role, user_count: bool = True) -> dict[str, Any]:
+    """A v2 role resource. ``user_count`` is in every answer, create and PATCH included, as
+    the 2024 recordings show (a 2022 create recording lacks it; the newer one wins)."""
     attrs: dict[str, Any] = {
         "name": role.name,
         "created_at": role.created_at,
@@ -291,8 +315,17 @@ async def create_role(request: web.Request) -> web.Response:
     rels = data.get("relationships")
     if rels is not None and need_obj(rels, "data.relationships").get("permissions") is not None:
         perms = rel_ids(rels["permissions"], "relationships.permissions", "permissions")
-    role = state_of(request).create_role(caller_org(request), attrs.get("name"), perms)
-    return web.json_response({"data": role_json(role, False)})
+    role = state_of(request).create_role(caller_org(request), attrs.get("name"), perms,
+                                         _opt_out(attrs))
+    return web.json_response({"data": role_json(role)})
+
+
+def _opt_out(attrs: dict[str, Any]) -> bool:
+    """``attributes.default_permissions_opt_out`` (RBAC docs; sent by the Terraform provider)."""
+    value = attrs.get("default_permissions_opt_out", False)
+    if not isinstance(value, bool):
+        raise SimError(400, "default_permissions_opt_out must be a boolean")
+    return value
 
 
 async def get_role(request: web.Request) -> web.Response:
@@ -312,8 +345,9 @@ async def update_role(request: web.Request) -> web.Response:
     rels = data.get("relationships")
     if rels is not None and need_obj(rels, "data.relationships").get("permissions") is not None:
         perms = rel_ids(rels["permissions"], "relationships.permissions", "permissions")
-    role = state_of(request).update_role(caller_org(request), role_id, attrs.get("name"), perms)
-    return web.json_response({"data": role_json(role, True)})
+    role = state_of(request).update_role(caller_org(request), role_id, attrs.get("name"), perms,
+                                         _opt_out(attrs))
+    return web.json_response({"data": role_json(role)})
 
 
 async def delete_role(request: web.Request) -> web.Response:
