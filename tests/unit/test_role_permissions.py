@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from ddmsp.controllers.role import (
     RoleConnector,
+    RoleExternal,
     _Catalogue,
     default_permission_ids,
     desired_permission_ids,
@@ -17,7 +19,7 @@ from ddmsp.controllers.role import (
     suggest,
     wanted_name,
 )
-from ddmsp.datadog import Permission
+from ddmsp.datadog import Permission, Role
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked
 from ddmsp.resources.role import ROLE
@@ -146,3 +148,34 @@ async def test_catalogue_is_cached_per_site_not_per_org_with_fake_clients() -> N
         assert await cache.get(dd) is CATALOGUE
     assert sum(dd.calls for dd in orgs) == 1 and eu.calls == 1
     assert len(cache) == 2
+
+
+class _StubbornFakeClient:
+    """Stands in for DatadogClient: its update_role keeps one permission it was asked to drop
+    (as Datadog does with the permissions Minimal Access Roles would make removable)."""
+
+    def __init__(self, keeps: str) -> None:
+        self.keeps = keeps
+        self.updates = 0
+
+    async def update_role(self, role_id: str, name: str | None = None,
+                          permission_ids: list[str] | None = None,
+                          default_permissions_opt_out: bool = False) -> Role:
+        self.updates += 1
+        return Role(id=role_id, name=name or "ops",
+                    permission_ids=[*(permission_ids or []), self.keeps])
+
+
+async def test_a_set_datadog_will_not_hold_stalls_instead_of_looping_with_a_fake_client() -> None:
+    obj = _role("ops", {"orgRef": {"name": "acme"}, "permissions": ["monitors_write"],
+                        "defaultPermissions": "OptOut"})
+    fake = _StubbornFakeClient(keeps=BY_NAME["usage_read"].id)
+    target: Any = SimpleNamespace(dd=fake, public_id="org1", label="acme")
+    ctx: Any = SimpleNamespace(obj=obj)
+    external = RoleExternal(ctx, target, CATALOGUE)
+    current = Role(id="r1", name="ops", permission_ids=[BY_NAME["billing_read"].id])
+    with pytest.raises(Blocked) as err:
+        await external._apply(current, external.desired_ids())
+    assert err.value.reason == "PermissionsNotApplied" and fake.updates == 1
+    assert "kept usage_read" in err.value.message
+    assert "defaultPermissions: Keep" in err.value.message

@@ -447,11 +447,13 @@ class RoleExternal:
                              set(updated.permission_ids))
             parts = ([f"kept {', '.join(kept)}"] if kept else []) + \
                 ([f"did not grant {', '.join(missing)}"] if missing else [])
+            fix = ("list them in spec.permissions, or set defaultPermissions: Keep"
+                   if self.opt_out else "list them in spec.permissions")
             raise Blocked("PermissionsNotApplied",
                           f"Datadog {' and '.join(parts)} on role {updated.name!r} "
-                          f"({updated.id}) after an exact update. Datadog keeps some "
-                          "permissions on every role (with Minimal Access Roles off); list "
-                          "them in spec.permissions, or set defaultPermissions: Keep")
+                          f"({updated.id}) after an exact update, so the operator stops "
+                          "instead of updating again on every pass. Datadog keeps some "
+                          f"permissions on every role (Minimal Access Roles off): {fix}")
         return updated
 
     async def delete(self) -> None:
