@@ -14,6 +14,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 
 from ddmsp.simulator.server import RunningSimulator
 from tests.contract.conftest import OPENAPI_V1
+from tests.contract.recorded import spec_as_recorded
 
 IDP_XML = (Path(__file__).parent / "data" / "idp_metadata.xml").read_bytes()
 
@@ -28,7 +29,7 @@ class _DatadogHostRequest(RequestsOpenAPIRequest):
 
 @pytest.fixture(scope="module")
 def spec() -> OpenAPI:
-    return OpenAPI.from_file_path(str(OPENAPI_V1))
+    return spec_as_recorded(OPENAPI_V1)
 
 
 class Checked:

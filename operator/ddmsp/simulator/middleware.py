@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ddmsp.simulator.faults import error_text
 from ddmsp.simulator.http import ORG, STATE, Handler, Route, error_response
+from ddmsp.simulator.permissions import FORBIDDEN_MESSAGES, requirement_for
 from ddmsp.simulator.ratelimits import RateInfo
 from ddmsp.simulator.store import Org, SimError
 
@@ -63,6 +64,36 @@ def _authenticate(request: web.Request, meta: RouteMeta, state: SimState) -> Org
     return org
 
 
+def _app_key(request: web.Request) -> str | None:
+    return request.headers.get("DD-APPLICATION-KEY") or request.query.get("application_key")
+
+
+def _authorize(request: web.Request, template: str, org: Org, state: SimState) -> None:
+    """403 as Datadog gives it when the key pair lacks a permission the endpoint needs."""
+    need = requirement_for(request.method, template)
+    if need is None:
+        return
+    if not need.satisfied_by(state.permissions_of(org.public_id, _app_key(request))):
+        raise ForbiddenError()
+
+
+class ForbiddenError(SimError):
+    """Missing permission: ``{"errors": ["Forbidden", "Failed permission authorization
+    checks"]}`` (see ``ddmsp.simulator.permissions``)."""
+
+    def __init__(self) -> None:
+        super().__init__(403, FORBIDDEN_MESSAGES[0])
+
+
+def too_many_requests(headers: dict[str, str]) -> web.Response:
+    """A 429 as recorded: an empty body with ``Content-Type: application/json`` and the
+    ``X-RateLimit-*`` headers (datadog-api-client-python
+    ``tests/cassettes/test_retry/test_retry_rate_limit.yaml``)."""
+    return web.Response(
+        status=429, body=b"", headers={**headers, "Content-Type": "application/json"}
+    )
+
+
 def _storm_headers(meta: RouteMeta | None, state: SimState, reset: int) -> dict[str, str]:
     name = meta.limit if meta else "default"
     rl = state.rate_limits.get(name)
@@ -91,9 +122,11 @@ async def sim_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         if decision.storm_reset is not None:
-            resp: web.StreamResponse = error_response(
-                429, "Too many requests", _storm_headers(meta, state, decision.storm_reset)
+            resp: web.StreamResponse = too_many_requests(
+                _storm_headers(meta, state, decision.storm_reset)
             )
+        elif decision.error_status == 429:
+            resp = too_many_requests({})
         elif decision.error_status is not None:
             resp = error_response(decision.error_status, error_text(decision.error_status))
         else:
@@ -122,12 +155,18 @@ async def _handle(
         request[ORG] = org
         rate = state.check_rate_limit(org.public_id, meta.limit)
         if rate is not None and rate.exceeded:
-            raise SimError(429, "Too many requests")
+            return too_many_requests(rate.headers())
+        _authorize(request, _template(request), org, state)
         resp = await handler(request)
         if request.method != "GET" and resp.status < 400:
             state.save()
+    except ForbiddenError:
+        resp = web.json_response({"errors": FORBIDDEN_MESSAGES}, status=403)
     except SimError as exc:
-        resp = error_response(exc.status, exc.message, exc.headers)
+        if exc.status == 429:
+            resp = too_many_requests(exc.headers)
+        else:
+            resp = error_response(exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
         resp = error_response(exc.status, exc.reason if exc.status != 404 else "Not found")
     except (asyncio.CancelledError, ConnectionError):

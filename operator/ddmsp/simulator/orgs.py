@@ -28,25 +28,55 @@ from ddmsp.simulator.store import (
     new_api_key,
     new_app_key,
     new_public_id,
-    now_v1,
 )
 
 ACCESS_ROLES = ("st", "adm", "ro")
 
 
-def default_settings(public_id: str) -> dict[str, Any]:
-    """Settings of a new org, in the v1 OrganizationSettings shape."""
+def default_settings(public_id: str, saml_can_be_enabled: bool = True) -> dict[str, Any]:
+    """Settings of a new org, in the v1 OrganizationSettings shape.
+
+    As recorded for a real new child org (terraform-provider-datadog cassette
+    TestAccDatadogChildOrganization_Create): ``saml_idp_endpoint`` and
+    ``saml_idp_metadata_valid_until`` are null until metadata is uploaded, and an org where
+    SAML cannot be enabled has ``saml_can_be_enabled: false`` and a null ``saml_login_url``.
+    """
+    login_url = f"https://app.datadoghq.com/account/login/id/{public_id}"
     return {
         "private_widget_share": False,
         "saml": {"enabled": False},
         "saml_autocreate_access_role": "st",
         "saml_autocreate_users_domains": {"domains": [], "enabled": False},
-        "saml_can_be_enabled": True,
+        "saml_can_be_enabled": saml_can_be_enabled,
+        "saml_idp_endpoint": None,
         "saml_idp_initiated_login": {"enabled": False},
         "saml_idp_metadata_uploaded": False,
-        "saml_login_url": f"https://app.datadoghq.com/account/login/id/{public_id}",
+        "saml_idp_metadata_valid_until": None,
+        "saml_login_url": login_url if saml_can_be_enabled else None,
         "saml_strict_mode": {"enabled": False},
     }
+
+
+def require_saml_possible(org: Org) -> None:
+    """Refuse SAML changes on an org where SAML cannot be enabled.
+
+    No recording shows an IdP upload to such an org; the v1 spec allows 400 and 403 for the
+    upload. The simulator takes the strictest plausible reading, a refusal, as a 400 with the
+    message it already gives for enabling SAML there (a 403 would read as a missing permission).
+    """
+    if not org.settings.get("saml_can_be_enabled"):
+        raise SimError(400, "SAML can not be enabled for this organization")
+
+
+def set_saml_can_be_enabled(settings: dict[str, Any], public_id: str, value: bool) -> None:
+    """Switch an org between the two recorded SAML shapes (``/_sim/orgs/{public_id}``)."""
+    settings["saml_can_be_enabled"] = value
+    if value:
+        if settings.get("saml_login_url") is None:
+            settings["saml_login_url"] = f"https://app.datadoghq.com/account/login/id/{public_id}"
+    else:
+        settings["saml_login_url"] = None
+        settings["saml"] = {"enabled": False}
 
 
 def validate_org_name(name: Any) -> str:
@@ -139,10 +169,10 @@ class OrgsState(StateBase):
         org = Org(
             public_id=public_id,
             name=name,
-            created=now_v1(),
+            created=self.clock.v1(),
             parent_id=parent,
-            user_email=f"admin@{public_id}.example.com",
-            settings=default_settings(public_id),
+            user_email=f"admin@{public_id[:8]}.example.com",
+            settings=default_settings(public_id, self.config.saml_can_be_enabled),
         )
         self._init_org(org)
         self.orgs[public_id] = org
@@ -168,7 +198,16 @@ class OrgsState(StateBase):
             return org, api_key, app_key
 
     def downgrade(self, parent: Org, public_id: str) -> Org:
-        """Spin a child off into a standalone parent org (POST .../downgrade)."""
+        """Spin a child off into a standalone parent org (POST .../downgrade).
+
+        The v1 spec: "Removes a child organization from the hierarchy of the master
+        organization and places the child organization on a 30-day trial." So afterwards the
+        org is nobody's child: a second downgrade with the former parent's keys finds no child
+        and is refused like any org outside the caller's hierarchy (403; no recording shows the
+        real answer), and the org's own ``GET /api/v1/org/{public_id}`` shows the trial
+        (``subscription.type: "trial"``) and no parent billing (``billing: {}``), see
+        ``org_json``.
+        """
         with self.lock:
             child = self.orgs.get(public_id)
             if child is None or child.parent_id != parent.public_id:
@@ -199,6 +238,23 @@ class OrgsState(StateBase):
             if desc is not None:
                 org.description = desc
             org.settings = new_settings
+            return org
+
+    def set_org_fields(self, public_id: str, fields: dict[str, Any]) -> Org:
+        """``PUT /_sim/orgs/{public_id}``: simulator-side facts of one org (KeyError when the
+        org is unknown, ValueError when a field is)."""
+        unknown = set(fields) - {"saml_can_be_enabled", "multi_org_enabled"}
+        if unknown:
+            raise ValueError(f"unknown org fields: {sorted(unknown)}")
+        for key, value in fields.items():
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be a boolean")
+        with self.lock:
+            org = self.orgs[public_id]
+            if "saml_can_be_enabled" in fields:
+                set_saml_can_be_enabled(org.settings, public_id, fields["saml_can_be_enabled"])
+            if "multi_org_enabled" in fields:
+                org.multi_org_enabled = fields["multi_org_enabled"]
             return org
 
     def _snapshot_org(self, org: Org, out: dict[str, Any]) -> None:
@@ -238,16 +294,24 @@ class OrgsState(StateBase):
 
 # ----------------------------------------------------------------------------------- HTTP
 def org_json(org: Org) -> dict[str, Any]:
-    """A v1 Organization."""
+    """A v1 Organization in the recorded shape (``created`` ``"2021-08-05 11:39:59"``,
+    ``description: null``; terraform-provider-datadog TestAccDatadogChildOrganization_Create).
+
+    A spun-off org is on a 30-day trial outside any hierarchy (v1 spec, DowngradeOrg):
+    ``billing`` loses ``parent_billing`` (the documented billing type of a child; Datadog's
+    API docs show ``"billing": {}`` for an org outside one) and ``subscription.type`` is
+    ``"trial"`` (a documented subscription type).
+    """
+    spun_off = org.spun_off and org.parent_id is None
     return {
-        "billing": {"type": "parent_billing"},
+        "billing": {} if spun_off else {"type": "parent_billing"},
         "created": org.created,
         "description": org.description,
         "name": org.name,
         "public_id": org.public_id,
         "settings": json.loads(json.dumps(org.settings)),
-        "subscription": {"type": "pro"},
-        "trial": False,
+        "subscription": {"type": "trial" if spun_off else "pro"},
+        "trial": spun_off,
     }
 
 
@@ -265,16 +329,24 @@ async def validate(request: web.Request) -> web.Response:
 
 
 async def list_orgs(request: web.Request) -> web.Response:
-    """GET /api/v1/org: the caller's org and its direct children."""
+    """GET /api/v1/org: the caller's org, plus its direct children when the ``org_listing``
+    switch says ``children`` (see ``ddmsp.simulator.config`` for the evidence)."""
     state = state_of(request)
     org = caller_org(request)
     with state.lock:
-        orgs = [org_json(org)] + [org_json(c) for c in state.children(org.public_id)]
+        orgs = [org_json(org)]
+        if state.config.org_listing == "children":
+            orgs += [org_json(c) for c in state.children(org.public_id)]
     return web.json_response({"orgs": orgs})
 
 
 async def create_org(request: web.Request) -> web.Response:
-    """POST /api/v1/org: create a child org; its keys are shown only in this answer."""
+    """POST /api/v1/org: create a child org; its keys are shown only in this answer.
+
+    As recorded (terraform-provider-datadog TestAccDatadogChildOrganization_Create): ``user`` is
+    the calling user (the parent's), the keys are created by and owned by that user and named
+    ``"API Key created by <email> on <date>"`` and ``"<email> (api)"``.
+    """
     state = state_of(request)
     body = need_obj(await read_json(request), "body")
     name = validate_org_name(body.get("name"))
@@ -285,26 +357,30 @@ async def create_org(request: web.Request) -> web.Response:
                 need_str(sub["type"], f"{key}.type")
     parent = caller_org(request)
     child, api_key, app_key = state.create_child_org(parent, name)
-    created = now_v1().replace("T", " ").rstrip("Z")
+    created = state.clock.v1()
+    email = parent.user_email  # the calling user, as recorded
     return web.json_response(
         {
             "org": org_json(child),
             "user": {
-                "name": "Org Admin",
-                "handle": child.user_email,
-                "email": child.user_email,
                 "access_role": "adm",
+                "disabled": False,
+                "email": email,
+                "handle": email,
+                "icon": "https://secure.gravatar.com/avatar/0?s=48&d=retro",
+                "name": "Org Admin",
+                "verified": True,
             },
             "api_key": {
                 "created": created,
-                "created_by": child.user_email,
+                "created_by": email,
                 "key": api_key,
-                "name": f"{name} API key",
+                "name": f"API Key created by {email} on {created[:10]}",
             },
             "application_key": {
                 "hash": app_key,
-                "name": f"{name} application key",
-                "owner": child.user_email,
+                "name": f"{email} (api)",
+                "owner": email,
             },
         }
     )

@@ -79,18 +79,25 @@ class RateLimitState(StateBase):
             self.rate_limits[k] = RateLimit(int(v["limit"]), int(v["period"]))
 
     def check_rate_limit(self, org_id: str, name: str) -> RateInfo | None:
-        """Count one request against (org, limit name) in a fixed window."""
+        """Count one request against (org, limit name) in a fixed window aligned to the
+        calendar: windows start at multiples of ``period`` seconds since the epoch, and
+        ``X-RateLimit-Reset`` is the whole seconds left until the window's end boundary
+        (Datadog's docs: "time in seconds until next reset"; the recorded 429 in
+        datadog-api-client-python ``tests/cassettes/test_retry/test_retry_rate_limit.yaml``
+        has period 10 and reset 3, i.e. not a window started by that request). Real time, not
+        the simulator clock, so tests never wait on a moved clock."""
         with self.lock:
             rl = self.rate_limits.get(name)
             if rl is None:
                 return None
-            now = time.monotonic()
-            start, count = self.rate_windows.get((org_id, name), (now, 0))
-            if now - start >= rl.period:
-                start, count = now, 0
+            now = time.time()
+            start = math.floor(now / rl.period) * rl.period
+            old_start, count = self.rate_windows.get((org_id, name), (start, 0))
+            if old_start != start:
+                count = 0
             count += 1
             self.rate_windows[(org_id, name)] = (start, count)
-            reset = max(1, math.ceil(rl.period - (now - start)))
+            reset = max(1, math.ceil(start + rl.period - now))
             return RateInfo(name, rl.limit, rl.period, rl.limit - count, reset, count > rl.limit)
 
     def set_rate_limit(self, name: str, limit: int, period: int = 60) -> None:

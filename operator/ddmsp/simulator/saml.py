@@ -27,7 +27,7 @@ from ddmsp.simulator.http import (
     state_of,
 )
 from ddmsp.simulator.idp import IdpMetadata, parse_idp_metadata
-from ddmsp.simulator.orgs import ORG_PATH, own_org
+from ddmsp.simulator.orgs import ORG_PATH, own_org, require_saml_possible
 from ddmsp.simulator.roles import RolesState, role_json
 from ddmsp.simulator.store import Org, SimError, load_data, now_iso
 
@@ -226,6 +226,7 @@ async def upload_idp_v1(request: web.Request) -> web.Response:
     """POST /api/v1/org/{public_id}/idp_metadata."""
     state = state_of(request)
     org = own_org(request)
+    require_saml_possible(org)
     meta = parse_idp_metadata(await read_idp_file(request))
     state.set_idp_metadata(org, meta)
     return web.json_response({"message": f"IdP metadata successfully uploaded for {org.name}"})
@@ -346,6 +347,7 @@ async def upload_idp_v2(request: web.Request) -> web.Response:
     """POST /api/v2/saml_configurations/idp_metadata (caller's own org)."""
     state = state_of(request)
     org = caller_org(request)
+    require_saml_possible(org)
     meta = parse_idp_metadata(await read_idp_file(request))
     state.set_idp_metadata(org, meta)
     return web.json_response(

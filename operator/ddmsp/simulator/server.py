@@ -13,11 +13,13 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from ddmsp.simulator.app import build_app
+from ddmsp.simulator.config import org_listing_from_env
 from ddmsp.simulator.state import SimState, new_api_key, new_app_key
 
 
@@ -104,6 +106,40 @@ class RunningSimulator:
         """Change one rate-limit bucket."""
         self.state.set_rate_limit(name, limit, period)
 
+    def set_config(self, **fields: Any) -> dict[str, Any]:
+        """``PUT /_sim/config``: e.g. ``set_config(org_listing="own")``; returns the config."""
+        with self.state.lock:
+            self.state.config.update(fields)
+            return self.state.config.as_dict()
+
+    def set_org(self, public_id: str, **fields: Any) -> None:
+        """``PUT /_sim/orgs/{public_id}``: e.g. ``set_org(pid, saml_can_be_enabled=False)``."""
+        self.state.set_org_fields(public_id, fields)
+
+    def set_org_permissions(self, public_id: str, permissions: list[str] | None) -> None:
+        """Every key pair of the org gets exactly these permissions (None = all)."""
+        self.state.set_org_permissions(
+            public_id, None if permissions is None else frozenset(permissions)
+        )
+
+    def set_key_permissions(self, app_key: str, permissions: list[str] | None) -> None:
+        """One application key's permissions (None = all)."""
+        self.state.set_key_permissions(
+            app_key, None if permissions is None else frozenset(permissions)
+        )
+
+    def set_clock(self, now: datetime) -> datetime:
+        """Move the simulator's clock to ``now`` (naive = UTC); it keeps running from there."""
+        return self.state.clock.set(now)
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Move the simulator's clock forward by ``seconds``."""
+        return self.state.clock.advance(seconds)
+
+    def now(self) -> datetime:
+        """The simulator's current time."""
+        return self.state.clock.now()
+
     def headers(self, api_key: str | None = None, app_key: str | None = None) -> dict[str, str]:
         """Auth headers for the partner (or the given) keys."""
         return {
@@ -124,6 +160,17 @@ def _resolve_keys(api_key: str | None, app_key: str | None) -> tuple[str, str]:
     return api, app
 
 
+def _new_state(state_file: str | None, latency_ms: int, org_listing: str | None) -> SimState:
+    """A fresh state; ``org_listing`` (or ``DDMSP_SIM_ORG_LISTING``) sets that switch, so a
+    whole test suite can run under either listing behaviour."""
+    state = SimState(state_file=state_file)
+    state.latency_ms = latency_ms
+    listing = org_listing or org_listing_from_env()
+    if listing is not None:
+        state.config.update({"org_listing": listing})
+    return state
+
+
 def start_simulator(
     host: str = "127.0.0.1",
     port: int = 0,
@@ -131,11 +178,14 @@ def start_simulator(
     app_key: str | None = None,
     latency_ms: int = 0,
     state_file: str | None = None,
+    org_listing: str | None = None,
 ) -> RunningSimulator:
-    """Start a simulator in a background thread with its own loop; port 0 picks a free port."""
+    """Start a simulator in a background thread with its own loop; port 0 picks a free port.
+
+    ``org_listing`` (``"own"`` | ``"children"``) overrides ``DDMSP_SIM_ORG_LISTING``, which
+    overrides ``ddmsp.simulator.config.DEFAULT_ORG_LISTING``."""
     api, app = _resolve_keys(api_key, app_key)
-    state = SimState(state_file=state_file)
-    state.latency_ms = latency_ms
+    state = _new_state(state_file, latency_ms, org_listing)
     partner = state.bootstrap(api, app)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False, logger=HTTP_LOG)
@@ -205,8 +255,7 @@ async def serve_forever(
         app_key or os.environ.get("DDMSP_SIM_APP_KEY")
     )
     api, app = _resolve_keys(api_key, app_key)
-    state = SimState(state_file=state_file)
-    state.latency_ms = latency_ms
+    state = _new_state(state_file, latency_ms, None)
     partner = state.bootstrap(api, app)
     runner = web.AppRunner(build_app(state), access_log=None, logger=HTTP_LOG)
     await runner.setup()

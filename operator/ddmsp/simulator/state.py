@@ -5,7 +5,9 @@ per org, a child org is readable only with its own keys, ...) in one place that 
 the tests (drift mutators, snapshots) and the CLI (--state-file) all share. Each area keeps its
 state in its own mixin (``orgs.OrgsState``, ``roles.RolesState``, ``saml.SamlState``, ...);
 adding an area is one more base class here. Every public method takes the lock because the
-aiohttp app runs in another thread than the tests that poke at it.
+aiohttp app runs in another thread than the tests that poke at it. ``state.clock``
+(``ddmsp.simulator.clock.SimClock``) is the one clock every area reads for "now";
+``state.config`` (``ddmsp.simulator.config.SimConfig``) holds the switches.
 
 The names re-exported below are the module's historical API (tests import them from here).
 """
@@ -18,6 +20,7 @@ from typing import Any
 from ddmsp.simulator.faults import FaultsState
 from ddmsp.simulator.idp import IdpMetadata
 from ddmsp.simulator.orgs import OrgsState, default_settings, validate_org_name
+from ddmsp.simulator.permissions import KeyPermissionsState
 from ddmsp.simulator.ratelimits import DEFAULT_RATE_LIMITS, RateInfo, RateLimit, RateLimitState
 from ddmsp.simulator.roles import (
     DEFAULT_ROLE_PERMISSION_IDS,
@@ -68,7 +71,9 @@ __all__ = [
 ]
 
 
-class SimState(OrgsState, SamlState, UsersState, RateLimitState, FaultsState):
+class SimState(
+    OrgsState, SamlState, UsersState, KeyPermissionsState, RateLimitState, FaultsState
+):
     """All simulated Datadog state plus the simulator's own knobs (faults, limits, calls)."""
 
     def snapshot(self) -> dict[str, Any]:
@@ -76,6 +81,8 @@ class SimState(OrgsState, SamlState, UsersState, RateLimitState, FaultsState):
         with self.lock:
             return {
                 "partner_public_id": self.partner_public_id,
+                "config": self.config.as_dict(),
+                "now": self.clock.rfc3339(),
                 "orgs": self.snapshot_orgs(),
                 "rate_limits": {k: asdict(v) for k, v in self.rate_limits.items()},
                 "faults": [f.as_dict() for f in self.faults],

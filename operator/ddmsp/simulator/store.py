@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import secrets
-import string
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,9 @@ if TYPE_CHECKING:
     from ddmsp.simulator.idp import IdpMetadata
     from ddmsp.simulator.roles import Role
     from ddmsp.simulator.saml import AuthnMapping
+
+from ddmsp.simulator.clock import SimClock
+from ddmsp.simulator.config import SimConfig
 
 
 class SimError(Exception):
@@ -72,9 +74,11 @@ def new_app_key() -> str:
 
 
 def new_public_id() -> str:
-    """A fresh org public_id."""
-    alphabet = string.ascii_lowercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(16))
+    """A fresh org public_id in the recorded shape: a version-1 UUID with Datadog's node
+    ``da7ad09000xx``, e.g. ``dd2b22d8-f5e1-11eb-b9cb-da7ad0900002`` (terraform-provider-datadog
+    cassettes TestAccDatadogChildOrganization_Create, TestAccDatadogOrganizationSettings_Import).
+    """
+    return str(uuid.uuid1(node=0xDA7AD0900000 | secrets.randbelow(256)))
 
 
 def load_data(name: str) -> Any:
@@ -95,7 +99,7 @@ class Org:
     # appear in that partner's views with include_connected_accounts=true.
     connected_to: str | None = None
     multi_org_enabled: bool = True
-    description: str = ""
+    description: str | None = None
     user_email: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
@@ -118,6 +122,8 @@ class StateBase:
         self.app_key_index: dict[str, str] = {}
         self.partner_public_id: str = ""
         self.state_file: Path | None = Path(state_file) if state_file else None
+        self.clock = SimClock()
+        self.config = SimConfig()
 
     # ------------------------------------------------------------------------- area hooks
     def _init_org(self, org: Org) -> None:
