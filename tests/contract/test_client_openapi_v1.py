@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 import requests
-from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from requests.structures import CaseInsensitiveDict
 
