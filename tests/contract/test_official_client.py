@@ -106,6 +106,7 @@ def _file(data: bytes) -> io.BufferedReader:
 
 
 def test_partner_flow_with_official_client(sim: RunningSimulator) -> None:
+    sim.set_config(org_listing="children")  # this flow reads children from the listing
     with client(sim, sim.partner_api_key, sim.partner_app_key) as partner:
         assert AuthenticationApi(partner).validate().valid is True
         orgs = OrgsV1(partner)

@@ -86,6 +86,7 @@ def test_validate(api: Checked) -> None:
 
 
 def test_org_lifecycle(api: Checked, sim: RunningSimulator) -> None:
+    sim.set_config(org_listing="children")  # the listing with children, validated too
     created = api.call("POST", "/api/v1/org", json={"name": "client-a"}).json()
     child_id = created["org"]["public_id"]
     assert len(created["api_key"]["key"]) == 32

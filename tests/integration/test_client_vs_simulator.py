@@ -104,11 +104,12 @@ async def test_create_org_waits_out_429_and_creates_once(
     await add_fault(
         sim, {"route": "POST /api/v1/org", "rate_limit_storm": {"count": 1, "reset": 1}}
     )
-    before = len(await partner.list_orgs())
+    # Counted in the simulator's own state: GET /api/v1/org may list only the caller's org.
+    before = len(sim.state.orgs)
     created = await partner.create_child_org("storm-child")
     assert created.org.name == "storm-child"
     assert (await sim_calls(sim))["POST /api/v1/org"] == {"429": 1, "200": 1}
-    assert len(await partner.list_orgs()) == before + 1
+    assert len(sim.state.orgs) == before + 1
 
 
 async def test_idempotent_5xx_retried(sim: RunningSimulator, partner: DatadogClient) -> None:
@@ -120,13 +121,13 @@ async def test_idempotent_5xx_retried(sim: RunningSimulator, partner: DatadogCli
 
 async def test_create_org_5xx_not_retried(sim: RunningSimulator, partner: DatadogClient) -> None:
     await add_fault(sim, {"route": "POST /api/v1/org", "status": 500, "times": 1})
-    before = len(await partner.list_orgs())
+    before = len(sim.state.orgs)
     with pytest.raises(ServerError) as info:
         await partner.create_child_org("never-twice")
     assert info.value.status == 500
     assert info.value.may_have_committed
     assert (await sim_calls(sim))["POST /api/v1/org"] == {"500": 1}
-    assert len(await partner.list_orgs()) == before  # the fault answered before the handler
+    assert len(sim.state.orgs) == before  # the fault answered before the handler
 
 
 async def test_non_idempotent_role_create_5xx_not_retried(
@@ -141,7 +142,7 @@ async def test_non_idempotent_role_create_5xx_not_retried(
 async def test_dropped_create_is_outcome_unknown_without_second_post(
     sim: RunningSimulator, partner: DatadogClient
 ) -> None:
-    before = {o.public_id for o in await partner.list_orgs()}
+    before = set(sim.state.orgs)
     await add_fault(sim, {"route": "POST /api/v1/org", "commit_then_drop": True, "times": 1})
     with pytest.raises(OutcomeUnknownError) as info:
         await partner.create_child_org("dropped-child")
@@ -150,8 +151,7 @@ async def test_dropped_create_is_outcome_unknown_without_second_post(
     calls = await sim_calls(sim)
     assert sum(calls["POST /api/v1/org"].values()) == 1  # exactly one POST ever sent
     assert calls["POST /api/v1/org"] == {"0": 1}  # ... and its response was dropped
-    after = await partner.list_orgs()
-    new = [o for o in after if o.public_id not in before]
+    new = [o for pid, o in sim.state.orgs.items() if pid not in before]
     assert [o.name for o in new] == ["dropped-child"]  # committed: the org exists once
 
 
@@ -192,7 +192,7 @@ async def test_every_method(sim: RunningSimulator, partner: DatadogClient) -> No
     assert orgs[0].public_id == sim.partner_public_id
     created = await partner.create_child_org("client-a")
     child_id = created.org.public_id
-    assert child_id in {o.public_id for o in await partner.list_orgs()}
+    assert sim.state.orgs[child_id].parent_id == sim.partner_public_id
     # The partner's keys cannot act inside the child, as with the real API.
     with pytest.raises(ForbiddenError):
         await partner.get_org(child_id)
@@ -297,4 +297,5 @@ async def test_every_method(sim: RunningSimulator, partner: DatadogClient) -> No
 
     # Spin-off: the child leaves the partner's tree.
     await partner.spin_off(child_id)
+    assert sim.state.orgs[child_id].parent_id is None
     assert child_id not in {o.public_id for o in await partner.list_orgs()}

@@ -18,7 +18,7 @@ from ddmsp.simulator.faults import error_text
 from ddmsp.simulator.http import ORG, STATE, Handler, Route, error_response
 from ddmsp.simulator.permissions import FORBIDDEN_MESSAGES, requirement_for
 from ddmsp.simulator.ratelimits import RateInfo
-from ddmsp.simulator.store import Org, SimError
+from ddmsp.simulator.store import CURRENT_CLOCK, Org, SimError
 
 if TYPE_CHECKING:
     from ddmsp.simulator.state import SimState
@@ -105,6 +105,7 @@ def _storm_headers(meta: RouteMeta | None, state: SimState, reset: int) -> dict[
 async def sim_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Faults, latency, auth, rate limits, error shape and call counting for /api/*."""
     state = request.app[STATE]
+    CURRENT_CLOCK.set(state.clock)
     template = _template(request)
     route = f"{request.method} {template}"
     if request.path.startswith("/_sim"):

@@ -18,6 +18,7 @@ import os
 import secrets
 import threading
 import uuid
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -43,14 +44,27 @@ class SimError(Exception):
         self.headers = headers or {}
 
 
+# The clock of the simulator serving the current request: the middleware sets it per request
+# (a context variable is per asyncio task), so module-level helpers such as ``now_iso()`` read
+# the simulated time without every area passing its state around. Outside a request (tests
+# calling state methods directly) they fall back to real time.
+CURRENT_CLOCK: ContextVar[SimClock | None] = ContextVar("ddmsp_sim_clock", default=None)
+
+
+def now() -> datetime:
+    """The current simulator's time during a request, real time otherwise."""
+    clock = CURRENT_CLOCK.get()
+    return clock.now() if clock is not None else datetime.now(UTC)
+
+
 def now_iso() -> str:
     """Timestamps in the v2 style seen in the cassettes (microseconds, +00:00)."""
-    return datetime.now(UTC).isoformat()
+    return now().isoformat()
 
 
 def now_v1() -> str:
     """Timestamps in the v1 Organization style (``2019-09-26T17:28:28Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def key_hash(key: str) -> str:
