@@ -106,6 +106,7 @@ REQUIRED_PERMISSIONS: dict[tuple[str, str], Requirement] = {
     ("GET", "/api/v2/user_invitations/{user_invitation_uuid}"): ACCESS_READ,
     # usage and cost
     ("GET", "/api/v1/usage/summary"): USAGE,
+    ("GET", "/api/v2/usage/hourly_usage"): USAGE,
     ("GET", "/api/v2/usage/estimated_cost"): COST,
     ("GET", "/api/v2/usage/estimated_cost_by_org"): COST,
     ("GET", "/api/v2/usage/historical_cost"): COST,
