@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ddmsp.simulator.clock import parse_rfc3339
+from ddmsp.simulator.clock import parse_rfc3339, rfc3339
 from ddmsp.simulator.config import ConfigError
 from ddmsp.simulator.faults import FaultSpecError
 from ddmsp.simulator.http import need_obj, read_json, state_of
@@ -156,7 +156,7 @@ async def sim_put_key_permissions(request: web.Request) -> web.Response:
 
 async def sim_get_clock(request: web.Request) -> web.Response:
     """GET /_sim/clock: {"now": "<RFC 3339>"}."""
-    return web.json_response({"now": state_of(request).clock.rfc3339()})
+    return web.json_response({"now": rfc3339(state_of(request).clock.now())})
 
 
 async def sim_put_clock(request: web.Request) -> web.Response:
@@ -173,7 +173,7 @@ async def sim_put_clock(request: web.Request) -> web.Response:
         clock.advance(float(body["advance_seconds"]))
     else:
         raise SimError(400, 'body must be {"now": "<RFC 3339>"} or {"advance_seconds": N}')
-    return web.json_response({"now": clock.rfc3339()})
+    return web.json_response({"now": rfc3339(clock.now())})
 
 
 def register(app: web.Application) -> None:

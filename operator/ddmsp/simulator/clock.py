@@ -58,6 +58,17 @@ class SimClock:
         return self.now().replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def v1_time(when: datetime) -> str:
+    """v1 ``created`` format ``"2021-08-05 11:39:59"`` of any instant (only ``now()`` is asked
+    of a clock elsewhere, so stand-in clocks in tests need nothing more)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def rfc3339(when: datetime) -> str:
+    """``2024-01-02T03:04:05Z``."""
+    return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_rfc3339(text: str) -> datetime:
     """An RFC 3339 timestamp (``Z`` or an offset; naive = UTC); ValueError otherwise."""
     value = text.strip()

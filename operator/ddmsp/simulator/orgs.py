@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ddmsp.simulator.clock import v1_time
 from ddmsp.simulator.http import (
     Route,
     caller_org,
@@ -169,7 +170,7 @@ class OrgsState(StateBase):
         org = Org(
             public_id=public_id,
             name=name,
-            created=self.clock.v1(),
+            created=v1_time(self.clock.now()),
             parent_id=parent,
             user_email=f"admin@{public_id[:8]}.example.com",
             settings=default_settings(public_id, self.config.saml_can_be_enabled),
@@ -357,7 +358,7 @@ async def create_org(request: web.Request) -> web.Response:
                 need_str(sub["type"], f"{key}.type")
     parent = caller_org(request)
     child, api_key, app_key = state.create_child_org(parent, name)
-    created = state.clock.v1()
+    created = v1_time(state.clock.now())
     email = parent.user_email  # the calling user, as recorded
     return web.json_response(
         {

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from ddmsp.simulator.clock import rfc3339
 from ddmsp.simulator.faults import FaultsState
 from ddmsp.simulator.idp import IdpMetadata
 from ddmsp.simulator.orgs import OrgsState, default_settings, validate_org_name
@@ -82,7 +83,7 @@ class SimState(
             return {
                 "partner_public_id": self.partner_public_id,
                 "config": self.config.as_dict(),
-                "now": self.clock.rfc3339(),
+                "now": rfc3339(self.clock.now()),
                 "orgs": self.snapshot_orgs(),
                 "rate_limits": {k: asdict(v) for k, v in self.rate_limits.items()},
                 "faults": [f.as_dict() for f in self.faults],
