@@ -117,6 +117,10 @@ def test_v2_not_found_bodies_are_plain_strings(sim: RunningSimulator) -> None:
     mapping = requests.get(sim.base_url + f"/api/v2/authn_mappings/{missing}",
                            headers=sim.headers(), timeout=5)
     assert mapping.json() == {"errors": [f"Mapping with id {missing} not found"]}
+    config = requests.get(sim.base_url + "/api/v2/org_configs/i_dont_exist",
+                          headers=sim.headers(), timeout=5)
+    assert config.status_code == 404
+    assert config.json() == {"errors": ["OrgConfig: i_dont_exist not found"]}
 
 
 def test_429_has_an_empty_body(sim: RunningSimulator) -> None:

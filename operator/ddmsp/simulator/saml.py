@@ -46,6 +46,13 @@ class AuthnMapping:
     modified_at: str
 
 
+def org_config_not_found(name: str) -> str:
+    """The recorded 404 message (datadog-api-client-python
+    test_get_a_specific_org_config_value_returns_not_found_response:
+    ``{"errors":["OrgConfig: i_dont_exist not found"]}``)."""
+    return f"OrgConfig: {name} not found"
+
+
 def _value_fits(value_type: str, value: Any) -> bool:
     """Whether an org config value matches its declared value_type."""
     if value_type == "bool":
@@ -168,7 +175,7 @@ class SamlState(RolesState):
         with self.lock:
             cfg = org.org_configs.get(name)
             if cfg is None:
-                raise SimError(404, f"Org Config '{name}' not found")
+                raise SimError(404, org_config_not_found(name))
             vt = cfg["value_type"]
             if not _value_fits(vt, value):
                 raise SimError(400, f"Invalid value for org config '{name}' of type {vt}")
@@ -384,7 +391,7 @@ async def get_org_config(request: web.Request) -> web.Response:
     name = request.match_info["org_config_name"]
     cfg = caller_org(request).org_configs.get(name)
     if cfg is None:
-        raise SimError(404, f"Org Config '{name}' not found")
+        raise SimError(404, org_config_not_found(name))
     return web.json_response({"data": org_config_json(cfg)})
 
 
