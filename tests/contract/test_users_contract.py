@@ -174,8 +174,6 @@ async def test_ddmsp_client_creates_adopts_and_disables(sim: RunningSimulator) -
 
 async def test_ddmsp_client_reads_datadogs_clock(sim: RunningSimulator) -> None:
     """get_user carries the answer's Date: the operator judges expiry by Datadog's time."""
-    if not hasattr(sim.state, "clock"):
-        pytest.skip("needs the simulator clock (/_sim/clock, landed by the sim helper)")
     creds = Credentials.of(sim.partner_api_key, sim.partner_app_key)
     async with DatadogClient(creds, base_url=sim.base_url,
                              transport=httpx.AsyncHTTPTransport()) as dd:
@@ -184,6 +182,6 @@ async def test_ddmsp_client_reads_datadogs_clock(sim: RunningSimulator) -> None:
         assert invitation.expires_at is not None
         read = await dd.get_user(user.id)
         assert read.observed_at is not None and read.observed_at < invitation.expires_at
-        sim.state.clock.advance(3 * 86400)
+        sim.advance_clock(3 * 86400)
         later = await dd.get_user(user.id)
         assert later.observed_at is not None and later.observed_at > invitation.expires_at

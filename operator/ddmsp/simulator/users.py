@@ -29,7 +29,7 @@ and ``tests/v2/features/users.feature``; DataDog/terraform-provider-datadog
 
 Stricter readings where nothing is recorded: inviting a user who is not Pending, an unknown
 role in a create's relationships and an unknown user in a membership call are refused. Times
-come from the simulator clock (``state.clock`` when present) and every answer of this area
+come from the simulator clock (``/_sim/clock``) and every answer of this area
 carries that clock in its ``Date`` header, so an operator can judge expiry by Datadog's time.
 Permissions per route are enforced centrally (``simulator/permissions.py``), not here.
 """
@@ -108,9 +108,8 @@ class UsersState(RolesState):
 
     # ----------------------------------------------------------------------------- clock
     def users_now(self) -> datetime:
-        """The simulator clock (``state.clock``) when there is one, else real time."""
-        clock = getattr(self, "clock", None)
-        return clock.now() if clock is not None else datetime.now(UTC)  # type: ignore[no-any-return]
+        """The simulator clock (``/_sim/clock``), timezone-aware UTC."""
+        return self.clock.now().astimezone(UTC)
 
     def _ts(self) -> str:
         return self.users_now().isoformat()
