@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -100,3 +101,18 @@ def test_client_cost_and_usage_match_the_simulator_spun_off_included(
         return sorted(r.public_id or "" for r in rows)
     assert asyncio.run(own()) == sorted([parent.public_id, grandchild.public_id])
     assert month_start(now).strftime("%Y-%m") == view.month
+
+
+def test_a_refresh_honours_the_usage_rate_limit(sim: RunningSimulator) -> None:
+    """Two usage calls per 2 s: the refresh waits for the window instead of failing."""
+    partner = sim.state.orgs[sim.partner_public_id]
+    sim.state.create_child_org(partner, "client")
+    sim.set_rate_limit("usage", 2, period=2)
+    sim.state.reset_calls()
+    started = time.monotonic()
+    _, view = asyncio.run(_read(sim, datetime.now(UTC)))
+    elapsed = time.monotonic() - started
+    assert view.problems == [] and view.estimated and view.usage  # nothing lost
+    assert view.calls == 4 and elapsed >= 1.0  # it waited for the next window
+    answered_429 = sum(sim.call_count(r, 429) for r in COST_ROUTES)
+    assert answered_429 <= 1  # at most one probe: the limit headers are obeyed
