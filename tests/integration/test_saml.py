@@ -294,11 +294,12 @@ def test_a_mapping_changes_role_in_place(operator: Operator, sim: RunningSimulat
 
 def test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix(
         operator: Operator, sim: RunningSimulator) -> None:
+    # As recorded for a new child org (the simulator's /_sim/config): SAML cannot be enabled.
+    sim.set_config(saml_can_be_enabled=False)
     operator.start()
     client_org(operator)
     operator.wait_condition(ORGS, "acme", timeout=30)
     pid = org_id(operator)
-    _set_org_setting(sim, pid, saml_can_be_enabled=False)
     operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True))
     cond = operator.wait_condition(SAML, "sso", status="False", reason="SAMLNotAvailable",
                                    timeout=30)
@@ -309,6 +310,11 @@ def test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix(
     gets = sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values())
     time.sleep(3)  # stalled: no blind retries
     assert sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values()) == gets
+    # Datadog enables SAML for the org; one more attempt asked for converges.
+    sim.set_org(pid, saml_can_be_enabled=True)
+    operator.patch(SAML, "sso", {"metadata": {"annotations": {"ddmsp.io/retry": "1"}}})
+    operator.wait_condition(SAML, "sso", timeout=30)
+    assert sim_org(sim, pid)["settings"]["saml"]["enabled"] is True
 
 
 def test_a_converged_config_reads_two_things_per_drift_pass(operator: Operator,
