@@ -57,6 +57,43 @@ class OperatorSettings(BaseModel):
         default=None, description="DDMSP_READINESS_PORT: serve /readyz here (0 or unset: off)"
     )
     kubeconfig: str | None = Field(default=None, description="KUBECONFIG")
+    leader_election: bool = Field(
+        default=True,
+        description="DDMSP_LEADER_ELECTION: hold a Lease before acting, so a second "
+        "operator process against the same objects waits instead of racing",
+    )
+    leader_election_namespace: str | None = Field(
+        default=None,
+        description="DDMSP_LEADER_ELECTION_NAMESPACE: where the Lease lives (default: "
+        "POD_NAMESPACE, else the first watched namespace, else default)",
+    )
+    leader_election_id: str = Field(
+        default="ddmsp-operator",
+        description="DDMSP_LEADER_ELECTION_ID: the Lease's name (one per release)",
+    )
+    lease_duration: float = Field(
+        default=15.0, gt=0, description="DDMSP_LEASE_DURATION (s): a dead leader's Lease "
+        "is taken over after this long")
+    backoff_cap: float = Field(
+        default=300.0, gt=0,
+        description="DDMSP_BACKOFF_CAP (s): the longest wait between retries of an object "
+        "that waits or failed for a reason time can fix",
+    )
+    restart_spread: float = Field(
+        default=60.0, ge=0,
+        description="DDMSP_RESTART_SPREAD (s): after a restart, objects already Ready are "
+        "re-checked spread over this long instead of all at once",
+    )
+    shutdown_timeout: float = Field(
+        default=30.0, ge=0,
+        description="DDMSP_SHUTDOWN_TIMEOUT (s): at shutdown, wait this long for passes in "
+        "flight (an org create and its Secret write) to finish",
+    )
+
+    @property
+    def lease_namespace(self) -> str:
+        return (self.leader_election_namespace or os.environ.get("POD_NAMESPACE")
+                or (self.namespaces[0] if self.namespaces else "default"))
 
     @field_validator("partner_secret")
     @classmethod
@@ -99,6 +136,13 @@ _ENV = {
     "metrics_port": "DDMSP_METRICS_PORT",
     "readiness_port": "DDMSP_READINESS_PORT",
     "kubeconfig": "KUBECONFIG",
+    "leader_election": "DDMSP_LEADER_ELECTION",
+    "leader_election_namespace": "DDMSP_LEADER_ELECTION_NAMESPACE",
+    "leader_election_id": "DDMSP_LEADER_ELECTION_ID",
+    "lease_duration": "DDMSP_LEASE_DURATION",
+    "backoff_cap": "DDMSP_BACKOFF_CAP",
+    "restart_spread": "DDMSP_RESTART_SPREAD",
+    "shutdown_timeout": "DDMSP_SHUTDOWN_TIMEOUT",
 }
 
 
@@ -127,6 +171,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--liveness", help="liveness endpoint URL ('' disables)")
     parser.add_argument("--metrics-port", type=int, help="Prometheus port (0 disables)")
     parser.add_argument("--readiness-port", type=int, help="serve /readyz on this port")
+    parser.add_argument("--leader-election", type=_bool, help="hold a Lease before acting "
+                        "(default true)")
+    parser.add_argument("--leader-election-namespace", help="namespace of the Lease")
+    parser.add_argument("--leader-election-id", help="name of the Lease (one per release)")
+    parser.add_argument("--lease-duration", type=float, help="seconds before a dead "
+                        "leader's Lease is taken over")
+    parser.add_argument("--backoff-cap", type=float, help="longest retry backoff (s)")
+    parser.add_argument("--restart-spread", type=float, help="spread re-checks of Ready "
+                        "objects after a restart over this many seconds")
+    parser.add_argument("--shutdown-timeout", type=float, help="seconds to wait for passes "
+                        "in flight at shutdown")
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def from_env_and_args(args: argparse.Namespace | None = None,

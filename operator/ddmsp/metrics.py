@@ -77,3 +77,24 @@ PARTNER_CALLS = Gauge(
 
 def start_metrics_server(port: int) -> None:
     start_http_server(port)
+
+
+def forget(kind: str, namespace: str, name: str) -> None:
+    """Drop every series of a deleted object, so dashboards do not show ghosts.
+
+    Any gauge with ``namespace`` and ``name`` labels (and ``kind``, when it has one) is
+    per-object; new per-object gauges are covered without being listed here.
+    """
+    from prometheus_client import REGISTRY
+
+    for collector in list(REGISTRY._collector_to_names):  # no public API for this
+        if not isinstance(collector, Gauge):
+            continue
+        labels = tuple(getattr(collector, "_labelnames", ()))
+        if "namespace" not in labels or "name" not in labels:
+            continue
+        for values in list(getattr(collector, "_metrics", {})):
+            series = dict(zip(labels, values, strict=True))
+            if series["namespace"] == namespace and series["name"] == name and \
+                    series.get("kind", kind) == kind:
+                collector.remove(*values)

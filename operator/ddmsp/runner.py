@@ -18,8 +18,10 @@ from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.metadata_sources import register_metadata_watch
 from ddmsp.controllers.partner import register_partner_kind
-from ddmsp.reconcile.handlers import register_kind
+from ddmsp.reconcile.createguard import set_leadership
+from ddmsp.reconcile.handlers import Runtime, register_kind
 from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.leader import LeaderElector
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +43,21 @@ def kube_api_client(settings: OperatorSettings) -> client.ApiClient:
     return client.ApiClient()
 
 
-def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, DatadogClients]:
+def build_registry(
+    settings: OperatorSettings,
+) -> tuple[kopf.OperatorRegistry, DatadogClients, Runtime]:
     registry = kopf.OperatorRegistry()
     kube = KubeAPI(kube_api_client(settings), settings.kube_threads)
     clients = DatadogClients(settings)
     refresher = CostRefresher(settings, kube, clients)  # cost/usage for every client
+    runtime = Runtime(worker_limit=settings.worker_limit, restart_spread=settings.restart_spread)
     for controller in build_controllers(settings, kube, clients, refresher):
         rec = controller.reconciler
-        register_kind(registry, rec.info, lambda rec=rec: rec,  # type: ignore[misc]
-                      drift_interval=settings.drift_interval,
-                      needs_finalizer=controller.needs_finalizer)
+        rec.drift_interval = settings.drift_interval
+        rec.backoff_cap = settings.backoff_cap
+        register_kind(registry, runtime, rec.info, rec,
+                      needs_finalizer=controller.needs_finalizer,
+                      depends_on_org=controller.depends_on_org)
     # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes
     # (labelled sources watched, others polled by name: never a cluster-wide Secret watch).
     register_metadata_watch(registry, kube, settings.metadata_poll)
@@ -70,7 +77,12 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, D
         settings.watching.inactivity_timeout = 600  # re-list if a watch goes silent
         settings.execution.max_workers = 8
 
+    @kopf.on.startup(registry=registry)
+    async def start_queues(**_: Any) -> None:
+        runtime.start()  # on kopf's own event loop
+
     worker_limit = settings.worker_limit
+    shutdown_timeout = settings.shutdown_timeout
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -78,34 +90,63 @@ def build_registry(settings: OperatorSettings) -> tuple[kopf.OperatorRegistry, D
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        await runtime.stop(shutdown_timeout)  # creates in flight finish and store keys
         await clients.aclose()
 
-    return registry, clients
+    return registry, clients, runtime
 
 
 async def run_operator(settings: OperatorSettings) -> None:
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
-    registry, _ = build_registry(settings)
+    registry, _, _ = build_registry(settings)
     if settings.metrics_port:
         from ddmsp.metrics import start_metrics_server
 
         start_metrics_server(settings.metrics_port)
     ready_flag: asyncio.Event | None = None
-    if settings.readiness_port:
+    if settings.readiness_port:  # served first: not ready while waiting for the Lease
         from ddmsp.readiness import Readiness, serve
 
         readiness = Readiness(kube_api_client(settings), settings.namespaces)
         ready_flag = readiness.started
         await serve(readiness, settings.readiness_port)
-    await kopf.operator(
-        registry=registry,
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces or [],
-        liveness_endpoint=settings.liveness,
-        standalone=True,
-        ready_flag=ready_flag,
-    )
+    elector: LeaderElector | None = None
+    stop = asyncio.Event()
+    if settings.leader_election:
+        elector = LeaderElector(kube_api_client(settings), settings.lease_namespace,
+                                settings.leader_election_id,
+                                lease_duration=settings.lease_duration,
+                                renew_deadline=settings.lease_duration * 2 / 3,
+                                retry_period=max(0.5, settings.lease_duration / 7))
+        set_leadership(elector.valid)
+        await elector.acquire()
+    holder = asyncio.create_task(elector.hold()) if elector else None
+
+    async def stop_when_lost() -> None:
+        if elector is not None:
+            await elector.lost.wait()
+            stop.set()
+
+    watcher = asyncio.create_task(stop_when_lost())
+    try:
+        await kopf.operator(
+            registry=registry,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces or [],
+            liveness_endpoint=settings.liveness,
+            standalone=True,
+            ready_flag=ready_flag,
+            stop_flag=stop,
+        )
+    finally:
+        watcher.cancel()
+        if holder is not None:
+            holder.cancel()
+        if elector is not None:
+            await elector.release()
+    if elector is not None and elector.lost.is_set():
+        raise SystemExit(1)  # as client-go does: a deposed leader exits and restarts
 
 
 class _WaitsAreNotErrors(logging.Filter):

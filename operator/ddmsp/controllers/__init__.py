@@ -20,6 +20,7 @@ from ddmsp.resources import CLIENT_ORG, ROLE, SAML_CONFIG, USER
 class Controller:
     reconciler: Reconciler
     needs_finalizer: bool
+    depends_on_org: str | None = None  # plural of the org kind it waits for via orgRef
 
 
 def build_controllers(
@@ -30,9 +31,9 @@ def build_controllers(
         Controller(Reconciler(CLIENT_ORG, ClientOrgConnector(settings, clients, refresher), kube),
                    needs_finalizer=False),
         Controller(Reconciler(ROLE, RoleConnector(settings, clients), kube),
-                   needs_finalizer=True),
+                   needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
         Controller(Reconciler(SAML_CONFIG, SamlConnector(settings, clients), kube),
-                   needs_finalizer=True),
+                   needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
         Controller(Reconciler(USER, UserConnector(settings, clients), kube),
-                   needs_finalizer=True),
+                   needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
     ]

@@ -12,6 +12,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client import ApiException
+
 from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.costrefresh import CostRefresher
@@ -28,16 +30,22 @@ from ddmsp.controllers.datadog_access import (
 )
 from ddmsp.controllers.partners import resolve_partner
 from ddmsp.datadog import (
+    ConflictError,
     CreatedOrg,
     Credentials,
     DatadogClient,
+    ForbiddenError,
     NotFoundError,
     Org,
+    ValidationError,
 )
 from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
+from ddmsp.reconcile.kube import decode_secret
+from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.scrub import scrub
 from ddmsp.resources.clientorg import CLIENT_ORG, DatadogClientOrgSpec
 
 log = logging.getLogger(__name__)
@@ -63,6 +71,17 @@ def secret_labels(owner: str, role: str) -> dict[str, str]:
     }
 
 
+SPUN_OFF_ANNOTATION = f"{API_GROUP}/spun-off"
+
+
+def org_is_standalone(org: Org) -> bool:
+    """Whether an org's own answer shows it left a partner's hierarchy. Datadog documents
+    that a spin-off places the org "on a 30-day trial"; ddmsp never creates trial orgs, so
+    a trial subscription on an org whose spin-off was requested is read as spun off."""
+    subscription = (org.subscription.type or "") if org.subscription else ""
+    return bool(org.trial) or subscription.lower() == "trial"
+
+
 def _parse_precise(stamp: str) -> datetime:
     try:
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
@@ -81,6 +100,17 @@ class ClientOrgConnector:
 
     async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
         return ClientOrgExternal(ctx, self.settings, self.clients, self.refresher)
+
+    def claims(self, obj: ManagedObject) -> list[str]:
+        """The Secrets that hold this client's keys, and an adopted org: two objects
+        naming one of them would overwrite each other's keys or fight over the org."""
+        spec: DatadogClientOrgSpec = obj.spec
+        if spec.adopt is not None:
+            return [f"org {spec.adopt.public_id}"]
+        names = [client_secret_name(obj.name, spec)]
+        if spec.provisioning == "SpinOff":
+            names.append(parent_secret_name(obj.name, spec))
+        return [f"Secret {obj.namespace}/{n}" for n in names]
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
         return translate_datadog_error(exc, self.settings.wait_poll)
@@ -140,6 +170,15 @@ class ClientOrgExternal:
     # ---------------------------------------------------------------- observe
     async def observe(self) -> Observation:
         if self.spec.adopt is not None:
+            made = [r for r in (self._record(CLIENT), self._record(PARENT))
+                    if r and not r.get("adopted")]
+            if made:
+                raise Blocked(
+                    "AdoptAfterCreate",
+                    f"spec.adopt was added, but this object already created org "
+                    f"{made[0]['publicId']} (status): it will not switch to another org. "
+                    "Remove spec.adopt, or create a new DatadogClientOrg to adopt that org",
+                )
             return await self._observe_adopted()
         record = self._record(CLIENT)
         if record is None:
@@ -193,7 +232,8 @@ class ClientOrgExternal:
             return "CreatingParent"
         if not parent.get("spunOff"):
             return "SpinningOff"
-        if not (self.spec.registration and self.spec.registration.confirmed):
+        reg = self.spec.registration
+        if not (reg and reg.confirmed and reg.org_public_id == parent["publicId"]):
             return "AwaitingRegistration"
         return "CreatingClientOrg"
 
@@ -227,17 +267,47 @@ class ClientOrgExternal:
         await self._create_org(CLIENT, parent_credentials, client_secret_name(name, spec))
 
     async def _spin_off(self, partner: Credentials, parent: dict[str, Any]) -> None:
-        """Idempotent by observation: an org no longer listed as the partner's child is
-        already spun off (a crash may have come between the call and the status write)."""
-        children = {o.public_id for o in await self._dd(partner).list_orgs()}
-        if parent["publicId"] in children:
+        """Spin the parent org off, recorded from Datadog's own answer, never skipped.
+
+        The request time is saved before the call. A later pass that finds it without a
+        confirmation (a crash in between) asks again; if Datadog then refuses, only an
+        answer of the org itself (its own keys) may show that it already left the
+        partner's hierarchy; otherwise a human is asked. No listing is consulted:
+        nothing public shows a partner's listing including its children.
+        """
+        if not parent.get("spinOffRequestedAt"):
+            parent["spinOffRequestedAt"] = now_rfc3339()
+            await self.ctx.save_status()
+        try:
             await self._dd(partner).spin_off(parent["publicId"])
-            crash_point("after-spin-off-call")
+        except (ValidationError, NotFoundError, ConflictError, ForbiddenError) as exc:
+            if not await self._already_spun_off(parent):
+                raise Blocked(
+                    "SpinOffUnconfirmed",
+                    f"Datadog refused to spin off org {parent['publicId']} "
+                    f"({exc.status}: {'; '.join(exc.api_errors) or exc.message}) and the org's "
+                    "own answer does not show that it already left the partner's hierarchy. "
+                    "Check the org in Datadog; once it is spun off, record it with: kubectl "
+                    f"annotate ddorg {self.obj.name} -n {self.obj.namespace} "
+                    f"{SPUN_OFF_ANNOTATION}={parent['publicId']}",
+                ) from None
+        crash_point("after-spin-off-call")
         parent["spunOff"] = True
+        parent["spunOffAt"] = now_rfc3339()
         await self.ctx.save_status()
         await self.ctx.event("Normal", "SpunOff",
                              f"org {parent['name']} ({parent['publicId']}) spun off from the "
                              "partner org")
+
+    async def _already_spun_off(self, parent: dict[str, Any]) -> bool:
+        """True when a human recorded the spin-off, or the org's own answer shows it."""
+        if self.obj.annotations.get(SPUN_OFF_ANNOTATION) == parent["publicId"]:
+            return True
+        if not parent.get("spinOffRequestedAt"):
+            return False
+        own = await self._org_credentials(parent, "parent")
+        org = await self._dd(own).get_org(parent["publicId"])
+        return org_is_standalone(org)
 
     async def _await_registration(self, parent: dict[str, Any]) -> None:
         reg = self.obj.status.setdefault("registration", {})
@@ -246,12 +316,22 @@ class ClientOrgExternal:
             reg["requestedAt"] = now_rfc3339()
             reg["orgToRegister"] = target
             await self.ctx.save_status()
-        confirmed = self.spec.registration and self.spec.registration.confirmed
+        registration = self.spec.registration
+        confirmed = bool(registration and registration.confirmed
+                         and registration.org_public_id == parent["publicId"])
         if not confirmed:
             command = (
-                f"kubectl patch ddorg {self.obj.name} -n {self.obj.namespace} --type merge "
-                "-p '{\"spec\":{\"registration\":{\"confirmed\":true}}}'"
+                f"kubectl ddmsp confirm-registration {self.obj.name} -n {self.obj.namespace} "
+                f"(or: kubectl patch ddorg {self.obj.name} -n {self.obj.namespace} --type merge "
+                "-p '{\"spec\":{\"registration\":{\"confirmed\":true,\"orgPublicId\":"
+                f"\"{parent['publicId']}\"}}}}}}')"
             )
+            if registration and registration.confirmed and registration.org_public_id != \
+                    parent["publicId"]:
+                command = (f"spec.registration.orgPublicId is "
+                           f"{registration.org_public_id or 'not set'}, but the org to register "
+                           f"is {parent['publicId']}: a confirmation counts only for the org it "
+                           f"names. Confirm with: {command}")
             raise Waiting(
                 "AwaitingRegistration",
                 f"register org {target} in the Datadog Partner Network portal, then confirm "
@@ -263,6 +343,7 @@ class ClientOrgExternal:
         if not reg.get("confirmedAt"):
             reg["confirmedAt"] = now_rfc3339()
             assert self.spec.registration is not None
+            reg["orgPublicId"] = parent["publicId"]
             if self.spec.registration.deal_id:
                 reg["dealId"] = self.spec.registration.deal_id
             await self.ctx.save_status()
@@ -273,8 +354,33 @@ class ClientOrgExternal:
         role = "client" if key == CLIENT else "parent"
         kube = self.ctx.kube
 
+        labels = secret_labels(self.obj.name, role)
+
+        async def owned_secret_data() -> dict[str, str] | None:
+            """The Secret's data, if it exists; Blocked when its owner labels name
+            someone else (a Secret is trusted only when it says it is this object's)."""
+            found = await kube.read_secret(ns, secret)
+            if found is None:
+                return None
+            have = dict((found.metadata and found.metadata.labels) or {})
+            if any(have.get(k) != v for k, v in labels.items() if k != f"{API_GROUP}/org-role"):
+                owner = have.get(f"{API_GROUP}/owner-name")
+                whose = f"owned by {owner}" if owner else "no ddmsp owner labels"
+                raise Blocked(
+                    "SecretNotOwned",
+                    f"Secret {ns}/{secret} exists but its labels do not name this "
+                    f"DatadogClientOrg as its owner ({whose}); the operator will neither "
+                    "read keys from it nor write keys into it. Choose another "
+                    "spec.credentialsSecretName, or, if the Secret really holds this "
+                    "client's keys, label it: kubectl label "
+                    f"secret {secret} -n {ns} {API_GROUP}/owner-kind={CLIENT_ORG.kind} "
+                    f"{API_GROUP}/owner-name={self.obj.name} "
+                    "app.kubernetes.io/managed-by=ddmsp --overwrite",
+                )
+            return decode_secret(found)
+
         async def recover() -> bool:
-            data = await kube.read_secret_data(ns, secret)
+            data = await owned_secret_data()
             if not data:
                 return False
             if data.get(ORG_ID_KEY) and data.get(API_KEY) and data.get(APP_KEY):
@@ -300,6 +406,23 @@ class ClientOrgExternal:
                 )
             return False
 
+        async def reserve() -> None:
+            """Before any org exists: the Secret for its keys is ours and writable."""
+            await owned_secret_data()
+            try:
+                await kube.reserve_secret(ns, secret, labels,
+                                          [API_KEY, APP_KEY, SITE_KEY, ORG_ID_KEY, ORG_NAME_KEY])
+            except ApiException as exc:
+                raise Waiting(
+                    "SecretNotWritable",
+                    f"the keys of the new {role} org would go to Secret {ns}/{secret}, but "
+                    f"it cannot be written ({exc.status} {exc.reason}: "
+                    f"{scrub(str(exc.body or ''))[:300]}); no org is created until it can "
+                    "(check the operator's RBAC, admission webhooks, or whether the Secret is "
+                    "immutable; or choose another spec.credentialsSecretName)",
+                    delay=30, phase=self.obj.status.get("phase"),
+                ) from None
+
         async def call() -> CreatedOrg:
             crash_point(f"before-create-{role}")
             created = await self._dd(creator).create_child_org(display)
@@ -314,7 +437,6 @@ class ClientOrgExternal:
                 ORG_ID_KEY: created.org.public_id,
                 ORG_NAME_KEY: created.org.name or display,
             }
-            labels = secret_labels(self.obj.name, role)
             await kube.write_secret(ns, secret, data, labels)
             crash_point(f"after-{role}-secret-write")
             self.obj.status[key] = {
@@ -322,6 +444,7 @@ class ClientOrgExternal:
                 "name": created.org.name or display,
                 "created": created.org.created,
                 "credentialsSecret": secret,
+                "createdUnder": creator.source,
             }
             await self.ctx.save_status()
             crash_point(f"after-{role}-status-write")
@@ -332,8 +455,11 @@ class ClientOrgExternal:
                     if o.name == display and o.public_id not in known]
 
         async def nothing_created(pending: str) -> bool:
-            """After a settle time, no unknown org with this name means no org was made
-            (a crash before the request left the marker): safe to create."""
+            """True only when Datadog's answer *proves* that the interrupted create made
+            no org: after a settle time, the creator's listing shows a child this operator
+            made (so this listing does show children) and no unknown org of this name.
+            Nothing public shows listings including children; without that proof the
+            create stays Stalled for a human (CreationResultUnknown)."""
             age = (datetime.now(UTC) - _parse_precise(pending)).total_seconds()
             settle = self.settings.create_settle_seconds
             if age < settle:
@@ -341,11 +467,16 @@ class ClientOrgExternal:
                               f"an earlier create of the {role} org {display!r} was "
                               f"interrupted; checking whether it happened in {settle - age:.0f}s",
                               delay=max(1.0, settle - age), phase=self.obj.status.get("phase"))
+            listed = await self._dd(creator).list_orgs()
+            mine = await self._known_children(creator.source)
+            if not mine & {o.public_id for o in listed}:
+                return False  # this listing is not proven to show children: no proof
             if await same_named():
                 return False
             await self.ctx.event("Normal", "NoOrgCreated",
                                  f"the interrupted create of the {role} org {display!r} left no "
-                                 "org behind; creating it now")
+                                 "org behind (the creator's listing shows its children, and "
+                                 "none of that name); creating it now")
             return True
 
         async def candidates() -> str:
@@ -374,12 +505,26 @@ class ClientOrgExternal:
             definitely_failed=create_definitely_failed,
             how_to_resolve=how,
             nothing_created=nothing_created,
+            reserve=reserve,
         )
         if result is not None:
             await self.ctx.event("Normal", "Created",
                                  f"created {role} org {result.org.name} "
                                  f"({result.org.public_id}); keys in Secret {secret}")
         return True
+
+    async def _known_children(self, creator_source: str) -> set[str]:
+        """Orgs this operator created with these creator keys that are still children
+        (created, not adopted, not spun off), across the DatadogClientOrgs it watches."""
+        known: set[str] = set()
+        for body in await self.ctx.kube.list_objects(CLIENT_ORG, self.settings.namespaces):
+            status = body.get("status") or {}
+            for record_key in (CLIENT, PARENT):
+                record = status.get(record_key) or {}
+                if (record.get("publicId") and record.get("createdUnder") == creator_source
+                        and not record.get("adopted") and not record.get("spunOff")):
+                    known.add(str(record["publicId"]))
+        return known
 
     # ---------------------------------------------------------- update/delete
     async def update(self, observation: Observation) -> None:

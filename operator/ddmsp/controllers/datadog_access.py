@@ -15,6 +15,7 @@ from ddmsp.datadog import (
     Credentials,
     DatadogClient,
     DatadogError,
+    ForbiddenError,
     NotFoundError,
     OutcomeUnknownError,
     RateLimitedError,
@@ -23,6 +24,7 @@ from ddmsp.datadog import (
     ValidationError,
     api_base_url,
 )
+from ddmsp.datadog.permissions import required_permission
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 
@@ -43,7 +45,7 @@ class DatadogClients:
 
     def __init__(self, settings: OperatorSettings) -> None:
         self.settings = settings
-        self._clients: dict[tuple[str, str], DatadogClient] = {}
+        self._clients: dict[tuple[str, str, str], DatadogClient] = {}
         self._transports: dict[str, httpx.AsyncHTTPTransport] = {}
 
     def _transport(self, base_url: str) -> httpx.AsyncHTTPTransport:
@@ -59,7 +61,7 @@ class DatadogClients:
 
     def get(self, credentials: Credentials, site: str) -> DatadogClient:
         base_url = api_base_url(site, self.settings.datadog_url)
-        key = (base_url, credentials.fingerprint())
+        key = (base_url, credentials.fingerprint(), credentials.source)
         client = self._clients.get(key)
         if client is None:
             client = DatadogClient(credentials, base_url=base_url,
@@ -109,7 +111,8 @@ async def credentials_from_secret(
             delay=30,
         )
     return Credentials(
-        api_key=SecretStr(data[API_KEY].strip()), app_key=SecretStr(data[APP_KEY].strip())
+        api_key=SecretStr(data[API_KEY].strip()), app_key=SecretStr(data[APP_KEY].strip()),
+        source=f"Secret {namespace}/{name}",
     )
 
 
@@ -123,7 +126,8 @@ async def partner_credentials(
     if ref is not None:
         return await credentials_from_secret(kube, ref[0], ref[1], "default partner credentials")
     if settings.partner_api_key and settings.partner_app_key:
-        return Credentials(api_key=settings.partner_api_key, app_key=settings.partner_app_key)
+        return Credentials(api_key=settings.partner_api_key, app_key=settings.partner_app_key,
+                           source="the operator's DDMSP_PARTNER_API_KEY/APP_KEY")
     raise Waiting(
         "CredentialsMissing",
         "no spec.partnerCredentialsSecretRef and the operator has no default partner "
@@ -134,15 +138,28 @@ async def partner_credentials(
 
 
 def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0) -> ReconcileOutcome | None:
-    """Datadog errors as engine outcomes: waits retry by themselves, blocks need a human."""
+    """Datadog errors as engine outcomes: waits retry by themselves (with the engine's
+    backoff), blocks need a human or a spec change."""
     if not isinstance(exc, DatadogError):
         return None
-    where = f"{exc.method} {exc.path}" if getattr(exc, "path", None) else "Datadog"
+    where = exc.route or (f"{exc.method} {exc.path}" if exc.path else "Datadog")
     detail = "; ".join(exc.api_errors) if exc.api_errors else str(exc)
+    keys = exc.keys_source or "the credentials Secret"
+    if isinstance(exc, ForbiddenError):
+        needed = required_permission(exc.method or "", exc.path or "")
+        if needed:
+            return Waiting(
+                "MissingPermission",
+                f"Datadog refused {where} (403): the keys in {keys} lack the {needed} "
+                f"permission{'s' if ' and ' in needed else ''} (or are no longer valid). "
+                f"Grant {needed} to the application key (its scopes, or its owner's role), "
+                "or put keys that have it in the Secret; the operator retries by itself",
+                delay=max(wait_poll, 30),
+            )
     if isinstance(exc, AuthenticationError):
         return Waiting("CredentialsInvalid",
-                       f"Datadog refused the keys ({exc.status}) at {where}: {detail}; "
-                       "fix the credentials Secret and the operator retries by itself",
+                       f"Datadog refused the keys in {keys} ({exc.status}) at {where}: "
+                       f"{detail}; fix the Secret and the operator retries by itself",
                        delay=max(wait_poll, 30))
     if isinstance(exc, RateLimitedError):
         return Waiting("RateLimited", f"rate limited at {where}",

@@ -268,6 +268,25 @@ class DatadogClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One logical API call: returns the decoded JSON body (None when empty)."""
+        try:
+            return await self._call_once(method, template, path, params=params,
+                                         json_body=json_body, files=files, headers=headers)
+        except DatadogError as exc:
+            exc.route = route_key(method, template)
+            exc.keys_source = self._credentials.source
+            raise
+
+    async def _call_once(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        files: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         route = route_key(method, template)
         idempotent = is_idempotent(route)
         never_retry = route in NEVER_RETRY

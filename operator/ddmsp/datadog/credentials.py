@@ -16,11 +16,13 @@ class Credentials(BaseModel):
 
     api_key: SecretStr
     app_key: SecretStr
+    # Where the keys came from (e.g. "Secret ns/name"): named in errors, never a key.
+    source: str = ""
 
     @classmethod
-    def of(cls, api_key: str, app_key: str) -> Credentials:
+    def of(cls, api_key: str, app_key: str, source: str = "") -> Credentials:
         """Build from plain strings (typed helper for callers)."""
-        return cls(api_key=SecretStr(api_key), app_key=SecretStr(app_key))
+        return cls(api_key=SecretStr(api_key), app_key=SecretStr(app_key), source=source)
 
     def fingerprint(self) -> str:
         """A short, stable, non-reversible id for cache keys and log correlation."""

@@ -35,6 +35,10 @@ class DatadogError(Exception):
         self.method = method
         self.path = path
         self.may_have_committed = may_have_committed
+        # Set by the client: the route template ("POST /api/v1/org") and where the keys
+        # came from ("Secret ns/name"), so errors can name a permission and a Secret.
+        self.route: str | None = None
+        self.keys_source: str = ""
         super().__init__(self.__str__())
 
     def __str__(self) -> str:

@@ -109,8 +109,23 @@ class ControlPlane:
         return st is not None and all(self.running().values()) and self._readyz(st)
 
     # ------------------------------------------------------------------ up/down
-    def up(self, timeout: float = 120.0) -> ControlPlaneState:
-        """Start everything, or return the live control plane when it is already up."""
+    def up(self, timeout: float = 120.0, attempts: int = 4) -> ControlPlaneState:
+        """Start everything, or return the live control plane when it is already up.
+
+        Ports are picked free and bound a moment later by the components; another
+        process (a parallel test session) can take one in between. That start is retried
+        on fresh ports rather than failed.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._up_once(timeout)
+            except ControlPlaneError as exc:
+                if "address already in use" not in str(exc) or attempt == attempts:
+                    raise
+                self.down()
+        raise AssertionError("unreachable")
+
+    def _up_once(self, timeout: float) -> ControlPlaneState:
         st = self.state()
         if st is not None and self.ready():
             return st

@@ -7,8 +7,13 @@
    of it (e.g. a crash before the request was sent, checked after a settle time), never
    create again: raise ``Blocked`` (``CreationResultUnknown``) naming the candidates a
    human can adopt.
-3. Otherwise persist ``create-pending`` *before* the call, ``persist`` the result right
-   after it (Secret first, then status), then set ``create-succeeded``.
+3. Otherwise ``reserve`` the place the result goes (prove the Secret is ours and
+   writable: a result that cannot be stored is a lost key), persist ``create-pending``
+   *before* the call as a compare-and-swap on the object's resourceVersion (a second
+   process that read the same version fails here), ``persist`` the result right after
+   the call (Secret first, then status), then set ``create-succeeded``.
+4. Only the leader creates (``set_leadership``), and the call, the persist and the
+   success marker run shielded from cancellation: a shutdown waits for them.
 """
 
 from __future__ import annotations
@@ -17,20 +22,32 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.kube import KubeAPI, ObjectChanged
 from ddmsp.reconcile.managed import (
     CREATE_PENDING_ANNOTATION,
     CREATE_SUCCEEDED_ANNOTATION,
     ManagedObject,
 )
-from ddmsp.reconcile.outcomes import Blocked
+from ddmsp.reconcile.outcomes import Blocked, Waiting
 
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 CREATION_RESULT_UNKNOWN = "CreationResultUnknown"
+
+_leadership: Callable[[], bool] = lambda: True  # noqa: E731 - replaced by the runner
+
+
+def set_leadership(check: Callable[[], bool]) -> None:
+    """Install the leader-election check consulted right before every create call."""
+    global _leadership
+    _leadership = check
+
+
+# Creates in progress (shielded tasks): the runner's shutdown waits for these.
+IN_FLIGHT: set[asyncio.Future[Any]] = set()
 
 
 def precise_now() -> str:
@@ -56,10 +73,20 @@ class CreateGuard:
         pending = ann.get(CREATE_PENDING_ANNOTATION, "")
         return bool(pending) and pending > ann.get(CREATE_SUCCEEDED_ANNOTATION, "")
 
-    async def _annotate(self, key: str) -> None:
-        updated = await self.kube.patch_annotations(
-            self.obj.info, self.obj.namespace, self.obj.name, {key: precise_now()}
-        )
+    async def _annotate(self, key: str, *, compare_and_swap: bool = False) -> None:
+        version = self.obj.metadata.get("resourceVersion") if compare_and_swap else None
+        try:
+            updated = await self.kube.patch_annotations(
+                self.obj.info, self.obj.namespace, self.obj.name, {key: precise_now()},
+                resource_version=version,
+            )
+        except ObjectChanged:
+            raise Waiting(
+                "ObjectChanged",
+                "the object changed while a create was being prepared (another writer, or "
+                "a second operator process); re-reading it before trying again",
+                delay=1, phase=self.obj.status.get("phase"),
+            ) from None
         self.obj.metadata["annotations"] = updated["metadata"].get("annotations", {})
         self.obj.metadata["resourceVersion"] = updated["metadata"].get("resourceVersion")
 
@@ -74,6 +101,7 @@ class CreateGuard:
         definitely_failed: Callable[[BaseException], bool],
         how_to_resolve: str,
         nothing_created: Callable[[str], Awaitable[bool]] | None = None,
+        reserve: Callable[[], Awaitable[None]] | None = None,
     ) -> R | None:
         """Create ``what`` at most once; returns None when an earlier result was recovered."""
         if await recover():
@@ -92,7 +120,30 @@ class CreateGuard:
                 f"its result was lost; the operator will not create it again. "
                 f"{await candidates()} {how_to_resolve}",
             )
-        await self._annotate(CREATE_PENDING_ANNOTATION)
+        if reserve is not None:
+            await reserve()
+        if not _leadership():
+            raise Waiting("NotLeader", "this operator process does not hold the leader Lease "
+                          "(anymore); only the leader creates", delay=5,
+                          phase=self.obj.status.get("phase"))
+        await self._annotate(CREATE_PENDING_ANNOTATION, compare_and_swap=True)
+        task = asyncio.ensure_future(self._call_and_persist(
+            what, call, persist, candidates, definitely_failed, how_to_resolve))
+        IN_FLIGHT.add(task)
+        task.add_done_callback(IN_FLIGHT.discard)
+        # A cancelled reconcile (shutdown, a timeout) must not cut a create in half: the
+        # create, the Secret write and the marker go on; the shutdown waits for them.
+        return await asyncio.shield(task)
+
+    async def _call_and_persist(
+        self,
+        what: str,
+        call: Callable[[], Awaitable[R]],
+        persist: Callable[[R], Awaitable[None]],
+        candidates: Callable[[], Awaitable[str]],
+        definitely_failed: Callable[[BaseException], bool],
+        how_to_resolve: str,
+    ) -> R:
         try:
             result = await call()
         except BaseException as exc:

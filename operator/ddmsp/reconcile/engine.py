@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import random
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from ddmsp.reconcile.external import Connector, Observation, ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.scrub import scrub
 from ddmsp.resources.kinds import KindInfo
 
 log = logging.getLogger(__name__)
@@ -34,9 +36,13 @@ class Result:
     requeue_after: float | None = None
     stalled: bool = False
     message: str = ""
+    settled: bool = False  # Ready (or ObserveOnly drift reported): next pass is a drift check
+    reason: str = ""
+    gone: bool = False
 
 
 DONE = Result()
+GONE = Result(gone=True)
 
 
 class Reconciler:
@@ -50,12 +56,18 @@ class Reconciler:
         *,
         error_backoff: float = 10.0,
         ready_phase: str = "Ready",
+        drift_interval: float = 600.0,
+        backoff_cap: float = 300.0,
     ) -> None:
         self.info = info
         self.connector = connector
         self.kube = kube
         self.error_backoff = error_backoff
         self.ready_phase = ready_phase
+        self.drift_interval = drift_interval
+        self.backoff_cap = backoff_cap
+        self.runtime: Any = None  # the handlers' Runtime (claims, wakes); None in unit tests
+        self._failures: dict[tuple[str, str], tuple[str, int]] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -68,6 +80,33 @@ class Reconciler:
             self._locks[key] = lock
         return lock
 
+    # ---------------------------------------------------------------- scheduling
+    async def process(self, key: tuple[str, str]) -> float | None:
+        """One queued pass; returns when the next pass is due (None: on change only)."""
+        namespace, name = key
+        result = await self.reconcile(namespace, name)
+        return self.next_delay(key, result)
+
+    def next_delay(self, key: tuple[str, str], result: Result) -> float | None:
+        """Drift interval when settled; capped, jittered exponential backoff while waiting
+        or failing for a reason time can fix (reset when the reason changes); never when
+        only a change can help."""
+        if result.gone:
+            self._failures.pop(key, None)
+            return None
+        if result.settled:
+            self._failures.pop(key, None)
+            return self.drift_interval * random.uniform(0.9, 1.1)
+        if result.stalled or result.requeue_after is None:
+            self._failures.pop(key, None)
+            return None
+        reason, count = self._failures.get(key, ("", 0))
+        count = count + 1 if reason == result.reason else 0
+        self._failures[key] = (result.reason, count)
+        base = max(0.5, result.requeue_after)
+        delay = min(max(self.backoff_cap, base), base * (2 ** min(count, 16)))
+        return float(delay * random.uniform(0.8, 1.0) if count else delay)
+
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, namespace: str, name: str, *, drift_check: bool = False) -> Result:
         """One serialized pass over the object's latest state (handlers and timers share it)."""
@@ -78,7 +117,7 @@ class Reconciler:
         async with self._lock(namespace, name):
             body = await self.kube.get(self.info, namespace, name)
             if body is None or body["metadata"].get("deletionTimestamp"):
-                return DONE
+                return GONE
             try:
                 obj = ManagedObject.from_body(self.info, body)
             except Blocked as blocked:
@@ -94,9 +133,11 @@ class Reconciler:
                                    "are made until it is removed"),
                       reconciling=(False, "ReconcilePaused", ""))
             obj.status["phase"] = "Paused"
+            obj.handled = False  # the spec was not applied: observedGeneration stays
             return DONE
         ctx = self._context(obj, drift_check)
         try:
+            self._check_claims(obj)
             external = await self.connector.connect(ctx)
             observation = await external.observe()
             if not observation.exists:
@@ -116,14 +157,14 @@ class Reconciler:
             if not observation.up_to_date:
                 drift = "; ".join(observation.diff) or "differs from the spec"
                 if obj.management_policy == "ObserveOnly":
-                    await self._event_once(obj, "Warning", "DriftDetected", drift)
-                    self._set(obj, ready=(False, "DriftDetected",
-                                          f"ObserveOnly: drift reported, not corrected: {drift}"),
+                    message = f"ObserveOnly: drift reported, not corrected: {drift}"
+                    await self._event_once(obj, "Warning", "DriftDetected", message)
+                    self._set(obj, ready=(False, "DriftDetected", message),
                               synced=(True, "ReconcileSuccess", ""),
                               reconciling=(False, "DriftDetected", ""),
                               stalled=(False, "DriftDetected", ""))
                     obj.status["phase"] = observation.phase or "Drifted"
-                    return DONE
+                    return Result(settled=True, reason="DriftDetected")
                 await ctx.event("Normal", "Updating" if not drift_check else "DriftCorrected",
                                 drift)
                 await external.update(observation)
@@ -135,17 +176,36 @@ class Reconciler:
         except Exception as exc:
             translated = self.connector.translate_error(exc)
             if translated is None:
-                log.exception("%s: reconcile failed", obj.ref())
+                log.error("%s: reconcile failed: %s", obj.ref(), _safe_message(exc))
                 self._set(obj, synced=(False, "ReconcileError", _safe_message(exc)),
                           reconciling=(True, "ReconcileError", ""))
-                return Result(requeue_after=self.error_backoff, message=_safe_message(exc))
+                obj.handled = False  # the pass did not get to a verdict on this generation
+                return Result(requeue_after=self.error_backoff, message=_safe_message(exc),
+                              reason="ReconcileError")
             return await self._outcome(obj, translated)
         self._set(obj, ready=(True, "Available", observation.message),
                   synced=(True, "ReconcileSuccess", ""),
                   reconciling=(False, "Available", ""),
                   stalled=(False, "Available", ""))
         obj.status["phase"] = observation.phase or self.ready_phase
-        return DONE
+        return Result(settled=True, reason="Available")
+
+    def _check_claims(self, obj: ManagedObject) -> None:
+        """The oldest object claiming an external thing owns it; later ones wait, named."""
+        claims = getattr(self.connector, "claims", None)
+        if claims is None or self.runtime is None:
+            return
+        for claim in claims(obj):
+            holders = self.runtime.holders(self.info.plural, claim)
+            owner = holders[0] if holders else None
+            if owner is not None and owner.uid != obj.uid:
+                raise Waiting(
+                    "Conflict",
+                    f"{owner.ref(self.info.kind)} already manages {claim} (it is older); "
+                    f"this object changes nothing while it does. Delete one of the two, or "
+                    f"point this one elsewhere",
+                    delay=30, phase="Conflict", event=True,
+                )
 
     async def _outcome(self, obj: ManagedObject, outcome: ReconcileOutcome) -> Result:
         if isinstance(outcome, Waiting):
@@ -157,7 +217,8 @@ class Reconciler:
                       stalled=(False, outcome.reason, ""))
             if outcome.phase:
                 obj.status["phase"] = outcome.phase
-            return Result(requeue_after=outcome.delay, message=outcome.message)
+            return Result(requeue_after=outcome.delay, message=outcome.message,
+                          reason=outcome.reason)
         await self._event_once(obj, "Warning", outcome.reason, outcome.message)
         return self._stalled(obj, outcome)
 
@@ -167,7 +228,7 @@ class Reconciler:
                   reconciling=(False, outcome.reason, ""),
                   stalled=(True, outcome.reason, outcome.message))
         obj.status["phase"] = outcome.phase or "Stalled"
-        return Result(stalled=True, message=outcome.message)
+        return Result(stalled=True, message=outcome.message, reason=outcome.reason)
 
     # ------------------------------------------------------------------- deletion
     async def finalize(self, body: dict[str, Any]) -> Result:
@@ -190,13 +251,14 @@ class Reconciler:
                 return DONE
             ctx = self._context(obj, False)
             try:
+                self._check_claims(obj)
                 external = await self.connector.connect(ctx)
                 observation = await external.observe()
                 if observation.exists:
                     await external.delete()
                     await self._event(obj, "Normal", "Deleted", "deleted from Datadog")
             except Waiting as waiting:
-                if waiting.reason in {"OrgNotReady", "CredentialsMissing"}:
+                if waiting.reason in {"OrgNotReady", "CredentialsMissing", "Conflict"}:
                     await self._event(obj, "Warning", "Orphaned",
                                       f"could not reach the org to delete: {waiting.message}")
                     return DONE
@@ -234,7 +296,8 @@ class Reconciler:
                                obj.generation)
 
     async def _finish(self, obj: ManagedObject, result: Result) -> Result:
-        obj.status["observedGeneration"] = obj.generation
+        if obj.handled:
+            obj.status["observedGeneration"] = obj.generation
         await self._write_status(obj)
         ready = cond.is_true(obj.conditions, cond.READY)
         metrics.READY.labels(self.info.kind, obj.namespace, obj.name).set(1 if ready else 0)
@@ -244,8 +307,12 @@ class Reconciler:
     async def _write_status(self, obj: ManagedObject) -> None:
         if obj.status == obj.original_status:
             return
-        await self.kube.patch_status(self.info, obj.namespace, obj.name, obj.status)
+        updated = await self.kube.patch_status(
+            self.info, obj.namespace, obj.name, merge_patch(obj.original_status, obj.status))
         obj.original_status = copy.deepcopy(obj.status)
+        version = (updated or {}).get("metadata", {}).get("resourceVersion")
+        if version:  # our own write: the next compare-and-swap starts from here
+            obj.metadata["resourceVersion"] = version
 
     async def _event(self, obj: ManagedObject, type_: str, reason: str, message: str) -> None:
         await self.kube.post_event(obj.body, type_, reason, message)
@@ -273,9 +340,26 @@ def _outcome_label(obj: ManagedObject, result: Result, ready: bool) -> str:
 
 
 def _safe_message(exc: BaseException) -> str:
-    """Exception text for status: our own errors never carry keys; cap the length."""
+    """Exception text for status and logs: scrubbed of anything key-like, capped."""
     text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:800]
+    return scrub(f"{type(exc).__name__}: {text}")[:800]
 
 
-__all__ = ["DONE", "Observation", "Reconciler", "Result"]
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) turning ``old`` into ``new``: removed keys become
+    null, so the server drops them instead of keeping them behind a merge."""
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            sub = merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif key not in old or before != value:
+            patch[key] = value
+    return patch
+
+
+__all__ = ["DONE", "GONE", "Observation", "Reconciler", "Result", "merge_patch"]

@@ -19,6 +19,10 @@ from kubernetes import client
 from ddmsp.resources.kinds import KindInfo
 
 
+class ObjectChanged(Exception):
+    """A compare-and-swap write lost: the object changed since it was read."""
+
+
 class KubeAPI:
     """Async facade over the kubernetes client for objects, Secrets and Events."""
 
@@ -47,14 +51,26 @@ class KubeAPI:
             raise
 
     async def patch_annotations(
-        self, info: KindInfo, namespace: str, name: str, annotations: dict[str, str | None]
+        self, info: KindInfo, namespace: str, name: str, annotations: dict[str, str | None],
+        *, resource_version: str | None = None,
     ) -> dict[str, Any]:
-        """Merge-patch annotations (None deletes one); returns the updated object."""
-        body = {"metadata": {"annotations": annotations}}
-        return cast(dict[str, Any], await self._run(
-            self.custom.patch_namespaced_custom_object,
-            info.group, info.version, namespace, info.plural, name, body,
-        ))
+        """Merge-patch annotations (None deletes one); returns the updated object.
+
+        With ``resource_version`` the patch is a compare-and-swap: the API server refuses
+        it (409, raised as ``ObjectChanged``) when the object changed since that version.
+        """
+        meta: dict[str, Any] = {"annotations": annotations}
+        if resource_version:
+            meta["resourceVersion"] = resource_version
+        try:
+            return cast(dict[str, Any], await self._run(
+                self.custom.patch_namespaced_custom_object,
+                info.group, info.version, namespace, info.plural, name, {"metadata": meta},
+            ))
+        except client.ApiException as exc:
+            if exc.status == 409 and resource_version:
+                raise ObjectChanged(f"{info.kind} {namespace}/{name} changed") from None
+            raise
 
     async def patch_status(
         self, info: KindInfo, namespace: str, name: str, status: dict[str, Any]
@@ -94,6 +110,40 @@ class KubeAPI:
                 raise
             patch = {"metadata": {"labels": labels}, "stringData": data}
             await self._run(self.core.patch_namespaced_secret, name, namespace, patch)
+
+    async def reserve_secret(
+        self, namespace: str, name: str, labels: dict[str, str], keys: list[str]
+    ) -> None:
+        """Prove that ``keys`` can be written into this Secret before anything depends on it:
+        create it empty with ``labels`` when absent, then a server-side dry-run write of the
+        keys (immutable Secrets, admission webhooks and RBAC all answer here, not later)."""
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+            type="Opaque",
+        )
+        try:
+            await self._run(self.core.create_namespaced_secret, namespace, body)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        patch = {"metadata": {"labels": labels}, "stringData": {k: "" for k in keys}}
+        await self._run(self.core.patch_namespaced_secret, name, namespace, patch,
+                        dry_run="All")
+
+    async def list_objects(
+        self, info: KindInfo, namespaces: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """Objects of a kind in these namespaces (all namespaces when None or empty)."""
+        if not namespaces:
+            found = await self._run(self.custom.list_cluster_custom_object,
+                                    info.group, info.version, info.plural)
+            return list(found.get("items") or [])
+        items: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            found = await self._run(self.custom.list_namespaced_custom_object,
+                                    info.group, info.version, namespace, info.plural)
+            items.extend(found.get("items") or [])
+        return items
 
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         try:

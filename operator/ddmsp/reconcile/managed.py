@@ -16,6 +16,8 @@ from ddmsp.resources.kinds import KindInfo
 PAUSED_ANNOTATION = f"{API_GROUP}/paused"
 CREATE_PENDING_ANNOTATION = f"{API_GROUP}/create-pending"
 CREATE_SUCCEEDED_ANNOTATION = f"{API_GROUP}/create-succeeded"
+# Any new value asks for one more attempt now (e.g. a Stalled object after a fix).
+RETRY_ANNOTATION = f"{API_GROUP}/retry"
 
 
 @dataclass
@@ -27,6 +29,9 @@ class ManagedObject:
     spec: Any
     status: dict[str, Any]
     original_status: dict[str, Any] = field(default_factory=dict)
+    # False when a pass did not act on this generation (paused, crashed): then
+    # status.observedGeneration keeps naming the last generation really handled.
+    handled: bool = True
 
     @classmethod
     def from_body(cls, info: KindInfo, body: dict[str, Any]) -> ManagedObject:

@@ -25,8 +25,17 @@ class Registration(KubeModel):
     confirmed: bool = Field(
         default=False,
         description="Set to true after registering the spun-off parent org in the DPN portal "
-        "(the Ready condition and an event name the org to register). The operator then "
-        "creates the client's working org under it.",
+        "(the Ready condition and an event name the org to register), together with "
+        "orgPublicId. The operator then creates the client's working org under it.",
+    )
+    org_public_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The public ID of the org you registered in the DPN portal. The "
+        "confirmation counts only when this names the spun-off parent org in "
+        "status.parentOrg.publicId, so a `confirmed: true` committed to Git before the org "
+        "existed can never skip the registration. `kubectl ddmsp confirm-registration NAME` "
+        "sets both fields.",
     )
     deal_id: str | None = Field(
         default=None,
@@ -188,6 +197,19 @@ class OrgRecord(KubeModel):
     spun_off: bool | None = Field(
         default=None, description="True once the org was spun off from the partner's org."
     )
+    spin_off_requested_at: str | None = Field(
+        default=None,
+        description="When the operator first asked Datadog to spin the org off (recorded "
+        "before the call, so a crash in between is resolved by asking again, never skipped).",
+    )
+    spun_off_at: str | None = Field(
+        default=None, description="When Datadog confirmed the spin-off."
+    )
+    created_under: str | None = Field(
+        default=None,
+        description="The public ID of the org whose keys created this one (the partner's org, "
+        "or the spun-off parent).",
+    )
 
 
 class RegistrationStatus(KubeModel):
@@ -197,9 +219,12 @@ class RegistrationStatus(KubeModel):
         default=None, description="When the operator asked for the registration."
     )
     confirmed_at: str | None = Field(
-        default=None, description="When spec.registration.confirmed was first seen true."
+        default=None, description="When a confirmation naming the parent org was first seen."
     )
     deal_id: str | None = Field(default=None, description="The DPN deal ID, when given.")
+    org_public_id: str | None = Field(
+        default=None, description="The public ID of the org the confirmation named."
+    )
     org_to_register: str | None = Field(
         default=None, description="Name and public ID of the org to register in DPN."
     )
