@@ -154,6 +154,8 @@ class _WaitsAreNotErrors(logging.Filter):
     (DPN registration, an org not Ready yet, a rate-limit reset): log them at INFO."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and str(record.msg).startswith("Handler 'watch'"):
+            return False  # the watch-event hook runs on every event: its success is noise
         if record.levelno == logging.ERROR and "failed temporarily" in str(record.msg):
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True

@@ -31,6 +31,23 @@ def sim_org(sim: RunningSimulator, public_id: str) -> dict[str, Any]:
     return next(o for o in snap["orgs"] if o["public_id"] == public_id)
 
 
+def confirm_registration(op: Operator, name: str, deal_id: str | None = None,
+                         timeout: float = 60) -> str:
+    """What the partner does after the DPN portal: confirm naming the parent org."""
+    def parent_id() -> str | None:
+        status = op.get(PLURAL, name).get("status") or {}
+        if status.get("phase") != "AwaitingRegistration":
+            return None
+        return str((status.get("parentOrg") or {}).get("publicId") or "") or None
+
+    public_id = str(wait_for(parent_id, timeout=timeout, what=f"{name} AwaitingRegistration"))
+    registration: dict[str, Any] = {"confirmed": True, "orgPublicId": public_id}
+    if deal_id:
+        registration["dealId"] = deal_id
+    op.patch(PLURAL, name, {"spec": {"registration": registration}})
+    return public_id
+
+
 def assert_no_keys_leaked(op: Operator, keys: list[str], names: list[str]) -> None:
     """Keys may live in Secrets only: not in the log, events, or any object's status."""
     texts = [op.process.log()]
@@ -61,7 +78,11 @@ def test_both_modes_reach_ready_and_match_the_simulator(operator: Operator) -> N
     assert parent_id in waiting["message"] and "registration" in waiting["message"]
     assert op.get(PLURAL, "globex")["status"]["phase"] == "AwaitingRegistration"
     assert any(e.reason == "AwaitingRegistration" for e in op.events("globex"))
+    # a confirmation that does not name the org to register does not count
     op.patch(PLURAL, "globex", {"spec": {"registration": {"confirmed": True, "dealId": "D-42"}}})
+    named = op.wait_condition(PLURAL, "globex", "Ready", "False", "AwaitingRegistration")
+    assert "orgPublicId is not set" in named["message"] and parent_id in named["message"]
+    confirm_registration(op, "globex", deal_id="D-42")
     op.wait_condition(PLURAL, "globex", "Ready")
 
     # the simulator's org tree matches status

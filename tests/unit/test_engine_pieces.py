@@ -49,7 +49,8 @@ class FakeKube:
         self.patches: list[dict[str, str | None]] = []
 
     async def patch_annotations(self, info: Any, ns: str, name: str,
-                                annotations: dict[str, str | None]) -> dict[str, Any]:
+                                annotations: dict[str, str | None],
+                                resource_version: str | None = None) -> dict[str, Any]:
         self.patches.append(annotations)
         current = dict(self.obj.metadata.get("annotations") or {})
         for k, v in annotations.items():
@@ -104,7 +105,7 @@ async def test_guard_marks_pending_before_the_call_and_succeeded_after() -> None
     order: list[str] = []
     original = kube.patch_annotations
 
-    async def tracking(*args: Any) -> dict[str, Any]:
+    async def tracking(*args: Any, **kwargs: Any) -> dict[str, Any]:
         order.append(next(iter(args[3])))
         return await original(*args)
 
@@ -178,16 +179,94 @@ def test_run_refuses_bad_settings_naming_flag_and_variable(capsys: pytest.Captur
     assert "--drift-interval / DDMSP_DRIFT_INTERVAL" in err
 
 
-def test_engine_results_map_onto_kopf_retries() -> None:
-    import kopf
+def test_engine_results_schedule_the_next_pass() -> None:
+    """Settled -> drift interval; waiting/failing -> capped exponential backoff that resets
+    when the reason changes; stalled or waiting for a change -> no pass until a change."""
+    from unittest.mock import MagicMock
 
-    from ddmsp.reconcile.engine import DONE, Result
-    from ddmsp.reconcile.handlers import _raise_for
+    from ddmsp.reconcile.engine import GONE, Reconciler, Result
+    from ddmsp.resources import ROLE
 
-    _raise_for(DONE)  # settled, or waiting for the object itself to change: no retry
-    _raise_for(Result(requeue_after=None, message="waiting for a spec change"))
-    with pytest.raises(kopf.TemporaryError) as temporary:
-        _raise_for(Result(requeue_after=7.5, message="org not ready"))
-    assert temporary.value.delay == 7.5
-    with pytest.raises(kopf.PermanentError):
-        _raise_for(Result(stalled=True, message="needs a human"))
+    rec = Reconciler(ROLE, MagicMock(), MagicMock(), drift_interval=600, backoff_cap=60)
+    key = ("ns", "x")
+    drift = rec.next_delay(key, Result(settled=True))
+    assert drift is not None and 540 <= drift <= 660
+    assert rec.next_delay(key, Result(stalled=True, reason="InvalidSpec")) is None
+    assert rec.next_delay(key, Result(requeue_after=None, reason="AwaitingRegistration")) is None
+    delays = [rec.next_delay(key, Result(requeue_after=2, reason="DatadogUnavailable"))
+              for _ in range(10)]
+    assert delays[0] == 2
+    assert all(d is not None and d <= 60 for d in delays)
+    assert delays[-1] is not None and delays[-1] >= 60 * 0.8  # reached the cap, jittered
+    assert rec.next_delay(key, Result(requeue_after=2, reason="RateLimited")) == 2  # reset
+    assert rec.next_delay(key, GONE) is None
+
+
+def test_merge_patch_removes_keys_that_are_gone() -> None:
+    from ddmsp.reconcile.engine import merge_patch
+
+    old = {"phase": "Drifted", "drift": {"differences": ["x"]}, "org": {"a": 1, "b": 2}}
+    new = {"phase": "Ready", "org": {"a": 1}}
+    assert merge_patch(old, new) == {"phase": "Ready", "drift": None, "org": {"b": None}}
+    assert merge_patch(new, new) == {}
+
+
+def test_messages_copied_from_exceptions_are_scrubbed_of_key_like_strings() -> None:
+    from ddmsp.reconcile.engine import _safe_message
+
+    api, app = "0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef01234567"
+    text = _safe_message(RuntimeError(f"body {{'api-key': '{api}', 'app': '{app}'}} role 3f2a"))
+    assert api not in text and app not in text and "[REDACTED]" in text and "3f2a" in text
+
+
+def test_metric_series_of_a_deleted_object_are_forgotten() -> None:
+    from ddmsp import metrics
+
+    metrics.READY.labels("DatadogRole", "ns-x", "gone").set(1)
+    metrics.READY.labels("DatadogRole", "ns-x", "stays").set(1)
+    metrics.forget("DatadogRole", "ns-x", "gone")
+    left = {values[2] for values in metrics.READY._metrics if values[1] == "ns-x"}
+    assert left == {"stays"}
+
+
+def test_forbidden_names_the_permission_and_the_secret() -> None:
+    from ddmsp.controllers.datadog_access import translate_datadog_error
+    from ddmsp.datadog import ForbiddenError
+
+    exc = ForbiddenError("Datadog API answered 403 Forbidden", status=403, method="GET",
+                         path="/api/v2/usage/projected_cost", api_errors=["Forbidden"])
+    exc.keys_source = "Secret ddmsp-system/partner"
+    outcome = translate_datadog_error(exc)
+    assert outcome is not None and outcome.reason == "MissingPermission"
+    assert "`usage_read` and `billing_read`" in outcome.message
+    assert "Secret ddmsp-system/partner" in outcome.message
+
+
+async def test_queue_runs_each_key_once_at_a_time_and_brings_due_times_forward() -> None:
+    import asyncio
+
+    from ddmsp.reconcile.queue import WorkQueue
+
+    seen: list[tuple[str, str]] = []
+    running: set[tuple[str, str]] = set()
+    overlap = False
+
+    async def process(key: tuple[str, str]) -> float | None:
+        nonlocal overlap
+        overlap = overlap or key in running
+        running.add(key)
+        seen.append(key)
+        await asyncio.sleep(0.05)
+        running.discard(key)
+        return None
+
+    queue = WorkQueue("test", process, asyncio.Semaphore(4))
+    task = asyncio.create_task(queue.run())
+    queue.add(("ns", "a"), delay=30)
+    queue.add(("ns", "a"), delay=0)  # brought forward
+    await asyncio.sleep(0.01)
+    queue.add(("ns", "a"))  # while active: exactly one more pass afterwards
+    queue.add(("ns", "a"))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    assert seen == [("ns", "a"), ("ns", "a")] and not overlap
