@@ -84,7 +84,8 @@ def run_scenario(op: Operator, kubeconfig: Path, log: Path) -> None:
     op.process = OperatorProcess(
         kubeconfig, op.sim.base_url, [op.namespace], log,
         extra_env={"DDMSP_PARTNER_SECRET": f"{op.namespace}/partner",
-                   "DDMSP_READINESS_PORT": str(port), "DDMSP_METADATA_POLL": "3600"})
+                   "DDMSP_READINESS_PORT": str(port), "DDMSP_METADATA_POLL": "3600",
+                   "POD_NAMESPACE": op.namespace})  # the release's namespace, as in the pod
     op.start()
     wait_for(lambda: readyz(port)[0] == 200, timeout=60, what="/readyz 200")
     put_secret(op.api, op.namespace, "idp", {"xml": metadata()})
@@ -219,7 +220,8 @@ def test_two_shards_stay_apart_and_a_doubly_claimed_namespace_is_refused(
             kc = serviceaccount_kubeconfig(op.cluster, ns, f"{rel}-ddmsp", tmp_path / rel)
             procs.append(OperatorProcess(
                 kc, op.sim.base_url, [ns], tmp_path / f"{rel}.log",
-                extra_env={"DDMSP_PARTNER_SECRET": f"{ns}/partner"}).start())
+                extra_env={"DDMSP_PARTNER_SECRET": f"{ns}/partner",
+                           "POD_NAMESPACE": ns}).start())
         objects = client.CustomObjectsApi(op.api)
         try:
             for ns, org in ((op.namespace, "org-a"), (ns_b, "org-b")):
