@@ -80,8 +80,9 @@ def test_both_modes_reach_ready_and_match_the_simulator(operator: Operator) -> N
     assert any(e.reason == "AwaitingRegistration" for e in op.events("globex"))
     # a confirmation that does not name the org to register does not count
     op.patch(PLURAL, "globex", {"spec": {"registration": {"confirmed": True, "dealId": "D-42"}}})
-    named = op.wait_condition(PLURAL, "globex", "Ready", "False", "AwaitingRegistration")
-    assert "orgPublicId is not set" in named["message"] and parent_id in named["message"]
+    named = wait_for(lambda: (c := op.condition(PLURAL, "globex", "Ready")) and
+                     "orgPublicId is not set" in c["message"] and c, what="unnamed confirmation")
+    assert parent_id in named["message"] and named["reason"] == "AwaitingRegistration"
     confirm_registration(op, "globex", deal_id="D-42")
     op.wait_condition(PLURAL, "globex", "Ready")
 
@@ -183,7 +184,11 @@ def test_missing_then_wrong_partner_credentials_recover_by_themselves(
     assert "umbrella-partner" in missing["message"]
     put_secret(op.api, op.namespace, "umbrella-partner",
                {"api-key": "0" * 32, "app-key": "1" * 40})
-    op.wait_condition(PLURAL, "umbrella", "Ready", "False", "CredentialsInvalid", timeout=90)
+    # Datadog answers 403 for an invalid key and for a missing permission alike: the
+    # condition names the Secret and both causes
+    refused = op.wait_condition(PLURAL, "umbrella", "Ready", "False", "MissingPermission",
+                                timeout=90)
+    assert "umbrella-partner" in refused["message"] and "no longer valid" in refused["message"]
     assert orgs_named(sim, "Umbrella") == []
     put_secret(op.api, op.namespace, "umbrella-partner",
                {"api-key": sim.partner_api_key, "app-key": sim.partner_app_key})

@@ -154,16 +154,22 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
     operator.apply(ROLES, role("typo", ["monitor_write"], roleName="admins"))
     operator.wait_condition(ROLES, "typo", status="False", reason="UnknownPermissions",
                             timeout=30)
-    # A valid spec naming the existing role without spec.adopt: RoleExists with the fix.
+    # A second object claiming the same role name (compared as Datadog does) conflicts.
     operator.apply(ROLES, role("taken", ["monitors_write"], roleName="Admins"))
+    conflict = operator.wait_condition(ROLES, "taken", status="False", reason="Conflict",
+                                       timeout=30)
+    assert "typo" in conflict["message"]
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
+                                                     operator.namespace, ROLES, "typo")
+    # The claim is free: a valid spec naming the existing role without spec.adopt gets
+    # RoleExists with the fix.
     cond = operator.wait_condition(ROLES, "taken", status="False", reason="RoleExists",
                                    timeout=30)
     assert admins.id in cond["message"] and "spec.adopt.roleId" in cond["message"]
     assert operator.condition(ROLES, "taken", "Stalled")["status"] == "True"  # type: ignore[index]
     assert "roleId" not in operator.get(ROLES, "taken")["status"]
-    for name in ("typo", "taken"):
-        operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
-                                                         operator.namespace, ROLES, name)
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
+                                                     operator.namespace, ROLES, "taken")
     wait_for(lambda: _gone(operator, "typo") and _gone(operator, "taken"), timeout=15)
     assert sim_role(sim, pid, "Admins") == before
     assert sim.state.calls().get("DELETE /api/v2/roles/{role_id}", {}) == {}

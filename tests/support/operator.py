@@ -46,7 +46,7 @@ class OperatorProcess:
             sys.executable, "-m", "ddmsp", "run",
             "--datadog-url", self.datadog_url,
             "--liveness", "", "--metrics-port", "0",
-            "--wait-poll", "1", "--drift-interval", "600",
+            "--wait-poll", "1", "--drift-interval", "600", "--backoff-cap", "10",
             *[a for ns in self.namespaces for a in ("--namespace", ns)],
             *self.extra_args,
         ]

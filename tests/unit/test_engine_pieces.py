@@ -270,3 +270,17 @@ async def test_queue_runs_each_key_once_at_a_time_and_brings_due_times_forward()
     await asyncio.sleep(0.3)
     task.cancel()
     assert seen == [("ns", "a"), ("ns", "a")] and not overlap
+
+
+def test_our_own_create_markers_do_not_trigger_another_pass() -> None:
+    from ddmsp.reconcile.handlers import _only_bookkeeping
+
+    pending = ("add", ("metadata", "annotations", "ddmsp.io/create-pending"), None, "t")
+    cleared = ("remove", ("metadata", "annotations", "ddmsp.io/create-pending"), "t", None)
+    first = ("add", ("metadata", "annotations"), None, {"ddmsp.io/create-pending": "t"})
+    retry = ("add", ("metadata", "annotations", "ddmsp.io/retry"), None, "1")
+    spec = ("change", ("spec", "displayName"), "a", "b")
+    assert _only_bookkeeping([pending]) and _only_bookkeeping([cleared, pending])
+    assert _only_bookkeeping([first])
+    assert not _only_bookkeeping([pending, retry]) and not _only_bookkeeping([spec])
+    assert not _only_bookkeeping([])

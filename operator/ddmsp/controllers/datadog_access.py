@@ -101,14 +101,14 @@ async def credentials_from_secret(
             "CredentialsMissing",
             f"Secret {namespace}/{name} ({purpose}) not found: create it with keys "
             f"`{API_KEY}` and `{APP_KEY}`",
-            delay=30,
+            delay=10,
         )
     missing = [k for k in (API_KEY, APP_KEY) if not data.get(k, "").strip()]
     if missing:
         raise Waiting(
             "CredentialsMissing",
             f"Secret {namespace}/{name} ({purpose}) lacks {', '.join(missing)}",
-            delay=30,
+            delay=10,
         )
     return Credentials(
         api_key=SecretStr(data[API_KEY].strip()), app_key=SecretStr(data[APP_KEY].strip()),
@@ -160,7 +160,7 @@ def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0) -> Reco
         return Waiting("CredentialsInvalid",
                        f"Datadog refused the keys in {keys} ({exc.status}) at {where}: "
                        f"{detail}; fix the Secret and the operator retries by itself",
-                       delay=max(wait_poll, 30))
+                       delay=max(wait_poll, 10))
     if isinstance(exc, RateLimitedError):
         return Waiting("RateLimited", f"rate limited at {where}",
                        delay=max(1.0, float(exc.reset_seconds or 5)))

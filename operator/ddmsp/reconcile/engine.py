@@ -124,7 +124,12 @@ class Reconciler:
                 obj = ManagedObject(self.info, body, None, copy.deepcopy(body.get("status") or {}),
                                     copy.deepcopy(body.get("status") or {}))
                 return await self._finish(obj, self._stalled(obj, blocked))
-            return await self._finish(obj, await self._pass(obj, drift_check))
+            # A pass over a generation already applied and Ready is a drift check: what
+            # differs now changed in Datadog, not in the spec.
+            ready = cond.get_condition(obj.conditions, cond.READY)
+            settled = (obj.original_status.get("observedGeneration") == obj.generation
+                       and ready is not None and ready.get("status") == "True")
+            return await self._finish(obj, await self._pass(obj, drift_check or settled))
 
     async def _pass(self, obj: ManagedObject, drift_check: bool) -> Result:
         if obj.paused:
@@ -204,7 +209,7 @@ class Reconciler:
                     f"{owner.ref(self.info.kind)} already manages {claim} (it is older); "
                     f"this object changes nothing while it does. Delete one of the two, or "
                     f"point this one elsewhere",
-                    delay=30, phase="Conflict", event=True,
+                    delay=30, event=True,
                 )
 
     async def _outcome(self, obj: ManagedObject, outcome: ReconcileOutcome) -> Result:

@@ -25,7 +25,11 @@ import kopf
 from ddmsp import metrics
 from ddmsp.reconcile.conditions import READY, get_condition
 from ddmsp.reconcile.engine import Reconciler
-from ddmsp.reconcile.managed import ManagedObject
+from ddmsp.reconcile.managed import (
+    CREATE_PENDING_ANNOTATION,
+    CREATE_SUCCEEDED_ANNOTATION,
+    ManagedObject,
+)
 from ddmsp.reconcile.outcomes import Blocked
 from ddmsp.reconcile.queue import Key, WorkQueue
 from ddmsp.resources.kinds import KindInfo
@@ -33,6 +37,7 @@ from ddmsp.resources.kinds import KindInfo
 log = logging.getLogger(__name__)
 
 CLAIMS_INDEX = "ddmsp_claims_{plural}"
+BOOKKEEPING = frozenset({CREATE_PENDING_ANNOTATION, CREATE_SUCCEEDED_ANNOTATION})
 ORGREF_INDEX = "ddmsp_orgrefs_{plural}"
 
 
@@ -111,6 +116,23 @@ class Runtime:
             await queue.drain(timeout)
 
 
+def _only_bookkeeping(diff: Iterable[Any]) -> bool:
+    """True when a change touched nothing but the engine's own create markers."""
+    changes = list(diff)
+    return bool(changes) and all(
+        len(change) > 1 and tuple(change[1])[:2] == ("metadata", "annotations")
+        and ((len(tuple(change[1])) == 3 and tuple(change[1])[2] in BOOKKEEPING)
+             or (len(tuple(change[1])) == 2 and _marker_only(change)))
+        for change in changes)
+
+
+def _marker_only(change: Any) -> bool:
+    """A whole-annotations change (added or removed map) that holds only markers."""
+    old, new = dict(change[2] or {}), dict(change[3] or {})
+    keys = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    return keys <= BOOKKEEPING
+
+
 def _settled(body: dict[str, Any]) -> bool:
     """Ready at the current generation: a restart may re-check it later, not at once."""
     status = body.get("status") or {}
@@ -162,6 +184,8 @@ def register_kind(
 
     async def changed(**kwargs: Any) -> None:
         runtime.capture(kwargs)
+        if _only_bookkeeping(kwargs.get("diff") or ()):
+            return  # our own create markers: re-running on them would loop
         runtime.enqueue(plural, key_of(kwargs))
 
     async def resumed(**kwargs: Any) -> None:
