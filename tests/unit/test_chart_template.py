@@ -87,7 +87,14 @@ def test_defaults_cluster_mode_restricted_pod_and_probes() -> None:
     docs = render()
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
-                     "Deployment", "ServiceAccount"]
+                     "Deployment", "Role", "RoleBinding", "ServiceAccount"]
+    (lease_role,) = of_kind(docs, "Role")  # leader election: Leases in its own namespace
+    assert lease_role["metadata"]["name"].endswith("-leader-election")
+    assert lease_role["rules"] == [{"apiGroups": ["coordination.k8s.io"],
+                                    "resources": ["leases"],
+                                    "verbs": ["get", "create", "update"]}]
+    assert env(docs)["DDMSP_LEADER_ELECTION_ID"] == lease_role["metadata"]["name"].removesuffix(
+        "-leader-election")
     (deploy,) = of_kind(docs, "Deployment")
     assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"]["type"] == "Recreate"
     c = container(docs)
@@ -117,7 +124,8 @@ def test_rbac_covers_every_kind_the_operator_serves() -> None:
         (cluster,) = [r for r in of_kind(docs, "ClusterRole")
                       if r["metadata"]["name"].endswith("-discovery")]
         ops = [r for r in of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
-               if r is not cluster and not r["metadata"]["name"].endswith("-credentials")]
+               if r is not cluster and not r["metadata"]["name"].endswith(
+                   ("-credentials", "-leader-election"))]
         for info in ALL_KINDS:
             holders = [cluster] if info.scope == "Cluster" else ops
             for role in holders:
@@ -137,7 +145,8 @@ def test_namespaced_mode_roles_only() -> None:
     assert not {v for _, r, v in rules(cluster_role) if r != "datadogpartners"} - {
         "get", "list", "watch", "patch", "update"}
     assert cluster_role["metadata"]["labels"]["ddmsp.io/mode"] == "namespaced"
-    roles = of_kind(docs, "Role")
+    roles = [r for r in of_kind(docs, "Role")
+             if not r["metadata"]["name"].endswith("-leader-election")]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(r["metadata"]["labels"]["ddmsp.io/claim"] == "true" for r in roles)
     bindings = of_kind(docs, "RoleBinding")
@@ -149,7 +158,8 @@ def test_namespaced_mode_roles_only() -> None:
 def test_partner_credentials_secret_readable_by_name_only() -> None:
     docs = render("watchNamespaces={team-a}", "partnerCredentials.existingSecret=partner")
     assert env(docs)["DDMSP_PARTNER_SECRET"] == "ops/partner"
-    role = next(r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "ops")
+    role = next(r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "ops"
+                and not r["metadata"]["name"].endswith("-leader-election"))
     assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"],
                               "resourceNames": ["partner"], "verbs": ["get"]}]
     assert "DDMSP_DEFAULT_PARTNER_NAMESPACES" not in env(docs)
@@ -157,7 +167,8 @@ def test_partner_credentials_secret_readable_by_name_only() -> None:
                   "partnerCredentials.allowedNamespaces={team-a,team-b}")
     assert env(docs)["DDMSP_PARTNER_SECRET"] == "keys/p"
     assert env(docs)["DDMSP_DEFAULT_PARTNER_NAMESPACES"] == "team-a,team-b"
-    assert not of_kind(docs, "Role")  # cluster mode reads it through the ClusterRole
+    # cluster mode reads it through the ClusterRole (the only Role: leader election)
+    assert [r["metadata"]["name"] for r in of_kind(docs, "Role")] == ["r-ddmsp-leader-election"]
 
 
 def test_extra_secrets_readable_by_name_in_namespaced_mode() -> None:
@@ -230,7 +241,8 @@ def test_rbac_and_serviceaccount_can_be_left_to_the_user() -> None:
 
 def test_every_env_variable_the_chart_sets_is_read_by_the_operator() -> None:
     docs = render("partnerCredentials.existingSecret=p", "datadogUrl=http://x")
-    assert set(env(docs)) <= set(_ENV.values())
+    # POD_NAMESPACE / POD_NAME come from the downward API: the Lease's namespace and holder
+    assert set(env(docs)) - {"POD_NAMESPACE", "POD_NAME"} <= set(_ENV.values())
 
 
 def test_network_policy() -> None:
