@@ -1,7 +1,8 @@
 """`ddmsp confirm-registration NAME` (also `kubectl ddmsp confirm-registration NAME`): record
 that the partner registered a spun-off parent org in the DPN portal.
 
-It sets ``spec.registration.confirmed`` (and ``dealId``) on the DatadogClientOrg, exactly
+It sets ``spec.registration.confirmed`` and ``orgPublicId`` (the parent org in status,
+the one the partner registered) and ``dealId`` on the DatadogClientOrg, exactly
 what a `kubectl patch` would; the operator then creates the client's working org. Like
 kubectl plugins, it reads the namespace from -n or the kubeconfig's current context.
 """
@@ -41,10 +42,16 @@ def registration_patch(body: dict[str, Any], deal_id: str | None) -> dict[str, A
     spec = body.get("spec") or {}
     if spec.get("provisioning", "ChildOrg") != "SpinOff":
         raise ValueError("only provisioning: SpinOff orgs have a DPN registration step")
+    parent = str(((body.get("status") or {}).get("parentOrg") or {}).get("publicId") or "")
+    if not parent:
+        raise ValueError("its parent org does not exist yet: nothing to register; wait for "
+                         "phase AwaitingRegistration")
     current = spec.get("registration") or {}
-    if current.get("confirmed") and (deal_id is None or current.get("dealId") == deal_id):
+    if current.get("confirmed") and current.get("orgPublicId") == parent and (
+            deal_id is None or current.get("dealId") == deal_id):
         return None
-    registration: dict[str, Any] = {"confirmed": True}
+    # The confirmation names the org it is for: it never counts for another org.
+    registration: dict[str, Any] = {"confirmed": True, "orgPublicId": parent}
     if deal_id is not None:
         registration["dealId"] = deal_id
     return {"spec": {"registration": registration}}

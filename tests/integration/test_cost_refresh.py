@@ -118,7 +118,8 @@ def test_every_client_gets_cost_and_usage_from_one_partner_view(env: Env) -> Non
     env.apply("globex", displayName="Globex", provisioning="SpinOff")
     env.wait("globex awaiting registration", lambda: (env.condition("globex", "Ready") or {})
              .get("reason") == "AwaitingRegistration")
-    env.patch("globex", {"registration": {"confirmed": True}})
+    env.patch("globex", {"registration": {
+        "confirmed": True, "orgPublicId": env.status("globex")["parentOrg"]["publicId"]}})
     for name in ("acme", "globex"):
         env.wait(f"{name} cost", lambda n=name: env.status(n).get("cost")
                  and env.status(n).get("usage"))
@@ -250,7 +251,8 @@ def test_partner_status_carries_totals_contracts_and_permissions(
     env.apply("globex", displayName="Globex", provisioning="SpinOff", **ref)
     env.wait("globex awaiting registration", lambda: (env.condition("globex", "Ready") or {})
              .get("reason") == "AwaitingRegistration")
-    env.patch("globex", {"registration": {"confirmed": True}})
+    env.patch("globex", {"registration": {
+        "confirmed": True, "orgPublicId": env.status("globex")["parentOrg"]["publicId"]}})
 
     def partner() -> dict[str, Any]:
         return env.objects.get_cluster_custom_object(GROUP, VERSION, "datadogpartners",

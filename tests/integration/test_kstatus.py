@@ -106,6 +106,13 @@ def test_every_phase_under_kstatus_and_argocd(operator: Operator, tmp_path: Path
         "spec": {"orgRef": {"name": "acme"}, "idpMetadata": {"inline": metadata()}}})
     op.wait_condition("datadogsamlconfigs", "sso", timeout=60)
     grab("saml-ready", "datadogsamlconfigs", "sso")
+    # one SAML configuration per org: the ready one goes before the broken one comes
+    op.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", op.namespace,
+                                               "datadogsamlconfigs", "sso")
+    wait_for(lambda: not any(o["metadata"]["name"] == "sso" for o in op.objects.
+                             list_namespaced_custom_object("ddmsp.io", "v1alpha1", op.namespace,
+                                                           "datadogsamlconfigs")["items"]),
+             what="sso deleted")
     op.apply("datadogsamlconfigs", {
         "kind": "DatadogSAMLConfig", "metadata": {"name": "bad"},
         "spec": {"orgRef": {"name": "acme"}, "idpMetadata": {"inline": MALFORMED}}})

@@ -70,7 +70,10 @@ def test_confirm_registration_through_kubectl(operator: Operator, tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "datadogclientorgs.ddmsp.io/globex registration confirmed"
     op.wait_condition(PLURAL, "globex", "Ready", timeout=60)
-    assert op.get(PLURAL, "globex")["status"]["registration"]["dealId"] == "D-7"
+    globex = op.get(PLURAL, "globex")
+    assert globex["status"]["registration"]["dealId"] == "D-7"
+    assert globex["spec"]["registration"]["orgPublicId"] == \
+        globex["status"]["parentOrg"]["publicId"]
     again = kubectl_ddmsp(op, path, "confirm-registration", "globex", "--deal-id", "D-7",
                           "-n", op.namespace)
     assert again.returncode == 0 and "already confirmed" in again.stdout

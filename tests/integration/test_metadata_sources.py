@@ -37,9 +37,9 @@ def put_config_map(api: client.ApiClient, ns: str, name: str, xml: str,
         core.replace_namespaced_config_map(name, ns, body)
 
 
-def saml(name: str, source: str) -> dict[str, object]:
+def saml(name: str, source: str, org: str = "acme") -> dict[str, object]:
     return {"kind": "DatadogSAMLConfig", "metadata": {"name": name},
-            "spec": {"orgRef": {"name": "acme"},
+            "spec": {"orgRef": {"name": org},
                      "idpMetadata": {"configMapKeyRef": {"name": source, "key": "xml"}}}}
 
 
@@ -53,10 +53,11 @@ def test_labelled_sources_are_watched_unlabelled_ones_only_polled(operator: Oper
     put_config_map(op.api, op.namespace, "labelled", metadata("https://a.example/1"), LABEL)
     put_config_map(op.api, op.namespace, "plain", metadata("https://b.example/1"), None)
     op.start()
-    op.apply("datadogclientorgs", {"kind": "DatadogClientOrg", "metadata": {"name": "acme"},
-                                   "spec": {"displayName": "Acme"}})
+    for org in ("acme", "beta"):  # one SAML configuration per org
+        op.apply("datadogclientorgs", {"kind": "DatadogClientOrg", "metadata": {"name": org},
+                                       "spec": {"displayName": org.title()}})
     op.apply(SAML, saml("watched", "labelled"))
-    op.apply(SAML, saml("polled", "plain"))
+    op.apply(SAML, saml("polled", "plain", org="beta"))
     op.wait_condition(SAML, "watched", timeout=60)
     op.wait_condition(SAML, "polled", timeout=60)
 

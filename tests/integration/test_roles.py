@@ -155,6 +155,7 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
     operator.wait_condition(ROLES, "typo", status="False", reason="UnknownPermissions",
                             timeout=30)
     # A second object claiming the same role name (compared as Datadog does) conflicts.
+    time.sleep(1.1)  # creationTimestamp has 1 s resolution: make "typo" the older one
     operator.apply(ROLES, role("taken", ["monitors_write"], roleName="Admins"))
     conflict = operator.wait_condition(ROLES, "taken", status="False", reason="Conflict",
                                        timeout=30)

@@ -10,19 +10,31 @@ import yaml
 from ddmsp.cli_registration import context_namespace, registration_patch
 
 
-def test_patch_confirms_and_records_the_deal() -> None:
-    body = {"spec": {"provisioning": "SpinOff"}}
-    assert registration_patch(body, "D-1") == {
-        "spec": {"registration": {"confirmed": True, "dealId": "D-1"}}}
-    assert registration_patch(body, None) == {"spec": {"registration": {"confirmed": True}}}
+PARENT = {"parentOrg": {"publicId": "p4r3nt"}}
+
+
+def test_patch_confirms_for_the_parent_org_and_records_the_deal() -> None:
+    body = {"spec": {"provisioning": "SpinOff"}, "status": PARENT}
+    assert registration_patch(body, "D-1") == {"spec": {"registration": {
+        "confirmed": True, "orgPublicId": "p4r3nt", "dealId": "D-1"}}}
+    assert registration_patch(body, None) == {"spec": {"registration": {
+        "confirmed": True, "orgPublicId": "p4r3nt"}}}
+
+
+def test_nothing_to_confirm_before_the_parent_org_exists() -> None:
+    with pytest.raises(ValueError, match="parent org does not exist yet"):
+        registration_patch({"spec": {"provisioning": "SpinOff"}}, None)
 
 
 def test_already_confirmed_sends_nothing_unless_the_deal_changes() -> None:
     body = {"spec": {"provisioning": "SpinOff",
-                     "registration": {"confirmed": True, "dealId": "D-1"}}}
+                     "registration": {"confirmed": True, "dealId": "D-1",
+                                      "orgPublicId": "p4r3nt"}}, "status": PARENT}
     assert registration_patch(body, None) is None
     assert registration_patch(body, "D-1") is None
     assert registration_patch(body, "D-2") is not None
+    body["spec"]["registration"]["orgPublicId"] = "0ther"  # named another org: confirm again
+    assert registration_patch(body, None) is not None
 
 
 def test_child_orgs_have_no_registration_step() -> None:
