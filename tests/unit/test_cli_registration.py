@@ -9,7 +9,6 @@ import yaml
 
 from ddmsp.cli_registration import context_namespace, registration_patch
 
-
 PARENT = {"parentOrg": {"publicId": "p4r3nt"}}
 
 

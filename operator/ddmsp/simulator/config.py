@@ -9,8 +9,8 @@ every plausible reading. Each switch is set through ``PUT /_sim/config`` (or
   terraform-provider-datadog maintainer wrote (PR #879) that it does not return child orgs for a
   parent's keys; every recorded listing (``TestAccDatadogOrganizationSettings_*`` cassettes)
   holds exactly one org. ``"children"`` = the caller's org plus its direct children (the
-  simulator's historical behaviour). ``DEFAULT_ORG_LISTING`` is ``"children"`` until the
-  operator no longer depends on the listing; the lead flips it to ``"own"``. Test suites can
+  simulator's historical behaviour). ``DEFAULT_ORG_LISTING`` is ``"own"``, the stricter
+  reading: no safety decision of the operator depends on a listing of children. Test suites can
   run under either with the ``DDMSP_SIM_ORG_LISTING`` environment variable, which
   ``start_simulator()``/``running_simulator()`` read.
 - ``saml_can_be_enabled``: the value of ``settings.saml_can_be_enabled`` of orgs created from
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 ORG_LISTINGS = ("own", "children")
-DEFAULT_ORG_LISTING = "children"
+DEFAULT_ORG_LISTING = "own"
 DEFAULT_SAML_CAN_BE_ENABLED = True
 ORG_LISTING_ENV = "DDMSP_SIM_ORG_LISTING"
 
