@@ -133,9 +133,10 @@ class Demo:
                     say(f"{name} waits for the partner's manual DPN registration step")
                     print(f"the operator says: {cond['message']}")
                     print("(a human registers the org in the DPN portal; the demo does it now)")
-                    self.kubectl("patch", "ddorg", name, "-n", NAMESPACE, "--type", "merge",
-                                 "-p", '{"spec":{"registration":{"confirmed":true,'
-                                 '"dealId":"DEMO-1"}}}')
+                    say(f"kubectl ddmsp confirm-registration {name} --deal-id DEMO-1")
+                    subprocess.run([sys.executable, "-m", "ddmsp", "confirm-registration", name,
+                                    "--deal-id", "DEMO-1", "--namespace", NAMESPACE,
+                                    "--kubeconfig", str(self.kubeconfig)], check=True)
                     registered = True
             if len(times) == len(orgs) and all(
                 (c := self.ready(p, n)) and c["status"] == "True" for p, n in others
