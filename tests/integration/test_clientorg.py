@@ -140,18 +140,23 @@ def test_deleting_orphans_the_org_and_keeps_the_secret(operator: Operator) -> No
     assert orgs_named(op.sim, "Initech") == [public_id]
 
 
-def test_dropped_create_stalls_then_adoption_resumes(operator: Operator) -> None:
+@pytest.mark.parametrize("listing", ["own", "children"])
+def test_dropped_create_stalls_then_adoption_resumes(operator: Operator, listing: str) -> None:
     op, sim = operator, operator.sim
+    sim.set_config(org_listing=listing)
     sim.add_fault(route="POST /api/v1/org", commit_then_drop=True, times=1)
     op.start()
     op.apply(PLURAL, org("hooli", "Hooli"))
     stalled = op.wait_condition(PLURAL, "hooli", "Stalled", "True", "CreationResultUnknown")
     created = orgs_named(sim, "Hooli")
     assert len(created) == 1  # the create did commit in Datadog
-    assert created[0] in stalled["message"]  # the candidate is named for the human
+    if listing == "children":  # the candidate is named for the human
+        assert created[0] in stalled["message"]
+        assert any(e.reason == "CreationResultUnknown" and created[0] in e.message
+                   for e in op.events("hooli"))
+    else:  # the listing shows no children: say where to look instead
+        assert "Multi-Org Usage page" in stalled["message"] and "'Hooli'" in stalled["message"]
     assert op.condition(PLURAL, "hooli", "Ready")["status"] == "False"
-    assert any(e.reason == "CreationResultUnknown" and created[0] in e.message
-               for e in op.events("hooli"))
     # a restart does not create again
     op.process.stop()
     op.start()

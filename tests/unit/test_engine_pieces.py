@@ -284,3 +284,18 @@ def test_our_own_create_markers_do_not_trigger_another_pass() -> None:
     assert _only_bookkeeping([first])
     assert not _only_bookkeeping([pending, retry]) and not _only_bookkeeping([spec])
     assert not _only_bookkeeping([])
+
+
+async def test_a_marker_counts_only_for_the_create_it_names() -> None:
+    """SpinOff makes two orgs: the parent's unresolved marker must not block (or resolve)
+    the client's create, and an unnamed marker (older versions) blocks every create."""
+    obj = managed({CREATE_PENDING_ANNOTATION: "2026-01-01T00:00:00.000001Z parent"})
+    guard = CreateGuard(obj, FakeKube(obj))  # type: ignore[arg-type]
+    guard.key = "client"
+    assert guard.pending() == ("2026-01-01T00:00:00.000001Z", "parent") and not guard.unresolved
+    guard.key = "parent"
+    assert guard.unresolved
+    legacy = managed({CREATE_PENDING_ANNOTATION: "2026-01-01T00:00:00.000001Z"})
+    guard = CreateGuard(legacy, FakeKube(legacy))  # type: ignore[arg-type]
+    guard.key = "client"
+    assert guard.unresolved

@@ -485,7 +485,11 @@ class ClientOrgExternal:
             except Exception as exc:  # candidates are advice, not logic
                 return f"(listing candidate orgs failed: {type(exc).__name__})"
             if not found:
-                return f"No org named {display!r} is visible to the creating keys."
+                started = (self.ctx.guard.pending() or ("", ""))[0] or "recently"
+                return (f"No org named {display!r} is visible to the creating keys (Datadog's "
+                        "org listing may not show child orgs at all): look in the partner org's "
+                        f"Multi-Org Usage page for an org named {display!r} created around "
+                        f"{started}.")
             listed = ", ".join(f"{o.name} (public ID {o.public_id}, created {o.created})"
                                for o in found)
             return f"Candidate orgs named {display!r}: {listed}."
@@ -506,6 +510,7 @@ class ClientOrgExternal:
             how_to_resolve=how,
             nothing_created=nothing_created,
             reserve=reserve,
+            key=role,
         )
         if result is not None:
             await self.ctx.event("Normal", "Created",

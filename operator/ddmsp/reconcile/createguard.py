@@ -66,18 +66,35 @@ class CreateGuard:
         self.kube = kube
         self.persist_attempts = persist_attempts
         self.persist_backoff = persist_backoff
+        self.key = ""  # which of the object's creates this run guards ("" = the only one)
+
+    def pending(self) -> tuple[str, str] | None:
+        """(started, create key) of a create whose outcome is not recorded, or None.
+
+        The marker is "<timestamp> <key>": an object that makes two orgs (SpinOff) must not
+        take the parent's unresolved marker for the client's, nor the reverse. A marker
+        without a key (written by older versions) counts for every create.
+        """
+        ann = self.obj.annotations
+        value = ann.get(CREATE_PENDING_ANNOTATION, "")
+        if not value or value <= ann.get(CREATE_SUCCEEDED_ANNOTATION, ""):
+            return None
+        stamp, _, key = value.partition(" ")
+        return stamp, key
 
     @property
     def unresolved(self) -> bool:
-        ann = self.obj.annotations
-        pending = ann.get(CREATE_PENDING_ANNOTATION, "")
-        return bool(pending) and pending > ann.get(CREATE_SUCCEEDED_ANNOTATION, "")
+        found = self.pending()
+        return found is not None and found[1] in ("", self.key)
 
     async def _annotate(self, key: str, *, compare_and_swap: bool = False) -> None:
         version = self.obj.metadata.get("resourceVersion") if compare_and_swap else None
+        value = precise_now()
+        if key == CREATE_PENDING_ANNOTATION and self.key:
+            value = f"{value} {self.key}"
         try:
             updated = await self.kube.patch_annotations(
-                self.obj.info, self.obj.namespace, self.obj.name, {key: precise_now()},
+                self.obj.info, self.obj.namespace, self.obj.name, {key: value},
                 resource_version=version,
             )
         except ObjectChanged:
@@ -102,21 +119,25 @@ class CreateGuard:
         how_to_resolve: str,
         nothing_created: Callable[[str], Awaitable[bool]] | None = None,
         reserve: Callable[[], Awaitable[None]] | None = None,
+        key: str = "",
     ) -> R | None:
-        """Create ``what`` at most once; returns None when an earlier result was recovered."""
+        """Create ``what`` at most once; returns None when an earlier result was recovered.
+        ``key`` names this create among several of one object (e.g. "parent", "client")."""
+        self.key = key
         if await recover():
             if self.unresolved:
                 await self._annotate(CREATE_SUCCEEDED_ANNOTATION)
             return None
-        if self.unresolved and nothing_created is not None and await nothing_created(
-            self.obj.annotations[CREATE_PENDING_ANNOTATION]
+        found = self.pending()
+        if self.unresolved and found and nothing_created is not None and await nothing_created(
+            found[0]
         ):
             await self._clear_pending()
-        if self.unresolved:
+        if self.unresolved and found:
             raise Blocked(
                 CREATION_RESULT_UNKNOWN,
                 f"an earlier attempt to create {what} (started "
-                f"{self.obj.annotations[CREATE_PENDING_ANNOTATION]}) may have succeeded, but "
+                f"{found[0]}) may have succeeded, but "
                 f"its result was lost; the operator will not create it again. "
                 f"{await candidates()} {how_to_resolve}",
             )
