@@ -1,0 +1,571 @@
+"""Benchmark: N client orgs, each with R roles and one SAML config, from apply to all Ready.
+
+Runs the real operator (a subprocess) against a real kube-apiserver and the simulator at a
+Datadog-like latency and per-endpoint rate limits; prints ONE JSON object (see
+``bench/README.md`` for every field, the bound's model and the default rate limits).
+
+    python bench/converge.py --orgs 200 --roles 3            # starts its own control plane
+    KUBECONFIG=~/.cache/ddmsp/kubeconfig python bench/converge.py   # a `hack/controlplane up`
+
+Phases: converge (apply everything at once, wait for all Ready), steady state (no change
+for M minutes with a short drift interval: writes must be 0), restart (stop and start the
+operator with everything Ready: time until every object was re-checked, creates must be 0),
+baseline (a plain sequential script with the official ``datadog-api-client`` doing the
+same API work against the same simulator, on a sample of orgs, extrapolated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "operator"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from kubernetes import client  # noqa: E402
+from tests.support.kube import build_binaries, existing_cluster, unique_name  # noqa: E402
+from tests.support.operator import OperatorProcess  # noqa: E402
+from tests.support.samlmeta import metadata  # noqa: E402
+
+from ddmsp.simulator.server import RunningSimulator, running_simulator  # noqa: E402
+
+GROUP, VERSION = "ddmsp.io", "v1alpha1"
+ORGS, ROLES, SAML = "datadogclientorgs", "datadogroles", "datadogsamlconfigs"
+
+# The benchmark's rate limits (limit, period s), per calling org and bucket. Datadog
+# publishes none of these numbers (its docs only name the X-RateLimit-* headers); see
+# bench/README.md for why each was chosen.
+BENCH_RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "validate": (1000, 60),
+    "orgs_read": (1000, 60),
+    "orgs_write": (300, 60),
+    "orgs_create": (1200, 3600),
+    "roles": (1000, 60),
+    "permissions": (1000, 60),
+    "authn_mappings": (1000, 60),
+    "saml": (100, 60),
+    "org_configs": (1000, 60),
+}
+PERMISSIONS = ["monitors_write", "dashboards_write", "monitors_downtime", "synthetics_read"]
+PARTNER_CONCURRENCY = 8  # DatadogClient's max_concurrency per key pair (operator default)
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass
+class BenchConfig:
+    """One run's shape; the defaults are the issue's 'meaningful size' at Datadog latency."""
+
+    orgs: int = 200
+    roles: int = 3
+    latency_ms: int = 150
+    workers: int = 64
+    steady_seconds: float = 60.0
+    steady_drift_interval: float = 20.0
+    restart_spread: float = 60.0
+    baseline_sample: int = 10
+    timeout: float = 1800.0
+    poll: float = 2.0
+    provisioning: str = "ChildOrg"
+    profile: str | None = None  # py-spy collapsed stacks of the operator while converging
+    rate_limits: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: dict(BENCH_RATE_LIMITS))
+
+
+# ---------------------------------------------------------------------- the bound
+def api_work(cfg: BenchConfig) -> dict[str, int]:
+    """The API writes the job needs, per bucket (what the baseline script also does)."""
+    n, r = cfg.orgs, cfg.roles
+    return {"orgs_create": n, "roles": n * r, "saml": n, "orgs_write": n,
+            "authn_mappings": n * r}
+
+
+def bound_seconds(cfg: BenchConfig) -> float:
+    """The least time the limits, latency and ordering allow at the operator's concurrency.
+
+    Model (every term a lower bound): org creates all go through the partner's keys, at
+    most ``PARTNER_CONCURRENCY`` in flight and at most ``limit`` per ``period`` window of
+    the partner's ``orgs_create`` bucket; the last org is then followed by its dependent
+    chain role create -> authn mapping create (2 round trips; the metadata upload and the
+    settings write overlap). Separately, every object pass holds one of ``workers``
+    slots while its writes run one after another, so the total write time divided by the
+    worker count is a bound too. Reads are not counted: the operator chooses them.
+    Per child org buckets are counted too (a child's R role creates within its window).
+    """
+    lat = cfg.latency_ms / 1000
+    n, r = cfg.orgs, cfg.roles
+    limit, period = cfg.rate_limits.get("orgs_create", (10**9, 1))
+    creates = max(math.ceil(n / PARTNER_CONCURRENCY) * lat,
+                  (max(0, n - 1) // limit) * period + lat)
+    chain = 2 * lat if r else lat
+    per_child = 0.0
+    for bucket, count in (("roles", r), ("authn_mappings", r), ("saml", 1), ("orgs_write", 1)):
+        blimit, bperiod = cfg.rate_limits.get(bucket, (10**9, 1))
+        per_child = max(per_child, (max(0, count - 1) // blimit) * bperiod)
+    object_time = n * lat + n * r * lat + n * (2 + r) * lat  # org, roles, SAML passes
+    return max(creates + chain + per_child, object_time / cfg.workers)
+
+
+# ---------------------------------------------------------------------- objects
+def objects_for(cfg: BenchConfig, index: int, idp_xml: str) -> list[tuple[str, dict[str, Any]]]:
+    """One client: its org, R roles and a SAML config mapping one group to each role."""
+    name = f"c{index:04d}"
+    out: list[tuple[str, dict[str, Any]]] = [(ORGS, {
+        "metadata": {"name": name},
+        "spec": {"displayName": f"Bench Client {index:04d}", "provisioning": cfg.provisioning},
+    })]
+    roles = [f"{name}-r{j}" for j in range(cfg.roles)]
+    for j, role in enumerate(roles):
+        perms = [PERMISSIONS[(j + k) % len(PERMISSIONS)] for k in range(2)]
+        out.append((ROLES, {"metadata": {"name": role},
+                            "spec": {"orgRef": {"name": name}, "permissions": perms}}))
+    out.append((SAML, {"metadata": {"name": f"{name}-sso"}, "spec": {
+        "orgRef": {"name": name}, "idpMetadata": {"inline": idp_xml}, "enabled": True,
+        "roleMappings": [{"attributeKey": "groups", "attributeValue": f"g{j}",
+                          "roleRef": {"name": role}} for j, role in enumerate(roles)],
+    }}))
+    return out
+
+
+def ready_counts(objs: client.CustomObjectsApi, namespace: str) -> dict[str, int]:
+    """Objects with Ready=True per plural."""
+    out: dict[str, int] = {}
+    for plural in (ORGS, ROLES, SAML):
+        items = objs.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]
+        out[plural] = sum(1 for o in items for c in (o.get("status") or {}).get("conditions")
+                          or [] if c["type"] == "Ready" and c["status"] == "True")
+    return out
+
+
+# ---------------------------------------------------------------------- process facts
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (its own, not its children's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reconciles_total(port: int) -> float:
+    """Sum of ddmsp_reconciles_total over kinds and outcomes (0 while not serving)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("ddmsp_reconciles_total{"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def split_calls(calls: dict[str, dict[int, int]]) -> tuple[int, int, int]:
+    """(reads, writes, 429 answers) from the simulator's call counts."""
+    reads = writes = limited = 0
+    for route, by_status in calls.items():
+        n = sum(by_status.values())
+        if route.split(" ", 1)[0] in WRITE_METHODS:
+            writes += n
+        else:
+            reads += n
+        limited += by_status.get(429, 0)
+    return reads, writes, limited
+
+
+def creates(calls: dict[str, dict[int, int]]) -> int:
+    return sum(sum(v.values()) for k, v in calls.items()
+               if k in ("POST /api/v1/org", "POST /api/v2/roles", "POST /api/v2/authn_mappings"))
+
+
+# ---------------------------------------------------------------------- baseline
+def baseline_seconds(sim: RunningSimulator, cfg: BenchConfig, idp_xml: str) -> tuple[float, int]:
+    """A plain sequential script with the official client: the same writes for ``sample``
+    orgs (plus one permission listing); returns (seconds, orgs done)."""
+    from datadog_api_client import ApiClient, Configuration
+    from datadog_api_client.v1.api.organizations_api import OrganizationsApi
+    from datadog_api_client.v1.model.organization import Organization
+    from datadog_api_client.v1.model.organization_create_body import OrganizationCreateBody
+    from datadog_api_client.v1.model.organization_settings import OrganizationSettings
+    from datadog_api_client.v1.model.organization_settings_saml import (
+        OrganizationSettingsSaml,
+    )
+    from datadog_api_client.v2.api.authn_mappings_api import AuthNMappingsApi
+    from datadog_api_client.v2.api.roles_api import RolesApi
+    from datadog_api_client.v2.model.authn_mapping_create_attributes import (
+        AuthNMappingCreateAttributes,
+    )
+    from datadog_api_client.v2.model.authn_mapping_create_data import AuthNMappingCreateData
+    from datadog_api_client.v2.model.authn_mapping_create_request import (
+        AuthNMappingCreateRequest,
+    )
+    from datadog_api_client.v2.model.authn_mapping_relationship_to_role import (
+        AuthNMappingRelationshipToRole,
+    )
+    from datadog_api_client.v2.model.authn_mappings_type import AuthNMappingsType
+    from datadog_api_client.v2.model.permissions_type import PermissionsType
+    from datadog_api_client.v2.model.relationship_to_permission_data import (
+        RelationshipToPermissionData,
+    )
+    from datadog_api_client.v2.model.relationship_to_permissions import (
+        RelationshipToPermissions,
+    )
+    from datadog_api_client.v2.model.relationship_to_role import RelationshipToRole
+    from datadog_api_client.v2.model.relationship_to_role_data import RelationshipToRoleData
+    from datadog_api_client.v2.model.role_create_attributes import RoleCreateAttributes
+    from datadog_api_client.v2.model.role_create_data import RoleCreateData
+    from datadog_api_client.v2.model.role_create_request import RoleCreateRequest
+    from datadog_api_client.v2.model.role_relationships import RoleRelationships
+    from datadog_api_client.v2.model.roles_type import RolesType
+
+    def api(api_key: str, app_key: str) -> ApiClient:
+        conf = Configuration(host=sim.base_url)
+        conf.api_key["apiKeyAuth"] = api_key
+        conf.api_key["appKeyAuth"] = app_key
+        conf.enable_retry = True  # what a user would switch on: 429s are waited out
+        return ApiClient(conf)
+
+    sample = min(cfg.baseline_sample, cfg.orgs)
+    start = time.monotonic()
+    with api(sim.partner_api_key, sim.partner_app_key) as partner:
+        catalogue = {p.attributes.name: p.id for p in RolesApi(partner).list_permissions().data}
+        for i in range(sample):
+            made = OrganizationsApi(partner).create_child_org(
+                OrganizationCreateBody(name=f"Baseline Client {i:04d}"))
+            public_id = made.org.public_id
+            with api(made.api_key.key, made.application_key.hash) as child:
+                role_ids = []
+                for j in range(cfg.roles):
+                    perms = [PERMISSIONS[(j + k) % len(PERMISSIONS)] for k in range(2)]
+                    role = RolesApi(child).create_role(RoleCreateRequest(data=RoleCreateData(
+                        type=RolesType.ROLES,
+                        attributes=RoleCreateAttributes(name=f"baseline-{i:04d}-r{j}"),
+                        relationships=RoleRelationships(permissions=RelationshipToPermissions(
+                            data=[RelationshipToPermissionData(
+                                id=catalogue[p], type=PermissionsType.PERMISSIONS)
+                                for p in perms])))))
+                    role_ids.append(role.data.id)
+                raw = io.BytesIO(idp_xml.encode())
+                raw.name = "idp.xml"  # type: ignore[attr-defined]
+                orgs = OrganizationsApi(child)
+                orgs.upload_idp_for_org(public_id, idp_file=io.BufferedReader(raw))  # type: ignore[arg-type]
+                orgs.update_org(public_id, Organization(settings=OrganizationSettings(
+                    saml=OrganizationSettingsSaml(enabled=True))))
+                for j, role_id in enumerate(role_ids):
+                    AuthNMappingsApi(child).create_authn_mapping(AuthNMappingCreateRequest(
+                        data=AuthNMappingCreateData(
+                            type=AuthNMappingsType.AUTHN_MAPPINGS,
+                            attributes=AuthNMappingCreateAttributes(
+                                attribute_key="groups", attribute_value=f"g{j}"),
+                            relationships=AuthNMappingRelationshipToRole(role=RelationshipToRole(
+                                data=RelationshipToRoleData(id=role_id,
+                                                            type=RolesType.ROLES))))))
+    return time.monotonic() - start, sample
+
+
+# ---------------------------------------------------------------------- the run
+@contextlib.contextmanager
+def control_plane(kubeconfig: str | None) -> Iterator[Path]:
+    """The kubeconfig of a usable API server: the given one, $KUBECONFIG's local control
+    plane, or a fresh one started (and stopped) here."""
+    if kubeconfig:
+        yield Path(kubeconfig)
+        return
+    found = existing_cluster()
+    if found is not None:
+        yield found.kubeconfig
+        return
+    from ddmsp.localcluster import ControlPlane
+
+    home = Path(tempfile.mkdtemp(prefix="ddmsp-bench-"))
+    plane = ControlPlane(home=home, bin_dir=build_binaries())
+    state = plane.up()
+    try:
+        yield Path(state.kubeconfig)
+    finally:
+        plane.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def install_crds(kubeconfig: Path) -> None:
+    import subprocess
+
+    kubectl = str(build_binaries() / "kubectl")
+    subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "apply", "--server-side",
+                    "--force-conflicts", "-f", str(ROOT / "crds")], check=True,
+                   capture_output=True)
+    subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "wait",
+                    "--for=condition=Established", "crd", "--all", "--timeout=60s"],
+                   check=True, capture_output=True)
+    # Established is not served: a fresh CRD's storage answers 429 "(re)initializing" for a
+    # moment, and an operator started then may wait long for its watches.
+    deadline = time.monotonic() + 60
+    for plural in (ORGS, ROLES, SAML, "datadogusers", "datadogpartners"):
+        while subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "get", plural, "-A"],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{plural} is not served")
+            time.sleep(0.5)
+
+
+def wait_all_ready(objs: client.CustomObjectsApi, ns: str, want: dict[str, int],
+                   cfg: BenchConfig, start: float, op: OperatorProcess) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    while time.monotonic() - start < cfg.timeout:
+        counts = ready_counts(objs, ns)
+        if all(counts[p] >= n for p, n in want.items()):
+            return counts
+        if time.monotonic() - start > 120 and not any(counts.values()) and \
+                "Creation is processed" not in op.log():
+            raise RuntimeError("the operator handled nothing in 120 s (its watches never "
+                               f"delivered an event): {op.log()[-1500:]}")
+        if op.proc is not None and op.proc.poll() is not None:
+            raise RuntimeError(f"operator exited ({op.proc.returncode}): {op.log()[-2000:]}")
+        time.sleep(cfg.poll)
+    return counts
+
+
+def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
+    """One benchmark run against the API server of ``kubeconfig``; returns the result."""
+    from kubernetes import config as kconfig
+
+    install_crds(kubeconfig)
+    api = kconfig.new_client_from_config(config_file=str(kubeconfig))
+    core, objs = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    ns = unique_name("bench")
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    idp_xml = metadata()
+    crs = cfg.orgs * (2 + cfg.roles)
+    want = {ORGS: cfg.orgs, ROLES: cfg.orgs * cfg.roles, SAML: cfg.orgs}
+    result: dict[str, Any] = {"benchmark": "converge", "orgs": cfg.orgs, "roles_per_org": cfg.roles,
+                              "crs": crs, "latency_ms": cfg.latency_ms, "workers": cfg.workers,
+                              "provisioning": cfg.provisioning}
+    try:
+        with running_simulator(latency_ms=cfg.latency_ms) as sim:
+            for name, (limit, period) in cfg.rate_limits.items():
+                sim.set_rate_limit(name, limit, period)
+            core.create_namespaced_secret(ns, client.V1Secret(
+                metadata=client.V1ObjectMeta(name="partner"),
+                string_data={"api-key": sim.partner_api_key, "app-key": sim.partner_app_key}))
+            port = free_port()
+            op = OperatorProcess(
+                kubeconfig, sim.base_url, [ns], workdir / "operator.log",
+                extra_env={"DDMSP_PARTNER_SECRET": f"{ns}/partner"},
+                extra_args=["--worker-limit", str(cfg.workers), "--wait-poll", "15",
+                            "--backoff-cap", "300", "--drift-interval", "3600",
+                            "--restart-spread", str(cfg.restart_spread),
+                            "--metrics-port", str(port)])
+            try:
+                _converge(cfg, sim, op, objs, ns, idp_xml, want, crs, port, result)
+            finally:
+                op.stop()
+            if cfg.baseline_sample > 0:
+                sim.clear_faults()
+                seconds, sample = baseline_seconds(sim, cfg, idp_xml)
+                baseline = seconds * cfg.orgs / sample
+                result.update({
+                    "baseline_s": round(baseline, 2), "baseline_sample_orgs": sample,
+                    "baseline_sample_s": round(seconds, 2),
+                    "speedup_vs_baseline": round(baseline / result["wall_s"], 2)
+                    if result.get("wall_s") else None,
+                })
+    finally:
+        with contextlib.suppress(client.ApiException):
+            core.delete_namespace(ns)
+    return result
+
+
+def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
+              objs: client.CustomObjectsApi, ns: str, idp_xml: str, want: dict[str, int],
+              crs: int, port: int, result: dict[str, Any]) -> None:
+    op.start()
+    time.sleep(2)
+    bodies = [b for i in range(cfg.orgs) for b in objects_for(cfg, i, idp_xml)]
+
+    def apply(item: tuple[str, dict[str, Any]]) -> None:
+        plural, body = item
+        body = {"apiVersion": f"{GROUP}/{VERSION}",
+                "kind": {ORGS: "DatadogClientOrg", ROLES: "DatadogRole",
+                         SAML: "DatadogSAMLConfig"}[plural], **body}
+        objs.create_namespaced_custom_object(GROUP, VERSION, ns, plural, body)
+
+    assert op.proc is not None
+    pid = op.proc.pid
+    cpu0 = proc_cpu_seconds(pid)
+    spy = None
+    if cfg.profile:
+        import subprocess
+
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+                                str(pid), "-o", cfg.profile, "-f", "raw", "-r", "50",
+                                "--nonblocking"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    start = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(apply, bodies))
+    result["apply_s"] = round(time.monotonic() - start, 2)
+    if cfg.provisioning == "SpinOff":
+        _confirm_registrations(objs, ns, cfg, start)
+    counts = wait_all_ready(objs, ns, want, cfg, start, op)
+    wall = time.monotonic() - start
+    cpu = proc_cpu_seconds(pid) - cpu0
+    if spy is not None:
+        import signal
+
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+    calls = sim.calls()
+    reads, writes, limited = split_calls(calls)
+    orgs = [o for o in sim.snapshot()["orgs"] if o["name"].startswith("Bench Client ")]
+    bound = bound_seconds(cfg)
+    result.update({
+        "ready": counts, "all_ready": all(counts.get(p, 0) >= n for p, n in want.items()),
+        "wall_s": round(wall, 2), "bound_s": round(bound, 2),
+        "ratio_to_bound": round(wall / bound, 2),
+        "api_calls": reads + writes, "api_calls_per_cr": round((reads + writes) / crs, 2),
+        "api_writes_per_cr": round(writes / crs, 2), "rate_limited_429": limited,
+        "calls_by_route": {k: sum(v.values()) for k, v in sorted(calls.items())},
+        "orgs_created": len(orgs),
+        "duplicate_orgs": len(orgs) - len({o["name"] for o in orgs}),
+        "cpu_s": round(cpu, 2), "cpu_ms_per_cr": round(cpu * 1000 / crs, 1),
+    })
+
+    result["converge_peak_rss_mb"] = round(proc_peak_rss_mb(pid), 1)
+    # Steady state: nothing changes; drift checks every steady_drift_interval.
+    op.stop()
+    op.extra_args += ["--drift-interval", str(cfg.steady_drift_interval),
+                      "--restart-spread", str(min(cfg.restart_spread,
+                                                  cfg.steady_drift_interval / 2))]
+    if cfg.steady_seconds > 0:
+        op.start()
+        assert op.proc is not None
+        time.sleep(3)
+        sim.state.reset_calls()
+        time.sleep(cfg.steady_seconds)
+        reads, writes, limited = split_calls(sim.calls())
+        result.update({
+            "steady_seconds": cfg.steady_seconds,
+            "steady_drift_interval_s": cfg.steady_drift_interval,
+            "steady_writes": writes, "steady_429": limited,
+            "steady_reads_per_cr_hour": round(reads / crs * 3600 / cfg.steady_seconds, 1),
+            "steady_reads_per_cr_per_drift_pass": round(
+                reads / crs / (cfg.steady_seconds / cfg.steady_drift_interval), 2),
+        })
+        result["steady_peak_rss_mb"] = round(proc_peak_rss_mb(op.proc.pid), 1)
+        op.stop()
+
+    # Restart with everything Ready: back at the default drift interval.
+    op.extra_args += ["--drift-interval", "3600", "--restart-spread", str(cfg.restart_spread)]
+    sim.state.reset_calls()
+    restart = time.monotonic()
+    op.start()
+    rechecked = 0.0
+    while time.monotonic() - restart < cfg.timeout:
+        rechecked = reconciles_total(port)
+        if rechecked >= crs:
+            break
+        time.sleep(0.5)
+    restart_s = time.monotonic() - restart
+    time.sleep(2)
+    calls = sim.calls()
+    reads, writes, limited = split_calls(calls)
+    assert op.proc is not None
+    result.update({
+        "restart_s": round(restart_s, 2), "restart_rechecked": int(rechecked),
+        "restart_spread_s": cfg.restart_spread, "restart_calls": reads + writes,
+        "restart_writes": writes, "restart_creates": creates(calls), "restart_429": limited,
+        "restart_peak_rss_mb": round(proc_peak_rss_mb(op.proc.pid), 1),
+    })
+    result["peak_rss_mb"] = max(v for k, v in result.items() if k.endswith("peak_rss_mb"))
+
+
+def _confirm_registrations(objs: client.CustomObjectsApi, ns: str, cfg: BenchConfig,
+                           start: float) -> None:
+    """SpinOff: confirm each client's DPN registration naming its parent org."""
+    pending = {f"c{i:04d}" for i in range(cfg.orgs)}
+    while pending and time.monotonic() - start < cfg.timeout:
+        items = objs.list_namespaced_custom_object(GROUP, VERSION, ns, ORGS)["items"]
+        for body in items:
+            name, status = body["metadata"]["name"], body.get("status") or {}
+            parent = (status.get("parentOrg") or {}).get("publicId")
+            if name in pending and status.get("phase") == "AwaitingRegistration" and parent:
+                objs.patch_namespaced_custom_object(GROUP, VERSION, ns, ORGS, name, {
+                    "spec": {"registration": {"confirmed": True, "orgPublicId": parent}}})
+                pending.discard(name)
+        time.sleep(cfg.poll)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    def stop(signum: int, _: Any) -> None:
+        raise SystemExit(128 + signum)  # clean up (operator, control plane) on SIGTERM
+
+    signal.signal(signal.SIGTERM, stop)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    defaults = BenchConfig()
+    p.add_argument("--orgs", type=int, default=defaults.orgs)
+    p.add_argument("--roles", type=int, default=defaults.roles)
+    p.add_argument("--latency-ms", type=int, default=defaults.latency_ms)
+    p.add_argument("--workers", type=int, default=defaults.workers)
+    p.add_argument("--steady-seconds", type=float, default=defaults.steady_seconds)
+    p.add_argument("--steady-drift-interval", type=float,
+                   default=defaults.steady_drift_interval)
+    p.add_argument("--restart-spread", type=float, default=defaults.restart_spread)
+    p.add_argument("--baseline-sample", type=int, default=defaults.baseline_sample)
+    p.add_argument("--provisioning", choices=["ChildOrg", "SpinOff"], default="ChildOrg")
+    p.add_argument("--timeout", type=float, default=defaults.timeout)
+    p.add_argument("--kubeconfig", help="an existing API server (default: $KUBECONFIG's "
+                   "local control plane, else one started here)")
+    p.add_argument("--keep-log", help="copy the operator's log here")
+    p.add_argument("--profile", help="write py-spy's collapsed stacks of the operator "
+                   "while it converges to this file (pip install py-spy)")
+    args = p.parse_args(argv)
+    cfg = BenchConfig(orgs=args.orgs, roles=args.roles, latency_ms=args.latency_ms,
+                      workers=args.workers, steady_seconds=args.steady_seconds,
+                      steady_drift_interval=args.steady_drift_interval,
+                      restart_spread=args.restart_spread,
+                      baseline_sample=args.baseline_sample, provisioning=args.provisioning,
+                      timeout=args.timeout, profile=args.profile,
+                      poll=2.0 if args.orgs < 500 else 4.0)
+    workdir = Path(tempfile.mkdtemp(prefix="ddmsp-converge-"))
+    try:
+        with control_plane(args.kubeconfig) as kubeconfig:
+            result = run(cfg, kubeconfig, workdir)
+        result["config"] = {k: v for k, v in asdict(cfg).items() if k != "rate_limits"}
+        result["rate_limits"] = {k: {"limit": v[0], "period": v[1]}
+                                 for k, v in cfg.rate_limits.items()}
+        if args.keep_log:
+            shutil.copy(workdir / "operator.log", args.keep_log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    return 0 if result.get("all_ready") and not result.get("duplicate_orgs") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The convergence benchmark, small, inside `make test`: it keeps bench/converge.py working
+and asserts its behaviour (never its timing): everything Ready, no duplicate org, no write
+in steady state, no create (or any write) when the operator restarts with everything Ready."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.support.kube import REPO_ROOT, Cluster
+
+pytestmark = pytest.mark.kube
+
+
+def load_bench() -> ModuleType:
+    path = REPO_ROOT / "bench" / "converge.py"
+    spec = importlib.util.spec_from_file_location("ddmsp_bench_converge", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.timeout(420)
+def test_small_convergence_benchmark(cluster: Cluster, crds: None, tmp_path: Path) -> None:
+    bench = load_bench()
+    cfg = bench.BenchConfig(orgs=20, roles=1, latency_ms=20, steady_seconds=12,
+                            steady_drift_interval=4, restart_spread=4, baseline_sample=2,
+                            timeout=240, poll=1.0)
+    result = bench.run(cfg, cluster.kubeconfig, tmp_path)
+    summary = {k: v for k, v in result.items() if k != "calls_by_route"}
+    assert result["all_ready"], summary
+    assert result["crs"] == 60 and result["orgs_created"] == 20, summary
+    assert result["duplicate_orgs"] == 0, summary
+    # Exactly the API work the job needs was written: one org, role, upload, settings
+    # write and mapping per client (no retry of a write, no second create).
+    calls = result["calls_by_route"]
+    for route in ("POST /api/v1/org", "POST /api/v2/roles", "POST /api/v2/authn_mappings",
+                  "POST /api/v1/org/{public_id}/idp_metadata", "PUT /api/v1/org/{public_id}"):
+        assert calls.get(route) == 20, (route, calls)
+    assert result["steady_writes"] == 0, summary
+    assert result["steady_reads_per_cr_hour"] > 0, summary  # drift checks did run
+    assert result["restart_rechecked"] >= result["crs"], summary
+    assert result["restart_creates"] == 0 and result["restart_writes"] == 0, summary
+    assert result["bound_s"] > 0 and result["baseline_s"] > 0, summary
+    assert result["peak_rss_mb"] > 0 and result["cpu_s"] > 0, summary
