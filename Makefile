@@ -39,8 +39,11 @@ test: venv binaries lint
 demo: venv binaries
 	$(PY) -m ddmsp demo
 
-bench: venv
-	$(PY) bench/clientorgs_scale.py --count 200
+# Orgs with roles and SAML at Datadog latency and rate limits (bench/README.md); BENCH_ARGS
+# e.g. "--orgs 1000". The orgs-only benchmark: $(PY) bench/clientorgs_scale.py --count 200
+BENCH_ARGS ?= --orgs 200 --roles 3
+bench: venv binaries
+	$(PY) bench/converge.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -71,7 +71,10 @@ def build_registry(
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=KOPF_PREFIX, key="last-handled-configuration")
         settings.posting.enabled = False  # ddmsp posts its own events, once per change
-        settings.batching.worker_limit = worker_limit
+        # No kopf worker limit: kopf's handlers only enqueue (the engine's queues bound the
+        # work), and a kopf worker waits, holding its slot, until every indexed object was
+        # listed: more objects of a kind than slots at startup deadlocked (bench/README.md).
+        settings.queueing.worker_limit = None
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.inactivity_timeout = 600  # re-list if a watch goes silent
@@ -81,7 +84,6 @@ def build_registry(
     async def start_queues(**_: Any) -> None:
         runtime.start()  # on kopf's own event loop
 
-    worker_limit = settings.worker_limit
     shutdown_timeout = settings.shutdown_timeout
 
     @kopf.on.login(registry=registry)

@@ -87,6 +87,10 @@ class Reconciler:
         result = await self.reconcile(namespace, name)
         return self.next_delay(key, result)
 
+    def is_waiting(self, key: tuple[str, str]) -> bool:
+        """Whether the object's last pass waited or failed (it is on a backoff)."""
+        return key in self._failures
+
     def next_delay(self, key: tuple[str, str], result: Result) -> float | None:
         """Drift interval when settled; capped, jittered exponential backoff while waiting
         or failing for a reason time can fix (reset when the reason changes); never when

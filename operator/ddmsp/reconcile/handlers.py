@@ -72,6 +72,7 @@ class Runtime:
     dependents: dict[str, list[str]] = field(default_factory=dict)  # org plural -> plurals
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _org_state: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
+    _dependent_ready: dict[tuple[str, Key], bool] = field(default_factory=dict)
 
     def capture(self, kwargs: dict[str, Any]) -> None:
         """kopf hands every handler all indexes; keep live references to ours."""
@@ -96,6 +97,21 @@ class Runtime:
                 continue
             for dependent in index[(namespace, name)]:
                 self.enqueue(plural, (namespace, dependent))
+
+    def wake_waiting_siblings(self, org_plural: str, namespace: str, org: str,
+                              plural: str) -> None:
+        """A dependent of an org became Ready: its org's dependents of other kinds that
+        wait (e.g. a SAML config for a role's ID) try again now instead of after their
+        backoff. Ready ones are left alone: nothing changed for them."""
+        for other in self.dependents.get(org_plural, []):
+            index = self.indexes.get(ORGREF_INDEX.format(plural=other))
+            reconciler = self.reconcilers.get(other)
+            if other == plural or index is None or reconciler is None \
+                    or (namespace, org) not in index:
+                continue
+            for dependent in index[(namespace, org)]:
+                if reconciler.is_waiting((namespace, dependent)):
+                    self.enqueue(other, (namespace, dependent))
 
     def start(self) -> None:
         workers = asyncio.Semaphore(self.worker_limit)
@@ -231,6 +247,7 @@ def register_kind(
                 queue.forget(key)
             metrics.forget(info.kind, key[0], key[1])
             runtime._org_state.pop(key, None)
+            runtime._dependent_ready.pop((plural, key), None)
             for claim in _claims(info, reconciler, body):
                 for holder in runtime.holders(plural, claim):
                     runtime.enqueue(plural, (holder.namespace, holder.name))
@@ -240,6 +257,13 @@ def register_kind(
             if runtime._org_state.get(key) != state:
                 runtime._org_state[key] = state
                 runtime.wake_dependents(plural, key[0], key[1])
+        if depends_on_org is not None:
+            now_ready = _settled(body)
+            was_ready = runtime._dependent_ready.get((plural, key), False)
+            runtime._dependent_ready[(plural, key)] = now_ready
+            org = ((body.get("spec") or {}).get("orgRef") or {}).get("name")
+            if now_ready and not was_ready and org:
+                runtime.wake_waiting_siblings(depends_on_org, key[0], str(org), plural)
 
     kopf.on.event(group, version, plural, registry=registry, id="watch")(watched)
 
