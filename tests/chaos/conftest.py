@@ -1,5 +1,5 @@
-"""The chaos suite uses the integration fixtures (CRDs, simulator, partner Secret)."""
+"""The chaos suite uses the integration fixtures (CRDs, simulator, partner Secret, operator)."""
 
-from tests.integration.conftest import crds, partner_secret, sim
+from tests.integration.conftest import crds, operator, partner_secret, sim
 
-__all__ = ["crds", "partner_secret", "sim"]
+__all__ = ["crds", "operator", "partner_secret", "sim"]

@@ -205,6 +205,16 @@ def check_invariants(api: client.ApiClient, namespace: str, sim: RunningSimulato
     dropped = calls.get("POST /api/v1/org", {}).get(0, 0)
     unknown = [b["metadata"]["name"] for b in orgs
                if (ready(b) or {}).get("reason") == "CreationResultUnknown"]
+    answers: dict[int, int] = {}
+    for by_status in calls.values():
+        for status, n in by_status.items():
+            answers[status] = answers.get(status, 0) + n
+    every = orgs + roles + samls
+    n_ready = sum(1 for b in every if (ready(b) or {}).get("status") == "True")
+    print(f"Datadog answers by status (0 = dropped): {dict(sorted(answers.items()))}; "
+          f"org creates dropped: {dropped}; Stalled CreationResultUnknown: {unknown}; "
+          f"Ready: {n_ready}/{len(every)}")
+    assert answers.get(500, 0) + answers.get(502, 0) + answers.get(503, 0) > 0  # faults hit
     assert len(unknown) <= dropped + kills, (unknown, dropped, summary)
     for body in orgs + roles + samls:
         cond = ready(body)
