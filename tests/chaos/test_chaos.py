@@ -36,7 +36,7 @@ from tests.chaos.support import (
     restart_apiserver,
 )
 from tests.support.kube import Cluster
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, wait_for
 from tests.support.samlmeta import metadata
 
 pytestmark = pytest.mark.kube
@@ -116,6 +116,12 @@ def settled(api: client.ApiClient, namespace: str) -> bool:
     return True
 
 
+def leading(op: OperatorProcess, starts: int, timeout: float = 60) -> None:
+    """Wait until the operator's ``starts``-th process holds the Lease."""
+    wait_for(lambda: op.log().count("acquired Lease") >= starts, timeout=timeout,
+             what=f"operator start {starts} leading")
+
+
 def secret_data(api: client.ApiClient, namespace: str, name: str) -> dict[str, str]:
     secret = client.CoreV1Api(api).read_namespaced_secret(name, namespace)
     return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
@@ -159,7 +165,8 @@ def test_chaos_sigkills_faults_apiserver_restart(
                                                         **body})
             if kill == storm_at:
                 sim.add_fault(route="*", rate_limit_storm={"count": 40, "reset": 1})
-            time.sleep(rng.uniform(0.5, 4.0))
+            leading(op, kill + 1)  # the kill lands while it works, not while it starts
+            time.sleep(rng.uniform(0.2, 3.0))
             op.kill()
             print(f"SIGKILL {kill + 1}/{KILLS}")
             if kill == restart_at:
@@ -168,6 +175,10 @@ def test_chaos_sigkills_faults_apiserver_restart(
             confirm_registrations(api, namespace)
             op.start()
         assert not pending
+        leading(op, KILLS + 1)
+        for _ in range(6):  # the faults go on for a while without kills
+            confirm_registrations(api, namespace)
+            time.sleep(2)
         sim.clear_faults()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not settled(api, namespace):
