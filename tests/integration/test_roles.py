@@ -334,3 +334,48 @@ def test_adoption_that_cannot_be_exact_stalls_with_the_fix(operator: Operator,
     assert first.id in cond["message"] and "twin-2" in cond["message"]
     assert "spec.adopt.roleId" in cond["message"]
     assert "PATCH /api/v2/roles/{role_id}" not in sim.state.calls()
+
+
+def test_missing_key_permissions_name_the_permission_and_the_secret(
+        operator: Operator, sim: RunningSimulator) -> None:
+    from ddmsp.simulator.roles import PERMISSIONS
+
+    every = {p["name"] for p in PERMISSIONS} | {"user_access_read"}
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    secret = operator.get(ORGS, "acme")["status"]["clientOrg"]["credentialsSecret"]
+    sim.set_org_permissions(pid, sorted(every - {"user_access_manage"}))
+    operator.apply(ROLES, role("ops", ["monitors_write"]))
+    cond = operator.wait_condition(ROLES, "ops", status="False", reason="MissingPermission",
+                                   timeout=30)
+    assert "user_access_manage" in cond["message"]
+    assert f"Secret {operator.namespace}/{secret}" in cond["message"]
+    assert sim_role(sim, pid, "ops") is None
+    sim.set_org_permissions(pid, None)  # granted: the operator retries by itself
+    operator.wait_condition(ROLES, "ops", timeout=90)
+    assert sim_role(sim, pid, "ops") is not None
+
+
+def test_two_roles_for_one_name_conflict_without_a_tug_of_war(
+        operator: Operator, sim: RunningSimulator) -> None:
+    fast(operator, drift=1.0)
+    client_org(operator)
+    operator.apply(ROLES, role("first", ["monitors_write"], roleName="Ops",
+                               defaultPermissions="OptOut"))
+    operator.wait_condition(ROLES, "first", timeout=30)
+    pid = org_id(operator)
+    writes = role_writes(sim)
+    operator.apply(ROLES, role("second", ["dashboards_write"], roleName="OPS",
+                               defaultPermissions="OptOut"))
+    cond = operator.wait_condition(ROLES, "second", status="False", reason="Conflict",
+                                   timeout=30)
+    assert "first" in cond["message"]
+    time.sleep(3)  # several drift passes of both
+    assert role_writes(sim) == writes
+    assert sim_role(sim, pid, "Ops")["permissions"] == ["monitors_write"]  # type: ignore[index]
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
+                                                     ROLES, "second")
+    wait_for(lambda: _gone(operator, "second"), timeout=15)
+    assert sim_role(sim, pid, "Ops") is not None  # the later object never owned it

@@ -335,3 +335,57 @@ def test_a_converged_config_reads_two_things_per_drift_pass(operator: Operator,
     assert count("GET /api/v2/authn_mappings") - mapping_reads >= 2
     assert count("GET /api/v2/roles") == listings  # role names come from the mapping listing
     assert operator.condition(SAML, "sso", "Ready")["status"] == "True"  # type: ignore[index]
+
+
+def test_two_configs_for_one_org_conflict_and_the_later_changes_nothing(
+        operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator)
+    operator.apply(SAML, saml("first", {"inline": metadata()}, enabled=True))
+    operator.wait_condition(SAML, "first", timeout=30)
+    sim.state.reset_calls()
+    operator.apply(SAML, saml("second", {"inline": metadata("https://other.example.com")},
+                              enabled=False))
+    cond = operator.wait_condition(SAML, "second", status="False", reason="Conflict",
+                                   timeout=30)
+    assert "first" in cond["message"]
+    time.sleep(2)
+    calls = sim.state.calls()
+    assert uploads(sim) == 0 and "PUT /api/v1/org/{public_id}" not in calls  # no tug of war
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
+                                                     SAML, "second")
+    wait_for(lambda: _gone(operator, "second"), timeout=15)
+    assert sim_org(sim, org_id(operator))["settings"]["saml"]["enabled"] is True
+    assert operator.condition(SAML, "first", "Ready")["status"] == "True"  # type: ignore[index]
+
+
+def test_missing_key_permissions_name_the_permission_and_the_secret(
+        operator: Operator, sim: RunningSimulator) -> None:
+    from ddmsp.simulator.roles import PERMISSIONS
+
+    every = {p["name"] for p in PERMISSIONS} | {"user_access_read"}
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    pid = org_id(operator)
+    secret = operator.get(ORGS, "acme")["status"]["clientOrg"]["credentialsSecret"]
+    sim.set_org_permissions(pid, sorted(every - {"org_management"}))
+    operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True, roleMappings=[
+        {"attributeKey": "groups", "attributeValue": "all",
+         "roleName": "Datadog Read Only Role"}]))
+    cond = operator.wait_condition(SAML, "sso", status="False", reason="MissingPermission",
+                                   timeout=30)
+    assert "org_management" in cond["message"]
+    assert f"Secret {operator.namespace}/{secret}" in cond["message"]
+    # With org_management but not user_access_manage: the mapping cannot be written.
+    sim.set_org_permissions(pid, sorted(every - {"user_access_manage"}))
+
+    def lacks_manage() -> dict[str, Any] | None:
+        ready = operator.condition(SAML, "sso", "Ready")
+        return ready if ready and ready["reason"] == "MissingPermission" and \
+            "user_access_manage" in ready["message"] else None
+
+    cond = wait_for(lacks_manage, timeout=90, what="user_access_manage named")
+    assert f"Secret {operator.namespace}/{secret}" in cond["message"]
+    sim.set_org_permissions(pid, None)
+    operator.wait_condition(SAML, "sso", timeout=90)
