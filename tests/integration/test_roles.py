@@ -171,7 +171,7 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
     assert "roleId" not in operator.get(ROLES, "taken")["status"]
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
                                                      operator.namespace, ROLES, "taken")
-    wait_for(lambda: _gone(operator, "typo") and _gone(operator, "taken"), timeout=15)
+    wait_for(lambda: _gone(operator, "typo") and _gone(operator, "taken"), timeout=45)
     assert sim_role(sim, pid, "Admins") == before
     assert sim.state.calls().get("DELETE /api/v2/roles/{role_id}", {}) == {}
     assert sim.state.calls().get("PATCH /api/v2/roles/{role_id}", {}) == {}
@@ -183,7 +183,7 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
     assert adopted["roleName"] == "Admins"  # adopted by ID without roleName: name kept
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
                                                      operator.namespace, ROLES, "adopted")
-    wait_for(lambda: _gone(operator, "adopted"), timeout=15)
+    wait_for(lambda: _gone(operator, "adopted"), timeout=45)
     assert sim_role(sim, pid, "Admins") is None
 
 
@@ -213,15 +213,15 @@ def test_drift_is_reported_and_corrected(operator: Operator, sim: RunningSimulat
         r = sim_role(sim, pid, "ops")
         return r is not None and r["permissions"] == ["monitors_write"]
 
-    wait_for(corrected, timeout=15, what="drift corrected")
-    drift = wait_for(lambda: operator.get(ROLES, "ops")["status"].get("drift"), timeout=10)
+    wait_for(corrected, timeout=45, what="drift corrected")
+    drift = wait_for(lambda: operator.get(ROLES, "ops")["status"].get("drift"), timeout=45)
     text = " ".join(drift["differences"])
     assert "monitors_write" in text and "billing_read" in text and drift["corrected"]
     assert any(e.reason == "DriftCorrected" for e in operator.events("ops"))
-    operator.wait_condition(ROLES, "ops", timeout=10)
+    operator.wait_condition(ROLES, "ops", timeout=45)
     # Deleted behind our back: re-created under the same name.
     sim.state.delete_role_by_name(pid, "ops")
-    wait_for(lambda: sim_role(sim, pid, "ops"), timeout=15, what="role re-created")
+    wait_for(lambda: sim_role(sim, pid, "ops"), timeout=45, what="role re-created")
 
 
 def test_observe_only_reports_drift_and_changes_nothing(operator: Operator,
@@ -242,7 +242,7 @@ def test_observe_only_reports_drift_and_changes_nothing(operator: Operator,
     # ObserveOnly never deletes either.
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
                                                      ROLES, "watched")
-    wait_for(lambda: _gone(operator, "watched"), timeout=15)
+    wait_for(lambda: _gone(operator, "watched"), timeout=45)
     assert sim_role(sim, pid, "watched") is not None
 
 
@@ -265,7 +265,7 @@ def test_deletion_policy(operator: Operator, sim: RunningSimulator) -> None:
     for name in ("doomed", "kept"):
         operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1",
                                                          operator.namespace, ROLES, name)
-    wait_for(lambda: _gone(operator, "doomed") and _gone(operator, "kept"), timeout=15)
+    wait_for(lambda: _gone(operator, "doomed") and _gone(operator, "kept"), timeout=45)
     assert sim_role(sim, pid, "doomed") is None
     assert sim_role(sim, pid, "kept") is not None
 
@@ -305,7 +305,7 @@ def test_a_stranger_role_in_place_of_ours_is_not_claimed(operator: Operator,
     assert "roleId" not in operator.get(ROLES, "ops")["status"]
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
                                                      ROLES, "ops")
-    wait_for(lambda: _gone(operator, "ops"), timeout=15)
+    wait_for(lambda: _gone(operator, "ops"), timeout=45)
     assert sim_role(sim, pid, "OPS") is not None
 
 
@@ -377,5 +377,5 @@ def test_two_roles_for_one_name_conflict_without_a_tug_of_war(
     assert sim_role(sim, pid, "Ops")["permissions"] == ["monitors_write"]  # type: ignore[index]
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
                                                      ROLES, "second")
-    wait_for(lambda: _gone(operator, "second"), timeout=15)
+    wait_for(lambda: _gone(operator, "second"), timeout=45)
     assert sim_role(sim, pid, "Ops") is not None  # the later object never owned it

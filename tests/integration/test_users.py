@@ -91,7 +91,7 @@ def test_create_invite_exact_roles_and_a_role_that_appears_later(
     sim.state.add_to_role(sim.state.orgs[pid], admin.id, status["userId"])
     wait_for(lambda: sorted(sim_user(sim, pid, "jane.doe@client.example")["roles"])  # type: ignore[index]
              == sorted([READ_ONLY, "ops"]), timeout=20, what="extra role removed")
-    drift = wait_for(lambda: operator.get(USERS, "jane")["status"].get("drift"), timeout=10)
+    drift = wait_for(lambda: operator.get(USERS, "jane")["status"].get("drift"), timeout=45)
     assert "Datadog Admin Role" in " ".join(drift["differences"])
     # Dropping a role from the spec removes it in Datadog.
     operator.patch(USERS, "jane", {"spec": {"roles": [{"roleRef": "ops"}]}})
