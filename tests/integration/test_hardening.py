@@ -147,6 +147,7 @@ def test_a_second_operator_waits_for_the_lease_then_takes_over(operator: Operato
     op, sim = operator, operator.sim
     op.process.extra_args += ["--lease-duration", "3"]
     op.start()
+    wait_for(lambda: "acquired Lease" in op.process.log(), what="the first process leads")
     second = OperatorProcess(op.cluster.kubeconfig, sim.base_url, [op.namespace],
                              tmp_path / "second.log", extra_env=op.process.extra_env,
                              extra_args=["--lease-duration", "3"]).start()
