@@ -116,27 +116,6 @@ async def credentials_from_secret(
     )
 
 
-async def partner_credentials(
-    kube: KubeAPI, settings: OperatorSettings, namespace: str, secret_name: str | None
-) -> Credentials:
-    """The spec's partner Secret, else the operator's default Secret, else its env keys."""
-    if secret_name:
-        return await credentials_from_secret(kube, namespace, secret_name, "partner credentials")
-    ref = settings.partner_secret_ref
-    if ref is not None:
-        return await credentials_from_secret(kube, ref[0], ref[1], "default partner credentials")
-    if settings.partner_api_key and settings.partner_app_key:
-        return Credentials(api_key=settings.partner_api_key, app_key=settings.partner_app_key,
-                           source="the operator's DDMSP_PARTNER_API_KEY/APP_KEY")
-    raise Waiting(
-        "CredentialsMissing",
-        "no spec.partnerCredentialsSecretRef and the operator has no default partner "
-        "credentials: set spec.partnerCredentialsSecretRef.name, or run the operator with "
-        "--partner-secret namespace/name (or DDMSP_PARTNER_API_KEY and DDMSP_PARTNER_APP_KEY)",
-        delay=30,
-    )
-
-
 def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0) -> ReconcileOutcome | None:
     """Datadog errors as engine outcomes: waits retry by themselves (with the engine's
     backoff), blocks need a human or a spec change."""
