@@ -152,7 +152,7 @@ def test_every_phase_under_kstatus_and_argocd(operator: Operator, tmp_path: Path
 
     result = evaluate(op.cluster, tmp_path, captured)
     expected = {
-        "role-new": ("Current", "Progressing"),  # see the xfail test below
+        "role-new": ("InProgress", "Progressing"),  # the CRD defaults observedGeneration: 0
         "role-waiting": ("InProgress", "Progressing"),
         "org-ready": ("Current", "Healthy"),
         "role-ready": ("Current", "Healthy"),
@@ -164,10 +164,8 @@ def test_every_phase_under_kstatus_and_argocd(operator: Operator, tmp_path: Path
         "role-unobserved": ("InProgress", "Progressing"),
     }
     assert {k: v[:2] for k, v in result.items()} == expected, result
-    # Current only when Ready=True, once the operator has written a status.
+    # Current only when Ready=True, including before the operator wrote any status.
     for phase, (ks, _, _) in result.items():
-        if phase == "role-new":
-            continue
         conds = captured[phase].get("status", {}).get("conditions", [])
         ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
         assert ks != "Current" or ready, phase
@@ -186,10 +184,6 @@ def test_every_phase_under_kstatus_and_argocd(operator: Operator, tmp_path: Path
             (kind_dir / f"{phase}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kstatus reads an object without any status as Current (no observedGeneration, no "
-    "conditions: its documented fallback). Fix outside the chart: default the CRDs' "
-    "status to {observedGeneration: 0} so kstatus sees generation 1 unobserved."))
 def test_a_new_object_without_status_is_not_current(cluster: Cluster, namespace: str,
                                                      crds: None, tmp_path: Path) -> None:
     objects = client.CustomObjectsApi(cluster.api_client())

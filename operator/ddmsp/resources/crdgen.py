@@ -78,6 +78,10 @@ def crd(info: KindInfo) -> dict[str, Any]:
         ]
     status_schema = model_schema(info.status_model)
     status_schema["description"] = (info.status_model.__doc__ or "").strip()
+    # The API server drops status on create, and kstatus reads an object with no status
+    # at all as Current. Defaulting it (applied on every read) makes a new object show
+    # generation 1 unobserved, so `kubectl wait`, Flux and kstatus see it in progress.
+    status_schema["default"] = {"observedGeneration": 0}
     root: dict[str, Any] = {
         "type": "object",
         "description": info.description,
