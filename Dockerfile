@@ -3,7 +3,10 @@
 # the bytecode; the runtime stage copies only that virtualenv and runs as a numeric
 # non-root user. Nothing is written at runtime (bytecode is precompiled, HOME is /tmp), so
 # the chart's readOnlyRootFilesystem: true works; /tmp is an emptyDir.
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# Pinned by tag and by the digest of the multi-architecture index (Renovate or Dependabot
+# can bump both together). The digest was not pulled here (no registry access while it was
+# written): it is the one several public Dockerfiles pin for this tag.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -51,7 +51,8 @@ def test_hadolint_really_lints(tmp_path: Path) -> None:
 def test_image_shape() -> None:
     text = DOCKERFILE.read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
-    assert base and re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base.group(1))
+    assert base and re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+@sha256:[0-9a-f]{64}",
+                                  base.group(1))  # tag and digest
     assert len(re.findall(r"^FROM ", text, re.M)) == 2  # builder + runtime
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users and re.fullmatch(r"[1-9]\d+:[1-9]\d+", users[-1])  # numeric, not root
