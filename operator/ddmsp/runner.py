@@ -19,7 +19,7 @@ from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.metadata_sources import register_metadata_watch
 from ddmsp.controllers.partner import register_partner_kind
 from ddmsp.reconcile.createguard import set_leadership
-from ddmsp.reconcile.handlers import Runtime, register_kind
+from ddmsp.reconcile.handlers import EngineDiffBase, Runtime, register_kind
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.leader import LeaderElector
 
@@ -68,8 +68,8 @@ def build_registry(
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=KOPF_PREFIX)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=KOPF_PREFIX, key="last-handled-configuration")
+        settings.persistence.diffbase_storage = EngineDiffBase(
+            runtime.engine_kinds, prefix=KOPF_PREFIX, key="last-handled-configuration")
         settings.posting.enabled = False  # ddmsp posts its own events, once per change
         # No kopf worker limit: kopf's handlers only enqueue (the engine's queues bound the
         # work), and a kopf worker waits, holding its slot, until every indexed object was

@@ -272,18 +272,55 @@ async def test_queue_runs_each_key_once_at_a_time_and_brings_due_times_forward()
     assert seen == [("ns", "a"), ("ns", "a")] and not overlap
 
 
-def test_our_own_create_markers_do_not_trigger_another_pass() -> None:
-    from ddmsp.reconcile.handlers import _only_bookkeeping
+def test_only_spec_annotations_and_deletion_trigger_a_pass() -> None:
+    """Our own status writes and create markers (and kopf's bookkeeping) must not re-run a
+    pass; a spec change, a user's annotation or deletion must."""
+    from ddmsp.reconcile.handlers import trigger_state
 
-    pending = ("add", ("metadata", "annotations", "ddmsp.io/create-pending"), None, "t")
-    cleared = ("remove", ("metadata", "annotations", "ddmsp.io/create-pending"), "t", None)
-    first = ("add", ("metadata", "annotations"), None, {"ddmsp.io/create-pending": "t"})
-    retry = ("add", ("metadata", "annotations", "ddmsp.io/retry"), None, "1")
-    spec = ("change", ("spec", "displayName"), "a", "b")
-    assert _only_bookkeeping([pending]) and _only_bookkeeping([cleared, pending])
-    assert _only_bookkeeping([first])
-    assert not _only_bookkeeping([pending, retry]) and not _only_bookkeeping([spec])
-    assert not _only_bookkeeping([])
+    def body(generation: int = 1, status: dict[str, object] | None = None,
+             deleting: bool = False, **annotations: str) -> dict[str, object]:
+        meta: dict[str, object] = {"generation": generation, "annotations": annotations}
+        if deleting:
+            meta["deletionTimestamp"] = "2026-11-24T00:00:00Z"
+        return {"metadata": meta, "spec": {}, "status": status or {}}
+
+    base = trigger_state(body())
+    assert trigger_state(body(status={"phase": "Ready"})) == base
+    assert trigger_state(body(**{"ddmsp.io/create-pending": "t client"})) == base
+    assert trigger_state(body(**{"ddmsp.io/create-succeeded": "t"})) == base
+    assert trigger_state(body(**{"kopf.ddmsp.io/finalize": "{}"})) == base
+    assert trigger_state(body(generation=2)) != base
+    assert trigger_state(body(**{"ddmsp.io/retry": "1"})) != base
+    assert trigger_state(body(**{"ddmsp.io/paused": "true"})) != base
+    assert trigger_state(body(deleting=True)) != base
+
+
+def test_object_cache_keeps_the_newest_body_and_only_for_watched_kinds() -> None:
+    from ddmsp.reconcile.objectcache import ObjectCache
+
+    cache = ObjectCache()
+
+    def obj(rv: str, phase: str) -> dict[str, object]:
+        return {"metadata": {"namespace": "ns", "name": "a", "resourceVersion": rv,
+                             "managedFields": [{"big": "x"}]}, "status": {"phase": phase}}
+
+    cache.offer("roles", obj("10", "Ready"))
+    assert cache.get("roles", "ns", "a") is None  # not a watched kind: never cached
+    cache.watched.add("roles")
+    cache.offer("roles", obj("10", "Ready"))
+    cache.offer("roles", obj("9", "Pending"))  # a late, older watch event loses
+    got = cache.get("roles", "ns", "a")
+    assert got is not None and got["status"] == {"phase": "Ready"}
+    assert "managedFields" not in got["metadata"]
+    got["status"]["phase"] = "changed by a caller"
+    assert cache.get("roles", "ns", "a")["status"] == {"phase": "Ready"}  # type: ignore[index]
+    cache.offer("roles", obj("11", "Waiting"))
+    assert cache.get("roles", "ns", "a")["status"] == {"phase": "Waiting"}  # type: ignore[index]
+    cache.offer("roles", obj("not-a-number", "X"))  # incomparable: dropped, read afresh
+    assert cache.get("roles", "ns", "a") is None
+    cache.offer("roles", obj("12", "Ready"))
+    cache.forget("roles", "ns", "a")
+    assert cache.get("roles", "ns", "a") is None and len(cache) == 0
 
 
 async def test_a_marker_counts_only_for_the_create_it_names() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import (
+    CREDENTIALS_MAX_AGE,
     ORG_ID_KEY,
     SITE_KEY,
     DatadogClients,
@@ -57,7 +58,7 @@ async def resolve_org(
     assert spec.credentials_secret_ref is not None
     secret = spec.credentials_secret_ref.name
     credentials = await credentials_from_secret(ctx.kube, namespace, secret, "org keys")
-    data = await ctx.kube.read_secret_data(namespace, secret) or {}
+    data = await ctx.kube.read_secret_data(namespace, secret, max_age=CREDENTIALS_MAX_AGE) or {}
     site = spec.site or (data.get(SITE_KEY, "").strip() or DEFAULT_SITE)
     if site not in SITES:
         site = DEFAULT_SITE

@@ -1,11 +1,14 @@
 """kopf wiring for any kind: kopf watches and finalizes; the engine's queues reconcile.
 
-kopf's create/update/resume handlers only put the object on its kind's ``WorkQueue`` and
-return (so kopf never stores retry progress in annotations). The queue runs the
-level-based reconcile and schedules the next pass: the drift interval when Ready, a
-capped, jittered backoff when the object waits or failed for a reason time can fix, and
-nothing when only a change can help (Stalled, a human step). Two kopf indexes feed the
-engine: what each object claims (conflicts) and which DatadogClientOrg it depends on
+kopf's watch handler (``on.event``) feeds the engine's object cache, then puts the object on
+its kind's ``WorkQueue`` when something the engine acts on changed: first sight, the
+generation (the spec), an annotation (pause, retry, metadata source), or deletion. Our own
+status writes and create markers change none of these, so they never re-run a pass (kopf's
+create/update handlers used to, and kopf wrote a last-handled annotation for each). The
+queue runs the level-based reconcile and schedules the next pass: the drift interval when
+Ready, a capped, jittered backoff when the object waits or failed for a reason time can
+fix, and nothing when only a change can help (Stalled, a human step). Two kopf indexes feed
+the engine: what each object claims (conflicts) and which DatadogClientOrg it depends on
 (an org becoming ready wakes its dependents at once, instead of them polling).
 Deletion stays a kopf handler with a finalizer, so the deletion policy always runs.
 """
@@ -16,7 +19,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 CLAIMS_INDEX = "ddmsp_claims_{plural}"
 BOOKKEEPING = frozenset({CREATE_PENDING_ANNOTATION, CREATE_SUCCEEDED_ANNOTATION})
 ORGREF_INDEX = "ddmsp_orgrefs_{plural}"
+KOPF_ANNOTATIONS = "kopf."  # kopf's own bookkeeping (deletion handler progress)
 
 
 def jitter(uid: str, interval: float) -> float:
@@ -70,9 +73,12 @@ class Runtime:
     queues: dict[str, WorkQueue] = field(default_factory=dict)
     indexes: dict[str, Any] = field(default_factory=dict)
     dependents: dict[str, list[str]] = field(default_factory=dict)  # org plural -> plurals
+    engine_kinds: set[tuple[str, str]] = field(default_factory=set)  # (group, kind)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _org_state: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     _dependent_ready: dict[tuple[str, Key], bool] = field(default_factory=dict)
+    _triggers: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
+    _claims: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # uid -> memo
 
     def capture(self, kwargs: dict[str, Any]) -> None:
         """kopf hands every handler all indexes; keep live references to ours."""
@@ -132,21 +138,41 @@ class Runtime:
             await queue.drain(timeout)
 
 
-def _only_bookkeeping(diff: Iterable[Any]) -> bool:
-    """True when a change touched nothing but the engine's own create markers."""
-    changes = list(diff)
-    return bool(changes) and all(
-        len(change) > 1 and tuple(change[1])[:2] == ("metadata", "annotations")
-        and ((len(tuple(change[1])) == 3 and tuple(change[1])[2] in BOOKKEEPING)
-             or (len(tuple(change[1])) == 2 and _marker_only(change)))
-        for change in changes)
+def trigger_state(body: dict[str, Any]) -> tuple[Any, ...]:
+    """What a pass must follow: the generation (spec), annotations other than the engine's
+    and kopf's bookkeeping (pause, retry, metadata source), and deletion. Status is not in
+    it: our own status writes must not re-run a pass."""
+    meta = body.get("metadata") or {}
+    annotations = tuple(sorted(
+        (k, str(v)) for k, v in (meta.get("annotations") or {}).items()
+        if k not in BOOKKEEPING and not k.startswith(KOPF_ANNOTATIONS)))
+    return meta.get("generation"), hash(annotations), bool(meta.get("deletionTimestamp"))
 
 
-def _marker_only(change: Any) -> bool:
-    """A whole-annotations change (added or removed map) that holds only markers."""
-    old, new = dict(change[2] or {}), dict(change[3] or {})
-    keys = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
-    return keys <= BOOKKEEPING
+class EngineDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's last-handled-configuration, kept only for kinds that still use kopf's change
+    handlers (DatadogPartner). The engine's kinds react to watch events (``trigger_state``),
+    so for them kopf computes no essence, stores nothing and patches nothing."""
+
+    def __init__(self, engine_kinds: set[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.engine_kinds = engine_kinds
+
+    def _engine(self, body: Any) -> bool:
+        group = str(body.get("apiVersion") or "").partition("/")[0]
+        return (group, str(body.get("kind") or "")) in self.engine_kinds
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        if self._engine(body):
+            return None
+        return super().build(body=body, extra_fields=extra_fields)
+
+    def fetch(self, *, body: Any) -> Any:
+        return None if self._engine(body) else super().fetch(body=body)
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        if not self._engine(body):
+            super().store(body=body, patch=patch, essence=essence)
 
 
 def _settled(body: dict[str, Any]) -> bool:
@@ -170,15 +196,26 @@ def _org_fingerprint(body: dict[str, Any]) -> tuple[Any, ...]:
     return (ready.get("status"), *records)
 
 
-def _claims(info: KindInfo, reconciler: Reconciler, body: dict[str, Any]) -> Iterable[str]:
+def _claims(info: KindInfo, reconciler: Reconciler, body: dict[str, Any],
+            memo: dict[str, tuple[int, list[str]]] | None = None) -> list[str]:
+    """The object's claims; they follow its spec only, so they are parsed once per
+    generation (kopf calls the index on every watch event, status writes included)."""
     claims = getattr(reconciler.connector, "claims", None)
     if claims is None:
-        return ()
+        return []
+    meta = body.get("metadata") or {}
+    uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
+    if memo is not None and uid and uid in memo and memo[uid][0] == generation:
+        return memo[uid][1]
     try:
         obj = ManagedObject.from_body(info, body)
     except Blocked:
-        return ()
-    return list(claims(obj))
+        found: list[str] = []
+    else:
+        found = list(claims(obj))
+    if memo is not None and uid:
+        memo[uid] = (generation, found)
+    return found
 
 
 def register_kind(
@@ -194,32 +231,18 @@ def register_kind(
     org kind whose readiness this kind waits for (through ``spec.orgRef``)."""
     group, version, plural = info.group, info.version, info.plural
     runtime.reconcilers[plural] = reconciler
+    runtime.engine_kinds.add((group, info.kind))
+    reconciler.kube.cache.watched.add(plural)
 
     def key_of(kwargs: dict[str, Any]) -> Key:
         return (kwargs.get("namespace") or "", kwargs["name"])
-
-    async def changed(**kwargs: Any) -> None:
-        runtime.capture(kwargs)
-        if _only_bookkeeping(kwargs.get("diff") or ()):
-            return  # our own create markers: re-running on them would loop
-        runtime.enqueue(plural, key_of(kwargs))
-
-    async def resumed(**kwargs: Any) -> None:
-        runtime.capture(kwargs)
-        body = dict(kwargs["body"])
-        delay = jitter(kwargs["uid"], runtime.restart_spread * 5) if _settled(body) else 0.0
-        runtime.enqueue(plural, key_of(kwargs), delay)
-
-    kopf.on.resume(group, version, plural, registry=registry, id="reconcile")(resumed)
-    for decorator in (kopf.on.create, kopf.on.update):
-        decorator(group, version, plural, registry=registry, id="reconcile")(changed)
 
     def claims_index(body: kopf.Body, **_: Any) -> dict[str, Holder]:
         raw = dict(body)
         meta = raw.get("metadata") or {}
         holder = Holder(str(meta.get("creationTimestamp") or ""), str(meta.get("uid") or ""),
                         str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        return {claim: holder for claim in _claims(info, reconciler, raw)}
+        return {claim: holder for claim in _claims(info, reconciler, raw, runtime._claims)}
 
     kopf.index(group, version, plural, registry=registry,
                id=CLAIMS_INDEX.format(plural=plural))(claims_index)
@@ -235,23 +258,42 @@ def register_kind(
         runtime.dependents.setdefault(depends_on_org, []).append(plural)
 
     async def watched(**kwargs: Any) -> None:
-        """Every watch event: wake dependents when an org's readiness changes; forget
-        deleted objects (queue entry, metric series) and wake the next claim holder."""
+        """Every watch event: feed the cache; queue a pass when the spec, an annotation or
+        deletion changed (or on first sight); wake dependents when an org's readiness
+        changes; forget deleted objects (cache, queue entry, metric series) and wake the
+        next claim holder."""
         runtime.capture(kwargs)
-        event_type = (kwargs.get("event") or {}).get("type")
+        event = kwargs.get("event") or {}
+        event_type = event.get("type")
         body = dict(kwargs["body"])
         key = key_of(kwargs)
+        cache = reconciler.kube.cache
         if event_type == "DELETED":
+            cache.forget(plural, key[0], key[1])
             queue = runtime.queues.get(plural)
             if queue is not None:
                 queue.forget(key)
             metrics.forget(info.kind, key[0], key[1])
             runtime._org_state.pop(key, None)
             runtime._dependent_ready.pop((plural, key), None)
-            for claim in _claims(info, reconciler, body):
+            runtime._triggers.pop((plural, key), None)
+            claims = _claims(info, reconciler, body, runtime._claims)
+            runtime._claims.pop(str((body.get("metadata") or {}).get("uid") or ""), None)
+            for claim in claims:
                 for holder in runtime.holders(plural, claim):
                     runtime.enqueue(plural, (holder.namespace, holder.name))
             return
+        cache.offer(plural, dict(event.get("object") or body))
+        trigger = trigger_state(body)
+        seen = runtime._triggers.get((plural, key))
+        if seen != trigger:
+            runtime._triggers[(plural, key)] = trigger
+            # First sight at startup (kopf's listing has no event type): a Ready object is
+            # re-checked later, spread out; anything else, and every change, now.
+            settled_at_start = seen is None and event_type is None and _settled(body)
+            delay = jitter(kwargs["uid"], runtime.restart_spread * 5) if settled_at_start \
+                else 0.0
+            runtime.enqueue(plural, key, delay)
         if plural in runtime.dependents:
             state = _org_fingerprint(body)
             if runtime._org_state.get(key) != state:

@@ -10,12 +10,14 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from kubernetes import client
 
+from ddmsp.reconcile.objectcache import ObjectCache
 from ddmsp.resources.kinds import KindInfo
 
 
@@ -40,6 +42,10 @@ class KubeAPI:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix="ddmsp-kube"
         )
+        # The newest body of each watched object (reconcile/objectcache.py): reads of the
+        # engine's kinds come from here once the watch (or our own write) has shown them.
+        self.cache = ObjectCache()
+        self._secret_data: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -47,15 +53,28 @@ class KubeAPI:
 
     # ------------------------------------------------------------- custom objects
     async def get(self, info: KindInfo, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object (a private copy): from the watch-fed cache when it holds it, else a
+        GET (whose answer then seeds the cache)."""
+        cached = self.cache.get(info.plural, namespace, name)
+        if cached is not None:
+            return cached
+        return await self.get_fresh(info, namespace, name)
+
+    async def get_fresh(self, info: KindInfo, namespace: str, name: str
+                        ) -> dict[str, Any] | None:
+        """The object as the API server has it now."""
         try:
-            return cast(dict[str, Any], await self._run(
+            body = cast(dict[str, Any], await self._run(
                 self.custom.get_namespaced_custom_object,
                 info.group, info.version, namespace, info.plural, name,
             ))
         except client.ApiException as exc:
             if exc.status == 404:
+                self.cache.forget(info.plural, namespace, name)
                 return None
             raise
+        self.cache.offer(info.plural, body)
+        return body
 
     async def patch_annotations(
         self, info: KindInfo, namespace: str, name: str, annotations: dict[str, str | None],
@@ -70,22 +89,33 @@ class KubeAPI:
         if resource_version:
             meta["resourceVersion"] = resource_version
         try:
-            return cast(dict[str, Any], await self._run(
+            updated = cast(dict[str, Any], await self._run(
                 self.custom.patch_namespaced_custom_object,
                 info.group, info.version, namespace, info.plural, name, {"metadata": meta},
             ))
         except client.ApiException as exc:
+            if exc.status in (404, 409):  # what we held is outdated: read afresh next time
+                self.cache.forget(info.plural, namespace, name)
             if exc.status == 409 and resource_version:
                 raise ObjectChanged(f"{info.kind} {namespace}/{name} changed") from None
             raise
+        self.cache.offer(info.plural, updated)
+        return updated
 
     async def patch_status(
         self, info: KindInfo, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:
-        return cast(dict[str, Any], await self._run(
-            self.custom.patch_namespaced_custom_object_status,
-            info.group, info.version, namespace, info.plural, name, {"status": status},
-        ))
+        try:
+            updated = cast(dict[str, Any], await self._run(
+                self.custom.patch_namespaced_custom_object_status,
+                info.group, info.version, namespace, info.plural, name, {"status": status},
+            ))
+        except client.ApiException as exc:
+            if exc.status == 404:
+                self.cache.forget(info.plural, namespace, name)
+            raise
+        self.cache.offer(info.plural, updated)
+        return updated
 
     # -------------------------------------------------------------------- secrets
     async def read_secret(self, namespace: str, name: str) -> client.V1Secret | None:
@@ -97,14 +127,31 @@ class KubeAPI:
                 return None
             raise
 
-    async def read_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def read_secret_data(self, namespace: str, name: str, *, max_age: float = 0.0
+                               ) -> dict[str, str] | None:
+        """The Secret's decoded data. ``max_age`` > 0 accepts a read that recent (keys are
+        read by every pass of every object of an org; Secrets are not watched, on purpose:
+        least privilege). Our own writes drop the remembered read at once."""
+        held = self._secret_data.get((namespace, name))
+        if max_age > 0 and held is not None and time.monotonic() - held[0] < max_age:
+            return dict(held[1])
         secret = await self.read_secret(namespace, name)
-        return None if secret is None else decode_secret(secret)
+        if secret is None:
+            self._secret_data.pop((namespace, name), None)
+            return None
+        data = decode_secret(secret)
+        self._secret_data[(namespace, name)] = (time.monotonic(), data)
+        return dict(data)
+
+    def forget_secret(self, namespace: str, name: str) -> None:
+        """Drop a remembered read (its content was found wanting: read afresh next time)."""
+        self._secret_data.pop((namespace, name), None)
 
     async def write_secret(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
     ) -> None:
         """Create the Secret, or merge these keys and labels into the one that exists."""
+        self._secret_data.pop((namespace, name), None)
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
             type="Opaque",
@@ -124,6 +171,7 @@ class KubeAPI:
         """Prove that ``keys`` can be written into this Secret before anything depends on it:
         create it empty with ``labels`` when absent, then a server-side dry-run write of the
         keys (immutable Secrets, admission webhooks and RBAC all answer here, not later)."""
+        self._secret_data.pop((namespace, name), None)
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
             type="Opaque",
