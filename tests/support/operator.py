@@ -23,6 +23,8 @@ class OperatorProcess:
         log_path: Path,
         extra_env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        command: list[str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.datadog_url = datadog_url
@@ -30,20 +32,23 @@ class OperatorProcess:
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.extra_args = extra_args or []
+        # Default: this interpreter running the repo's code; else e.g. an installed `ddmsp`.
+        self.command = command
+        self.cwd = cwd or REPO_ROOT
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, crash_at: str | None = None) -> OperatorProcess:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
-            "PYTHONPATH": str(REPO_ROOT / "operator"),
+            **({} if self.command else {"PYTHONPATH": str(REPO_ROOT / "operator")}),
             **self.extra_env,
         }
         env.pop("DDMSP_CRASH_AT", None)
         if crash_at:
             env["DDMSP_CRASH_AT"] = crash_at
         args = [
-            sys.executable, "-m", "ddmsp", "run",
+            *(self.command or [sys.executable, "-m", "ddmsp"]), "run",
             "--datadog-url", self.datadog_url,
             "--liveness", "", "--metrics-port", "0",
             "--wait-poll", "1", "--drift-interval", "600", "--backoff-cap", "10",
@@ -52,7 +57,7 @@ class OperatorProcess:
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=REPO_ROOT)
+                                     cwd=self.cwd)
         log.close()
         return self
 
