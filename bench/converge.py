@@ -359,6 +359,34 @@ def wait_all_ready(objs: client.CustomObjectsApi, ns: str, want: dict[str, int],
     return counts
 
 
+def control_plane_pids(kubeconfig: Path) -> dict[str, int]:
+    """The kube-apiserver and etcd serving ``kubeconfig`` (found by their flags in /proc),
+    so their CPU can be reported next to the operator's; empty when not found."""
+    import yaml
+
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    port = server.rsplit(":", 1)[-1].strip("/")
+    found: dict[str, int] = {}
+    etcd_url = None
+    cmdlines: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdlines[int(entry.name)] = \
+                    (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+    for pid, args in cmdlines.items():
+        if f"--secure-port={port}" in args:
+            found["kube-apiserver"] = pid
+            etcd_url = next((a.split("=", 1)[1] for a in args
+                             if a.startswith("--etcd-servers=")), None)
+    for pid, args in cmdlines.items():
+        if etcd_url and f"--listen-client-urls={etcd_url}" in args:
+            found["etcd"] = pid
+    return found
+
+
 def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
     """One benchmark run against the API server of ``kubeconfig``; returns the result."""
     from kubernetes import config as kconfig
@@ -390,6 +418,7 @@ def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
                             "--restart-spread", str(cfg.restart_spread),
                             "--metrics-port", str(port)])
             try:
+                result["_plane_pids"] = control_plane_pids(kubeconfig)
                 _converge(cfg, sim, op, objs, ns, idp_xml, want, crs, port, result)
             finally:
                 op.stop()
@@ -426,6 +455,8 @@ def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
     assert op.proc is not None
     pid = op.proc.pid
     cpu0 = proc_cpu_seconds(pid)
+    plane_pids: dict[str, int] = result.pop("_plane_pids", {})
+    plane_cpu0 = {name: proc_cpu_seconds(p) for name, p in plane_pids.items()}
     spy = None
     if cfg.profile:
         import subprocess
@@ -445,6 +476,8 @@ def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
     wall = time.monotonic() - start
     result["ready_timeline"] = timeline
     cpu = proc_cpu_seconds(pid) - cpu0
+    for name, p in plane_pids.items():  # what the API server and etcd spent meanwhile
+        result[f"{name.replace('-', '_')}_cpu_s"] = round(proc_cpu_seconds(p) - plane_cpu0[name], 2)
     if spy is not None:
         import signal
 

@@ -139,8 +139,14 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
                       **kwargs: Any) -> None:
         await touch("Secret", namespace, name, version(meta, type), kwargs[INDEX_ID])
 
+    def reads_a_source(namespace: str | None, spec: Any, **_: Any) -> bool:
+        """Only configs that read a ConfigMap or Secret get a poll timer: inline metadata
+        (and at a thousand clients, a timer task per config) needs none."""
+        return metadata_source(namespace or "", spec) is not None
+
     @kopf.timer(info.group, info.version, info.plural, registry=registry,
-                id="saml-metadata-poll", interval=poll_interval, initial_delay=poll_interval)
+                id="saml-metadata-poll", interval=poll_interval, initial_delay=poll_interval,
+                when=reads_a_source)
     async def poll(namespace: str | None, name: str, spec: Any, annotations: Any, body: Any,
                    **_: Any) -> None:
         if not namespace:

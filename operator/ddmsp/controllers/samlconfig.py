@@ -264,6 +264,9 @@ class SamlExternal:
         if self.spec.strict_mode and not self.spec.acknowledge_lockout_risk:
             raise Blocked("LockoutRiskNotAcknowledged", LOCKOUT_MESSAGE)
         self.meta = meta = await self._load_metadata()
+        for mapping in self.spec.role_mappings or []:
+            if mapping.role_ref is not None:  # a wait for a role costs no Datadog call
+                await self._role_ref_id(mapping.role_ref.name)
         org = await self.dd.get_org(self.public_id)
         actual = org.settings or OrgSettings()
         if actual.saml_can_be_enabled is False:

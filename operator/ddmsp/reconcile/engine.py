@@ -1,7 +1,8 @@
 """The generic managed-resource reconciler shared by every kind.
 
-One pass: read the object fresh, honour pause and management policy, connect, observe,
-then create or update when needed, and write conditions, phase and observedGeneration.
+One pass: read the object (from the watch-fed cache, reconcile/objectcache.py), honour
+pause and management policy, connect, observe, then create or update when needed, and
+write conditions, phase and observedGeneration.
 Kinds only supply a ``Connector``; nothing in here knows about Datadog.
 """
 
