@@ -84,6 +84,7 @@ class BenchConfig:
     poll: float = 2.0
     provisioning: str = "ChildOrg"
     profile: str | None = None  # py-spy collapsed stacks of the operator while converging
+    profile_restart: str | None = None  # the same for the restart phase
     rate_limits: dict[str, tuple[int, int]] = field(
         default_factory=lambda: dict(BENCH_RATE_LIMITS))
 
@@ -359,6 +360,25 @@ def wait_all_ready(objs: client.CustomObjectsApi, ns: str, want: dict[str, int],
     return counts
 
 
+def start_profile(pid: int, path: str | None) -> Any:
+    """py-spy recording ``pid`` into ``path`` (collapsed stacks), or None."""
+    if not path:
+        return None
+    import subprocess
+
+    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+                             str(pid), "-o", path, "-f", "raw", "-r", "50", "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(spy: Any) -> None:
+    if spy is not None:
+        import signal
+
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+
+
 def control_plane_pids(kubeconfig: Path) -> dict[str, int]:
     """The kube-apiserver and etcd serving ``kubeconfig`` (found by their flags in /proc),
     so their CPU can be reported next to the operator's; empty when not found."""
@@ -457,14 +477,7 @@ def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
     cpu0 = proc_cpu_seconds(pid)
     plane_pids: dict[str, int] = result.pop("_plane_pids", {})
     plane_cpu0 = {name: proc_cpu_seconds(p) for name, p in plane_pids.items()}
-    spy = None
-    if cfg.profile:
-        import subprocess
-
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-                                str(pid), "-o", cfg.profile, "-f", "raw", "-r", "50",
-                                "--nonblocking"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    spy = start_profile(pid, cfg.profile)
     start = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(apply, bodies))
@@ -478,11 +491,7 @@ def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
     cpu = proc_cpu_seconds(pid) - cpu0
     for name, p in plane_pids.items():  # what the API server and etcd spent meanwhile
         result[f"{name.replace('-', '_')}_cpu_s"] = round(proc_cpu_seconds(p) - plane_cpu0[name], 2)
-    if spy is not None:
-        import signal
-
-        spy.send_signal(signal.SIGINT)
-        spy.wait(60)
+    stop_profile(spy)
     calls = sim.calls()
     reads, writes, limited = split_calls(calls)
     orgs = [o for o in sim.snapshot()["orgs"] if o["name"].startswith("Bench Client ")]
@@ -528,13 +537,23 @@ def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
     sim.state.reset_calls()
     restart = time.monotonic()
     op.start()
+    assert op.proc is not None
+    spy = start_profile(op.proc.pid, cfg.profile_restart)
     rechecked = 0.0
+    marks: dict[str, float] = {}
     while time.monotonic() - restart < cfg.timeout:
         rechecked = reconciles_total(port)
+        now = round(time.monotonic() - restart, 1)
+        if rechecked > 0:
+            marks.setdefault("first_s", now)
+        if rechecked * 2 >= crs:
+            marks.setdefault("half_s", now)
         if rechecked >= crs:
             break
         time.sleep(0.5)
     restart_s = time.monotonic() - restart
+    stop_profile(spy)
+    result["restart_timeline"] = marks
     time.sleep(2)
     calls = sim.calls()
     reads, writes, limited = split_calls(calls)
@@ -589,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-log", help="copy the operator's log here")
     p.add_argument("--profile", help="write py-spy's collapsed stacks of the operator "
                    "while it converges to this file (pip install py-spy)")
+    p.add_argument("--profile-restart", help="the same for the restart phase")
     args = p.parse_args(argv)
     cfg = BenchConfig(orgs=args.orgs, roles=args.roles, latency_ms=args.latency_ms,
                       workers=args.workers, steady_seconds=args.steady_seconds,
@@ -596,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                       restart_spread=args.restart_spread,
                       baseline_sample=args.baseline_sample, provisioning=args.provisioning,
                       timeout=args.timeout, profile=args.profile,
+                      profile_restart=args.profile_restart,
                       poll=2.0 if args.orgs < 500 else 4.0)
     workdir = Path(tempfile.mkdtemp(prefix="ddmsp-converge-"))
     try:

@@ -50,7 +50,8 @@ def build_registry(
     kube = KubeAPI(kube_api_client(settings), settings.kube_threads)
     clients = DatadogClients(settings)
     refresher = CostRefresher(settings, kube, clients)  # cost/usage for every client
-    runtime = Runtime(worker_limit=settings.worker_limit, restart_spread=settings.restart_spread)
+    runtime = Runtime(worker_limit=settings.worker_limit, restart_spread=settings.restart_spread,
+                      namespaces=list(settings.namespaces or []))
     for controller in build_controllers(settings, kube, clients, refresher):
         rec = controller.reconciler
         rec.drift_interval = settings.drift_interval
@@ -82,7 +83,7 @@ def build_registry(
 
     @kopf.on.startup(registry=registry)
     async def start_queues(**_: Any) -> None:
-        runtime.start()  # on kopf's own event loop
+        await runtime.start()  # on kopf's own event loop, before kopf's watches start
 
     shutdown_timeout = settings.shutdown_timeout
 

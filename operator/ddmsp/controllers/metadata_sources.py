@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 SOURCE_LABEL = f"{API_GROUP}/idp-metadata"
 SOURCE_ANNOTATION = f"{API_GROUP}/idp-metadata-source-version"
-INDEX_ID = "ddmsp_saml_metadata_sources"
 Source = tuple[str, str, str]
 
 
@@ -87,11 +86,24 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
     info = SAML_CONFIG
     reader = SourceReader(kube)
 
-    @kopf.index(info.group, info.version, info.plural, registry=registry,  # type: ignore[arg-type]
-                id=INDEX_ID)
-    def sources(namespace: str, name: str, spec: Any, **_: Any) -> dict[Any, str]:
-        key = metadata_source(namespace, spec)
-        return {key: name} if key else {}
+    # Which configs read which source. Kept by a watch handler rather than a kopf index:
+    # kopf's indexes hold every object back at startup until every object is indexed
+    # (see reconcile/handlers.py). A source event before its config was seen changes
+    # nothing: the config's own first pass reads the source.
+    readers: dict[Source, set[str]] = {}
+    reads: dict[tuple[str, str], Source] = {}
+
+    @kopf.on.event(info.group, info.version, info.plural, registry=registry,
+                   id="saml-metadata-readers")
+    def track(namespace: str | None, name: str, spec: Any, type: Any, **_: Any) -> None:
+        key = (namespace or "", name)
+        before = reads.pop(key, None)
+        if before is not None:
+            readers.get(before, set()).discard(name)
+        source = None if type == "DELETED" else metadata_source(namespace or "", spec)
+        if source is not None:
+            reads[key] = source
+            readers.setdefault(source, set()).add(name)
 
     async def write(namespace: str, config: str, value: str) -> bool:
         try:
@@ -102,20 +114,19 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
             return False
         return True
 
-    async def touch(kind: str, namespace: str | None, name: str | None, version: str | None,
-                    index: kopf.Index[Any, str]) -> None:
+    async def touch(kind: str, namespace: str | None, name: str | None,
+                    version: str | None) -> None:
         if not namespace or not name:
             return
-        for config in set(index.get((kind, namespace, name), [])):
+        for config in set(readers.get((kind, namespace, name), set())):
             if await write(namespace, config, stamp(kind, name, version)):
                 log.info("%s %s/%s changed: re-checking %s %s", kind, namespace, name,
                          info.kind, config)
 
     def referenced(kind: str) -> Any:
         """A kopf filter: only labelled objects some config reads run the handler."""
-        def when(namespace: str | None, name: str | None, **kwargs: Any) -> bool:
-            index = kwargs.get(INDEX_ID)
-            return index is not None and (kind, namespace, name) in index
+        def when(namespace: str | None, name: str | None, **_: Any) -> bool:
+            return bool(readers.get((kind, namespace or "", name or "")))
         return when
 
     def version(meta: Any, event_type: Any) -> str | None:
@@ -131,13 +142,13 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
                     labels={SOURCE_LABEL: kopf.PRESENT}, when=referenced("ConfigMap"))
     async def config_maps(namespace: str | None, name: str | None, meta: Any, type: Any,
                           **kwargs: Any) -> None:
-        await touch("ConfigMap", namespace, name, version(meta, type), kwargs[INDEX_ID])
+        await touch("ConfigMap", namespace, name, version(meta, type))
 
     @kopf.on.event("v1", "secrets", registry=registry, id="saml-metadata-secrets",
                     labels={SOURCE_LABEL: kopf.PRESENT}, when=referenced("Secret"))
     async def secrets(namespace: str | None, name: str | None, meta: Any, type: Any,
                       **kwargs: Any) -> None:
-        await touch("Secret", namespace, name, version(meta, type), kwargs[INDEX_ID])
+        await touch("Secret", namespace, name, version(meta, type))
 
     def reads_a_source(namespace: str | None, spec: Any, **_: Any) -> bool:
         """Only configs that read a ConfigMap or Secret get a poll timer: inline metadata

@@ -7,9 +7,13 @@ status writes and create markers change none of these, so they never re-run a pa
 create/update handlers used to, and kopf wrote a last-handled annotation for each). The
 queue runs the level-based reconcile and schedules the next pass: the drift interval when
 Ready, a capped, jittered backoff when the object waits or failed for a reason time can
-fix, and nothing when only a change can help (Stalled, a human step). Two kopf indexes feed
-the engine: what each object claims (conflicts) and which DatadogClientOrg it depends on
-(an org becoming ready wakes its dependents at once, instead of them polling).
+fix, and nothing when only a change can help (Stalled, a human step). Two indexes feed the
+engine: what each object claims (conflicts) and which DatadogClientOrg it depends on (an
+org becoming ready wakes its dependents at once, instead of them polling). They are the
+Runtime's own, filled by one LIST per kind before the queues start and kept by the watch
+handler: kopf's indexes make every object wait at startup until every object of every
+kind is indexed, through a toggle per object that wakes every waiting object, which took
+138 s before the first pass at 5,000 objects (bench/README.md).
 Deletion stays a kopf handler with a finalizer, so the deletion policy always runs.
 """
 
@@ -38,9 +42,7 @@ from ddmsp.resources.kinds import KindInfo
 
 log = logging.getLogger(__name__)
 
-CLAIMS_INDEX = "ddmsp_claims_{plural}"
 BOOKKEEPING = frozenset({CREATE_PENDING_ANNOTATION, CREATE_SUCCEEDED_ANNOTATION})
-ORGREF_INDEX = "ddmsp_orgrefs_{plural}"
 KOPF_ANNOTATIONS = "kopf."  # kopf's own bookkeeping (deletion handler progress)
 
 
@@ -65,13 +67,13 @@ class Holder:
 
 @dataclass
 class Runtime:
-    """The queues, the shared worker budget and kopf's indexes for every kind."""
+    """The queues, the shared worker budget and the claim and org-reference indexes."""
 
     worker_limit: int
     restart_spread: float = 60.0
+    namespaces: list[str] = field(default_factory=list)  # watched ones; empty: all
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
     queues: dict[str, WorkQueue] = field(default_factory=dict)
-    indexes: dict[str, Any] = field(default_factory=dict)
     dependents: dict[str, list[str]] = field(default_factory=dict)  # org plural -> plurals
     engine_kinds: set[tuple[str, str]] = field(default_factory=set)  # (group, kind)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -79,17 +81,70 @@ class Runtime:
     _dependent_ready: dict[tuple[str, Key], bool] = field(default_factory=dict)
     _triggers: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
     _claims: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # uid -> memo
-
-    def capture(self, kwargs: dict[str, Any]) -> None:
-        """kopf hands every handler all indexes; keep live references to ours."""
-        if len(self.indexes) < sum(1 for k in kwargs if k.startswith("ddmsp_")):
-            self.indexes.update({k: v for k, v in kwargs.items() if k.startswith("ddmsp_")})
+    # plural -> claim -> uid -> holder; and what each object holds, to move it on change
+    _holders: dict[str, dict[str, dict[str, Holder]]] = field(default_factory=dict)
+    _held: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # plural -> (namespace, org name) -> dependent names; and each dependent's org
+    _orgrefs: dict[str, dict[Key, set[str]]] = field(default_factory=dict)
+    _orgref_of: dict[tuple[str, Key], Key] = field(default_factory=dict)
+    _org_plural: dict[str, str] = field(default_factory=dict)  # dependent plural -> org's
 
     def holders(self, plural: str, claim: str) -> list[Holder]:
-        index = self.indexes.get(CLAIMS_INDEX.format(plural=plural))
-        if index is None or claim not in index:
-            return []
-        return sorted(index[claim], key=lambda h: (h.created, h.uid))
+        found = self._holders.get(plural, {}).get(claim)
+        return sorted(found.values(), key=lambda h: (h.created, h.uid)) if found else []
+
+    def index(self, plural: str, body: dict[str, Any]) -> None:
+        """Record what the object claims and which org it depends on (spec only)."""
+        reconciler = self.reconcilers[plural]
+        meta = body.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        holder = Holder(str(meta.get("creationTimestamp") or ""), uid,
+                        str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        claims = _claims(reconciler.info, reconciler, body, self._claims)
+        held = self._held.get((plural, uid))
+        if held != claims:
+            self._drop_claims(plural, uid)
+            for claim in claims:
+                self._holders.setdefault(plural, {}).setdefault(claim, {})[uid] = holder
+            self._held[(plural, uid)] = claims
+        if plural in self._org_plural:
+            key = (holder.namespace, holder.name)
+            org = ((body.get("spec") or {}).get("orgRef") or {}).get("name")
+            wanted = (holder.namespace, str(org)) if org else None
+            before = self._orgref_of.get((plural, key))
+            if before != wanted:
+                if before is not None:
+                    self._orgrefs.get(plural, {}).get(before, set()).discard(holder.name)
+                if wanted is not None:
+                    self._orgrefs.setdefault(plural, {}).setdefault(wanted, set()).add(
+                        holder.name)
+                    self._orgref_of[(plural, key)] = wanted
+                else:
+                    self._orgref_of.pop((plural, key), None)
+
+    def unindex(self, plural: str, body: dict[str, Any]) -> list[str]:
+        """Forget a deleted object; returns the claims it held."""
+        meta = body.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        claims = self._held.get((plural, uid), [])
+        self._drop_claims(plural, uid)
+        self._claims.pop(uid, None)
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        before = self._orgref_of.pop((plural, key), None)
+        if before is not None:
+            self._orgrefs.get(plural, {}).get(before, set()).discard(key[1])
+        return claims
+
+    def _drop_claims(self, plural: str, uid: str) -> None:
+        for claim in self._held.pop((plural, uid), []):
+            holders = self._holders.get(plural, {}).get(claim)
+            if holders is not None:
+                holders.pop(uid, None)
+                if not holders:
+                    del self._holders[plural][claim]
+
+    def dependents_of(self, plural: str, namespace: str, org: str) -> set[str]:
+        return self._orgrefs.get(plural, {}).get((namespace, org), set())
 
     def enqueue(self, plural: str, key: Key, delay: float = 0.0) -> None:
         queue = self.queues.get(plural)
@@ -98,10 +153,7 @@ class Runtime:
 
     def wake_dependents(self, org_plural: str, namespace: str, name: str) -> None:
         for plural in self.dependents.get(org_plural, []):
-            index = self.indexes.get(ORGREF_INDEX.format(plural=plural))
-            if index is None or (namespace, name) not in index:
-                continue
-            for dependent in index[(namespace, name)]:
+            for dependent in list(self.dependents_of(plural, namespace, name)):
                 self.enqueue(plural, (namespace, dependent))
 
     def wake_waiting_siblings(self, org_plural: str, namespace: str, org: str,
@@ -110,16 +162,23 @@ class Runtime:
         wait (e.g. a SAML config for a role's ID) try again now instead of after their
         backoff. Ready ones are left alone: nothing changed for them."""
         for other in self.dependents.get(org_plural, []):
-            index = self.indexes.get(ORGREF_INDEX.format(plural=other))
             reconciler = self.reconcilers.get(other)
-            if other == plural or index is None or reconciler is None \
-                    or (namespace, org) not in index:
+            if other == plural or reconciler is None:
                 continue
-            for dependent in index[(namespace, org)]:
+            for dependent in list(self.dependents_of(other, namespace, org)):
                 if reconciler.is_waiting((namespace, dependent)):
                     self.enqueue(other, (namespace, dependent))
 
-    def start(self) -> None:
+    async def prefill(self) -> None:
+        """Index every object before the first pass, so that a claim's oldest holder is
+        known before any holder acts (one LIST per kind; the watch keeps it current)."""
+        for plural, reconciler in self.reconcilers.items():
+            for body in await reconciler.kube.list_objects(reconciler.info, self.namespaces):
+                self.index(plural, body)
+                reconciler.kube.cache.offer(plural, body)
+
+    async def start(self) -> None:
+        await self.prefill()
         workers = asyncio.Semaphore(self.worker_limit)
         for plural, reconciler in self.reconcilers.items():
             queue = WorkQueue(plural, reconciler.process, workers)
@@ -237,32 +296,15 @@ def register_kind(
     def key_of(kwargs: dict[str, Any]) -> Key:
         return (kwargs.get("namespace") or "", kwargs["name"])
 
-    def claims_index(body: kopf.Body, **_: Any) -> dict[str, Holder]:
-        raw = dict(body)
-        meta = raw.get("metadata") or {}
-        holder = Holder(str(meta.get("creationTimestamp") or ""), str(meta.get("uid") or ""),
-                        str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        return {claim: holder for claim in _claims(info, reconciler, raw, runtime._claims)}
-
-    kopf.index(group, version, plural, registry=registry,
-               id=CLAIMS_INDEX.format(plural=plural))(claims_index)
-
     if depends_on_org is not None:
-        def orgref_index(**kwargs: Any) -> dict[Key, str] | None:
-            namespace, name = str(kwargs.get("namespace") or ""), str(kwargs["name"])
-            ref = dict(kwargs.get("spec") or {}).get("orgRef") or {}
-            return {(namespace, str(ref["name"])): name} if ref.get("name") else None
-
-        kopf.index(group, version, plural, registry=registry,
-                   id=ORGREF_INDEX.format(plural=plural))(orgref_index)
         runtime.dependents.setdefault(depends_on_org, []).append(plural)
+        runtime._org_plural[plural] = depends_on_org
 
     async def watched(**kwargs: Any) -> None:
         """Every watch event: feed the cache; queue a pass when the spec, an annotation or
         deletion changed (or on first sight); wake dependents when an org's readiness
         changes; forget deleted objects (cache, queue entry, metric series) and wake the
         next claim holder."""
-        runtime.capture(kwargs)
         event = kwargs.get("event") or {}
         event_type = event.get("type")
         body = dict(kwargs["body"])
@@ -277,13 +319,12 @@ def register_kind(
             runtime._org_state.pop(key, None)
             runtime._dependent_ready.pop((plural, key), None)
             runtime._triggers.pop((plural, key), None)
-            claims = _claims(info, reconciler, body, runtime._claims)
-            runtime._claims.pop(str((body.get("metadata") or {}).get("uid") or ""), None)
-            for claim in claims:
+            for claim in runtime.unindex(plural, body):
                 for holder in runtime.holders(plural, claim):
                     runtime.enqueue(plural, (holder.namespace, holder.name))
             return
         cache.offer(plural, dict(event.get("object") or body))
+        runtime.index(plural, body)
         trigger = trigger_state(body)
         seen = runtime._triggers.get((plural, key))
         if seen != trigger:
@@ -296,9 +337,11 @@ def register_kind(
             runtime.enqueue(plural, key, delay)
         if plural in runtime.dependents:
             state = _org_fingerprint(body)
-            if runtime._org_state.get(key) != state:
+            before = runtime._org_state.get(key)
+            if before != state:
                 runtime._org_state[key] = state
-                runtime.wake_dependents(plural, key[0], key[1])
+                if before is not None:  # first sight (a restart) wakes nobody: dependents
+                    runtime.wake_dependents(plural, key[0], key[1])  # have their own pass
         if depends_on_org is not None:
             now_ready = _settled(body)
             was_ready = runtime._dependent_ready.get((plural, key), False)
@@ -310,7 +353,6 @@ def register_kind(
     kopf.on.event(group, version, plural, registry=registry, id="watch")(watched)
 
     async def delete(**kwargs: Any) -> None:
-        runtime.capture(kwargs)
         result = await reconciler.finalize(dict(kwargs["body"]))
         if result.requeue_after is not None:
             raise kopf.TemporaryError(result.message or "requeue", delay=result.requeue_after)
