@@ -336,3 +336,11 @@ async def test_a_marker_counts_only_for_the_create_it_names() -> None:
     guard = CreateGuard(legacy, FakeKube(legacy))  # type: ignore[arg-type]
     guard.key = "client"
     assert guard.unresolved
+
+
+def test_namespace_patterns_follow_kopfs_rule() -> None:
+    from ddmsp.reconcile.handlers import _watched
+
+    assert _watched("team-a", ["team-*"]) and not _watched("ops", ["team-*"])
+    assert not _watched("team-b", ["team-*", "!team-b"])
+    assert _watched("exact", ["exact"]) and not _watched("exact2", ["exact"])

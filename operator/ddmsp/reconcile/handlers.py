@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -172,8 +173,19 @@ class Runtime:
     async def prefill(self) -> None:
         """Index every object before the first pass, so that a claim's oldest holder is
         known before any holder acts (one LIST per kind; the watch keeps it current)."""
+        patterns = [n for n in self.namespaces if any(c in n for c in "*?[!")]
         for plural, reconciler in self.reconcilers.items():
-            for body in await reconciler.kube.list_objects(reconciler.info, self.namespaces):
+            try:  # kopf's namespace patterns ("team-*") can only be listed cluster-wide
+                found = await reconciler.kube.list_objects(
+                    reconciler.info, [] if patterns else self.namespaces)
+            except Exception as exc:  # the watch will index them anyway
+                log.warning("could not list %s before starting (%s): claims are known "
+                            "as the watch delivers objects", plural, type(exc).__name__)
+                continue
+            for body in found:
+                namespace = str((body.get("metadata") or {}).get("namespace") or "")
+                if patterns and not _watched(namespace, self.namespaces):
+                    continue
                 self.index(plural, body)
                 reconciler.kube.cache.offer(plural, body)
 
@@ -195,6 +207,13 @@ class Runtime:
                 await task
         for queue in self.queues.values():
             await queue.drain(timeout)
+
+
+def _watched(namespace: str, patterns: list[str]) -> bool:
+    """kopf's rule: a namespace is watched if it matches a pattern and no ``!`` pattern."""
+    included = any(fnmatch.fnmatch(namespace, p) for p in patterns if not p.startswith("!"))
+    excluded = any(fnmatch.fnmatch(namespace, p[1:]) for p in patterns if p.startswith("!"))
+    return included and not excluded
 
 
 def trigger_state(body: dict[str, Any]) -> tuple[Any, ...]:
