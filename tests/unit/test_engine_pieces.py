@@ -293,6 +293,9 @@ def test_only_spec_annotations_and_deletion_trigger_a_pass() -> None:
     assert trigger_state(body(**{"ddmsp.io/retry": "1"})) != base
     assert trigger_state(body(**{"ddmsp.io/paused": "true"})) != base
     assert trigger_state(body(deleting=True)) != base
+    recreated = body()
+    recreated["metadata"]["uid"] = "another"  # type: ignore[index]
+    assert trigger_state(recreated) != base
 
 
 def test_object_cache_keeps_the_newest_body_and_only_for_watched_kinds() -> None:

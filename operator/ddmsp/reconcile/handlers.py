@@ -224,7 +224,10 @@ def trigger_state(body: dict[str, Any]) -> tuple[Any, ...]:
     annotations = tuple(sorted(
         (k, str(v)) for k, v in (meta.get("annotations") or {}).items()
         if k not in BOOKKEEPING and not k.startswith(KOPF_ANNOTATIONS)))
-    return meta.get("generation"), hash(annotations), bool(meta.get("deletionTimestamp"))
+    # The uid: an object deleted and re-created under its name while the watch was away
+    # (no DELETED event seen) is a new object, whatever its generation.
+    return (meta.get("uid"), meta.get("generation"), hash(annotations),
+            bool(meta.get("deletionTimestamp")))
 
 
 class EngineDiffBase(kopf.AnnotationsDiffBaseStorage):
