@@ -176,8 +176,8 @@ class CostRefresher:
         budget_spec = spec.get("budget")
         display = str(spec.get("displayName") or member.name)
         for attempt in range(3):
-            body = member.body if attempt == 0 else await self.kube.get(
-                CLIENT_ORG, member.namespace, member.name)
+            body = member.body if attempt == 0 else await self.kube.get_fresh(
+                CLIENT_ORG, member.namespace, member.name)  # after a 409: the server's
             if body is None:
                 return
             status = copy.deepcopy(body.get("status") or {})
@@ -271,9 +271,13 @@ class CostRefresher:
             body["metadata"] = {"resourceVersion": resource_version}
         loop = asyncio.get_running_loop()
         info = CLIENT_ORG
-        await loop.run_in_executor(
+        updated = await loop.run_in_executor(
             None, self.kube.custom.patch_namespaced_custom_object_status, info.group,
             info.version, namespace, info.plural, name, body)
+        # The engine reads ClientOrgs from its cache: it must see this write before its next
+        # status write, or it could write back conditions from before it.
+        if isinstance(updated, dict):
+            self.kube.cache.offer(info.plural, updated)
 
 
 def _with_updated_at(cost: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
