@@ -27,7 +27,6 @@ import socket
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -41,7 +40,7 @@ for path in (ROOT, ROOT / "operator"):
 
 from kubernetes import client  # noqa: E402
 from tests.support.kube import build_binaries, existing_cluster, unique_name  # noqa: E402
-from tests.support.operator import OperatorProcess  # noqa: E402
+from tests.support.operator import OperatorProcess, reconciles_total  # noqa: E402
 from tests.support.samlmeta import metadata  # noqa: E402
 
 from ddmsp.simulator.server import RunningSimulator, running_simulator  # noqa: E402
@@ -166,17 +165,6 @@ def proc_peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def reconciles_total(port: int) -> float:
-    """Sum of ddmsp_reconciles_total over kinds and outcomes (0 while not serving)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("ddmsp_reconciles_total{"))
 
 
 def free_port() -> int:

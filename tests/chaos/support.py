@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +68,6 @@ def restart_apiserver(cluster: Cluster, down_seconds: float = 2.0, timeout: floa
             return
         time.sleep(0.5)
     raise AssertionError("kube-apiserver did not come back after a restart")
-
-
-def reconciles_by_object(port: int) -> float:
-    """ddmsp_reconciles_total summed (0 while the operator is not serving metrics)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("ddmsp_reconciles_total{"))
 
 
 def items(api: client.ApiClient, namespace: str, plural: str) -> list[dict[str, Any]]:

@@ -336,8 +336,10 @@ def test_adoption_that_cannot_be_exact_stalls_with_the_fix(operator: Operator,
     assert "PATCH /api/v2/roles/{role_id}" not in sim.state.calls()
 
 
-def test_missing_key_permissions_name_the_permission_and_the_secret(
-        operator: Operator, sim: RunningSimulator) -> None:
+def ready_org_lacking(operator: Operator, sim: RunningSimulator, permission: str
+                      ) -> tuple[str, str, set[str]]:
+    """A Ready client org "acme" whose keys have every permission but ``permission``:
+    (public ID, its keys' Secret name, every permission name)."""
     from ddmsp.simulator.roles import PERMISSIONS
 
     every = {p["name"] for p in PERMISSIONS} | {"user_access_read"}
@@ -346,7 +348,13 @@ def test_missing_key_permissions_name_the_permission_and_the_secret(
     operator.wait_condition(ORGS, "acme", timeout=30)
     pid = org_id(operator)
     secret = operator.get(ORGS, "acme")["status"]["clientOrg"]["credentialsSecret"]
-    sim.set_org_permissions(pid, sorted(every - {"user_access_manage"}))
+    sim.set_org_permissions(pid, sorted(every - {permission}))
+    return pid, secret, every
+
+
+def test_missing_key_permissions_name_the_permission_and_the_secret(
+        operator: Operator, sim: RunningSimulator) -> None:
+    pid, secret, _ = ready_org_lacking(operator, sim, "user_access_manage")
     operator.apply(ROLES, role("ops", ["monitors_write"]))
     cond = operator.wait_condition(ROLES, "ops", status="False", reason="MissingPermission",
                                    timeout=30)

@@ -10,7 +10,15 @@ from kubernetes import client
 
 from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import Operator, put_secret
-from tests.integration.test_roles import ORGS, ROLES, client_org, fast, org_id, role
+from tests.integration.test_roles import (
+    ORGS,
+    ROLES,
+    client_org,
+    fast,
+    org_id,
+    ready_org_lacking,
+    role,
+)
 from tests.support.operator import wait_for
 from tests.support.samlmeta import BILLION_LAUGHS, BOM, MALFORMED, XXE, metadata
 
@@ -361,15 +369,7 @@ def test_two_configs_for_one_org_conflict_and_the_later_changes_nothing(
 
 def test_missing_key_permissions_name_the_permission_and_the_secret(
         operator: Operator, sim: RunningSimulator) -> None:
-    from ddmsp.simulator.roles import PERMISSIONS
-
-    every = {p["name"] for p in PERMISSIONS} | {"user_access_read"}
-    operator.start()
-    client_org(operator)
-    operator.wait_condition(ORGS, "acme", timeout=30)
-    pid = org_id(operator)
-    secret = operator.get(ORGS, "acme")["status"]["clientOrg"]["credentialsSecret"]
-    sim.set_org_permissions(pid, sorted(every - {"org_management"}))
+    pid, secret, every = ready_org_lacking(operator, sim, "org_management")
     operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True, roleMappings=[
         {"attributeKey": "groups", "attributeValue": "all",
          "roleName": "Datadog Read Only Role"}]))

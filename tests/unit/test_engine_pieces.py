@@ -347,3 +347,17 @@ def test_namespace_patterns_follow_kopfs_rule() -> None:
     assert _watched("team-a", ["team-*"]) and not _watched("ops", ["team-*"])
     assert not _watched("team-b", ["team-*", "!team-b"])
     assert _watched("exact", ["exact"]) and not _watched("exact2", ["exact"])
+
+
+def test_a_reference_index_moves_an_object_between_targets() -> None:
+    from ddmsp.reconcile.refindex import RefIndex
+
+    refs: RefIndex[tuple[str, str]] = RefIndex()
+    refs.point("ns", "r1", ("ns", "acme"))
+    refs.point("ns", "r2", ("ns", "acme"))
+    assert refs.pointing_at(("ns", "acme")) == {"r1", "r2"}
+    refs.point("ns", "r1", ("ns", "globex"))  # its orgRef changed
+    assert refs.pointing_at(("ns", "acme")) == {"r2"}
+    assert refs.pointing_at(("ns", "globex")) == {"r1"}
+    refs.point("ns", "r2", None)  # deleted
+    assert refs.pointing_at(("ns", "acme")) == set()

@@ -213,8 +213,9 @@ class CostRefresher:
             if not patch or all(status.get(k) == v for k, v in patch.items()):
                 break
             try:
-                await self._patch_status(member.namespace, member.name, patch,
-                                         body["metadata"].get("resourceVersion"))
+                await self.kube.patch_status(
+                    CLIENT_ORG, member.namespace, member.name, patch,
+                    resource_version=body["metadata"].get("resourceVersion"))
             except client.ApiException as exc:
                 if exc.status == 409:
                     continue  # the reconciler wrote meanwhile: re-read and redo
@@ -263,22 +264,6 @@ class CostRefresher:
         found = await loop.run_in_executor(None, lambda: custom.list_cluster_custom_object(
             info.group, info.version, info.plural))
         return list(cast(dict[str, Any], found).get("items") or [])
-
-    async def _patch_status(self, namespace: str, name: str, status: dict[str, Any],
-                            resource_version: str | None) -> None:
-        body: dict[str, Any] = {"status": status}
-        if resource_version:
-            body["metadata"] = {"resourceVersion": resource_version}
-        loop = asyncio.get_running_loop()
-        info = CLIENT_ORG
-        updated = await loop.run_in_executor(
-            None, self.kube.custom.patch_namespaced_custom_object_status, info.group,
-            info.version, namespace, info.plural, name, body)
-        # The engine reads ClientOrgs from its cache: it must see this write before its next
-        # status write, or it could write back conditions from before it.
-        if isinstance(updated, dict):
-            self.kube.cache.offer(info.plural, updated)
-
 
 def _with_updated_at(cost: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     """``updatedAt`` moves only when a figure changes (read times move every refresh)."""

@@ -27,6 +27,7 @@ from kubernetes import client as k8s
 
 from ddmsp import API_GROUP
 from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.refindex import RefIndex
 from ddmsp.resources.samlconfig import SAML_CONFIG
 
 log = logging.getLogger(__name__)
@@ -90,20 +91,13 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
     # kopf's indexes hold every object back at startup until every object is indexed
     # (see reconcile/handlers.py). A source event before its config was seen changes
     # nothing: the config's own first pass reads the source.
-    readers: dict[Source, set[str]] = {}
-    reads: dict[tuple[str, str], Source] = {}
+    readers: RefIndex[Source] = RefIndex()
 
     @kopf.on.event(info.group, info.version, info.plural, registry=registry,
                    id="saml-metadata-readers")
     def track(namespace: str | None, name: str, spec: Any, type: Any, **_: Any) -> None:
-        key = (namespace or "", name)
-        before = reads.pop(key, None)
-        if before is not None:
-            readers.get(before, set()).discard(name)
         source = None if type == "DELETED" else metadata_source(namespace or "", spec)
-        if source is not None:
-            reads[key] = source
-            readers.setdefault(source, set()).add(name)
+        readers.point(namespace or "", name, source)
 
     async def write(namespace: str, config: str, value: str) -> bool:
         try:
@@ -118,7 +112,7 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
                     version: str | None) -> None:
         if not namespace or not name:
             return
-        for config in set(readers.get((kind, namespace, name), set())):
+        for config in readers.pointing_at((kind, namespace, name)):
             if await write(namespace, config, stamp(kind, name, version)):
                 log.info("%s %s/%s changed: re-checking %s %s", kind, namespace, name,
                          info.kind, config)
@@ -126,7 +120,7 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
     def referenced(kind: str) -> Any:
         """A kopf filter: only labelled objects some config reads run the handler."""
         def when(namespace: str | None, name: str | None, **_: Any) -> bool:
-            return bool(readers.get((kind, namespace or "", name or "")))
+            return bool(readers.pointing_at((kind, namespace or "", name or "")))
         return when
 
     def version(meta: Any, event_type: Any) -> str | None:

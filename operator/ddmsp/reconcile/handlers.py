@@ -39,6 +39,7 @@ from ddmsp.reconcile.managed import (
 )
 from ddmsp.reconcile.outcomes import Blocked
 from ddmsp.reconcile.queue import Key, WorkQueue
+from ddmsp.reconcile.refindex import RefIndex
 from ddmsp.resources.kinds import KindInfo
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,8 @@ class Runtime:
     # plural -> claim -> uid -> holder; and what each object holds, to move it on change
     _holders: dict[str, dict[str, dict[str, Holder]]] = field(default_factory=dict)
     _held: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    # plural -> (namespace, org name) -> dependent names; and each dependent's org
-    _orgrefs: dict[str, dict[Key, set[str]]] = field(default_factory=dict)
-    _orgref_of: dict[tuple[str, Key], Key] = field(default_factory=dict)
-    _org_plural: dict[str, str] = field(default_factory=dict)  # dependent plural -> org's
+    # dependent plural -> which of its objects point at which org (namespace, name)
+    _orgrefs: dict[str, RefIndex[Key]] = field(default_factory=dict)
 
     def holders(self, plural: str, claim: str) -> list[Holder]:
         found = self._holders.get(plural, {}).get(claim)
@@ -108,20 +107,11 @@ class Runtime:
             for claim in claims:
                 self._holders.setdefault(plural, {}).setdefault(claim, {})[uid] = holder
             self._held[(plural, uid)] = claims
-        if plural in self._org_plural:
-            key = (holder.namespace, holder.name)
+        orgrefs = self._orgrefs.get(plural)
+        if orgrefs is not None:
             org = ((body.get("spec") or {}).get("orgRef") or {}).get("name")
-            wanted = (holder.namespace, str(org)) if org else None
-            before = self._orgref_of.get((plural, key))
-            if before != wanted:
-                if before is not None:
-                    self._orgrefs.get(plural, {}).get(before, set()).discard(holder.name)
-                if wanted is not None:
-                    self._orgrefs.setdefault(plural, {}).setdefault(wanted, set()).add(
-                        holder.name)
-                    self._orgref_of[(plural, key)] = wanted
-                else:
-                    self._orgref_of.pop((plural, key), None)
+            orgrefs.point(holder.namespace, holder.name,
+                          (holder.namespace, str(org)) if org else None)
 
     def unindex(self, plural: str, body: dict[str, Any]) -> list[str]:
         """Forget a deleted object; returns the claims it held."""
@@ -130,10 +120,9 @@ class Runtime:
         claims = self._held.get((plural, uid), [])
         self._drop_claims(plural, uid)
         self._claims.pop(uid, None)
-        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        before = self._orgref_of.pop((plural, key), None)
-        if before is not None:
-            self._orgrefs.get(plural, {}).get(before, set()).discard(key[1])
+        orgrefs = self._orgrefs.get(plural)
+        if orgrefs is not None:
+            orgrefs.point(str(meta.get("namespace") or ""), str(meta.get("name") or ""), None)
         return claims
 
     def _drop_claims(self, plural: str, uid: str) -> None:
@@ -145,7 +134,8 @@ class Runtime:
                     del self._holders[plural][claim]
 
     def dependents_of(self, plural: str, namespace: str, org: str) -> set[str]:
-        return self._orgrefs.get(plural, {}).get((namespace, org), set())
+        orgrefs = self._orgrefs.get(plural)
+        return orgrefs.pointing_at((namespace, org)) if orgrefs is not None else set()
 
     def enqueue(self, plural: str, key: Key, delay: float = 0.0) -> None:
         queue = self.queues.get(plural)
@@ -154,7 +144,7 @@ class Runtime:
 
     def wake_dependents(self, org_plural: str, namespace: str, name: str) -> None:
         for plural in self.dependents.get(org_plural, []):
-            for dependent in list(self.dependents_of(plural, namespace, name)):
+            for dependent in self.dependents_of(plural, namespace, name):
                 self.enqueue(plural, (namespace, dependent))
 
     def wake_waiting_siblings(self, org_plural: str, namespace: str, org: str,
@@ -166,7 +156,7 @@ class Runtime:
             reconciler = self.reconcilers.get(other)
             if other == plural or reconciler is None:
                 continue
-            for dependent in list(self.dependents_of(other, namespace, org)):
+            for dependent in self.dependents_of(other, namespace, org):
                 if reconciler.is_waiting((namespace, dependent)):
                     self.enqueue(other, (namespace, dependent))
 
@@ -320,7 +310,7 @@ def register_kind(
 
     if depends_on_org is not None:
         runtime.dependents.setdefault(depends_on_org, []).append(plural)
-        runtime._org_plural[plural] = depends_on_org
+        runtime._orgrefs[plural] = RefIndex()
 
     async def watched(**kwargs: Any) -> None:
         """Every watch event: feed the cache; queue a pass when the spec, an annotation or

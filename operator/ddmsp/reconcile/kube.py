@@ -103,15 +103,21 @@ class KubeAPI:
         return updated
 
     async def patch_status(
-        self, info: KindInfo, namespace: str, name: str, status: dict[str, Any]
+        self, info: KindInfo, namespace: str, name: str, status: dict[str, Any],
+        *, resource_version: str | None = None,
     ) -> dict[str, Any]:
+        """Merge-patch the status; with ``resource_version`` a compare-and-swap (409 when
+        the object changed since). Every write feeds the cache: the engine must see it."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             updated = cast(dict[str, Any], await self._run(
                 self.custom.patch_namespaced_custom_object_status,
-                info.group, info.version, namespace, info.plural, name, {"status": status},
+                info.group, info.version, namespace, info.plural, name, body,
             ))
         except client.ApiException as exc:
-            if exc.status == 404:
+            if exc.status in (404, 409):  # what we held is outdated: read afresh next time
                 self.cache.forget(info.plural, namespace, name)
             raise
         self.cache.offer(info.plural, updated)
