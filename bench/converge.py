@@ -26,9 +26,10 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,7 @@ from kubernetes import client  # noqa: E402
 from tests.support.kube import build_binaries, existing_cluster, unique_name  # noqa: E402
 from tests.support.operator import OperatorProcess, reconciles_total  # noqa: E402
 from tests.support.samlmeta import metadata  # noqa: E402
-
-from ddmsp.simulator.server import RunningSimulator, running_simulator  # noqa: E402
+from tests.support.simulator import SimulatorProcess  # noqa: E402
 
 GROUP, VERSION = "ddmsp.io", "v1alpha1"
 ORGS, ROLES, SAML = "datadogclientorgs", "datadogroles", "datadogsamlconfigs"
@@ -65,6 +65,7 @@ BENCH_RATE_LIMITS: dict[str, tuple[int, int]] = {
 PERMISSIONS = ["monitors_write", "dashboards_write", "monitors_downtime", "synthetics_read"]
 PARTNER_CONCURRENCY = 8  # DatadogClient's max_concurrency per key pair (operator default)
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+KUBE_WRITES = ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE")
 
 
 @dataclass
@@ -143,13 +144,118 @@ def objects_for(cfg: BenchConfig, index: int, idp_xml: str) -> list[tuple[str, d
     return out
 
 
-def ready_counts(objs: client.CustomObjectsApi, namespace: str) -> dict[str, int]:
-    """Objects with Ready=True per plural."""
-    out: dict[str, int] = {}
-    for plural in (ORGS, ROLES, SAML):
-        items = objs.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]
-        out[plural] = sum(1 for o in items for c in (o.get("status") or {}).get("conditions")
-                          or [] if c["type"] == "Ready" and c["status"] == "True")
+def is_ready(body: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (body.get("status") or {}).get("conditions") or [])
+
+
+class ReadyWatch:
+    """The names of Ready objects per plural, kept current by one watch per plural.
+
+    Why a watch: LISTing thousands of objects every few seconds costs the API server more
+    CPU than a good part of the operator's own work on the same two cores; a watch event is
+    encoded once for every watcher (the operator's too).
+    """
+
+    def __init__(self, api: Any, ns: str, plurals: list[str]) -> None:
+        self.ready: dict[str, set[str]] = {p: set() for p in plurals}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._objs = client.CustomObjectsApi(api)
+        self._ns = ns
+        self._threads = [threading.Thread(target=self._follow, args=(p,), daemon=True,
+                                          name=f"watch-{p}") for p in plurals]
+        for thread in self._threads:
+            thread.start()
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {p: len(names) for p, names in self.ready.items()}
+
+    def _follow(self, plural: str) -> None:
+        from kubernetes import watch
+
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:  # (re)list: the whole truth, then changes from there
+                    listing = self._objs.list_namespaced_custom_object(
+                        GROUP, VERSION, self._ns, plural)
+                    with self._lock:
+                        self.ready[plural] = {o["metadata"]["name"] for o in listing["items"]
+                                              if is_ready(o)}
+                    version = listing["metadata"]["resourceVersion"]
+                stream = watch.Watch().stream(
+                    self._objs.list_namespaced_custom_object, GROUP, VERSION, self._ns,
+                    plural, resource_version=version, timeout_seconds=5,
+                    allow_watch_bookmarks=True)
+                for event in stream:
+                    body = event["object"]
+                    if event["type"] == "ERROR":
+                        version = ""  # expired: list again
+                        break
+                    version = body["metadata"]["resourceVersion"]
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    name = body["metadata"]["name"]
+                    with self._lock:
+                        if event["type"] != "DELETED" and is_ready(body):
+                            self.ready[plural].add(name)
+                        else:
+                            self.ready[plural].discard(name)
+            except Exception:  # a broken watch is re-listed, never fatal
+                version = ""
+                time.sleep(1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def apply_all(kubeconfig: Path, ns: str, clients: list[list[dict[str, Any]]], workdir: Path,
+              processes: int = 8) -> None:
+    """Create every object with ``processes`` kubectl processes in parallel (what a GitOps
+    sync or a platform team's script does), each client's objects in order within one."""
+    import subprocess
+
+    kubectl = str(build_binaries() / "kubectl")
+    procs = []
+    for k in range(processes):
+        items = [body for i in range(k, len(clients), processes) for body in clients[i]]
+        if not items:
+            continue
+        path = workdir / f"apply-{k}.json"
+        path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+        procs.append(subprocess.Popen(
+            [kubectl, f"--kubeconfig={kubeconfig}", "-n", ns, "create", "-f", str(path),
+             "-o", "name"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    errors = [err for proc in procs if (err := proc.communicate()[1]) and proc.returncode]
+    if errors:
+        raise RuntimeError(f"kubectl create failed: {errors[0][-2000:]}")
+
+
+def apiserver_requests(api: Any) -> dict[str, float]:
+    """kube-apiserver's request counters (its /metrics) by "VERB resource[/subresource]"."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conf = api.configuration
+    headers = {"Authorization": conf.api_key["BearerToken"]} if conf.api_key else {}
+    got = api.rest_client.pool_manager.request("GET", f"{conf.host}/metrics", headers=headers)
+    if got.status != 200:
+        return {}  # not allowed to read metrics: the field stays empty
+    text = got.data.decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "apiserver_request":
+            continue
+        for sample in family.samples:
+            if sample.name != "apiserver_request_total":
+                continue
+            labels = sample.labels
+            sub = labels.get("subresource")
+            route = f"{labels.get('verb')} {labels.get('resource')}{'/' + sub if sub else ''}"
+            out[route] = out.get(route, 0) + sample.value
     return out
 
 
@@ -192,7 +298,7 @@ def creates(calls: dict[str, dict[int, int]]) -> int:
 
 
 # ---------------------------------------------------------------------- baseline
-def baseline_seconds(sim: RunningSimulator, cfg: BenchConfig, idp_xml: str) -> tuple[float, int]:
+def baseline_seconds(sim: SimulatorProcess, cfg: BenchConfig, idp_xml: str) -> tuple[float, int]:
     """A plain sequential script with the official client: the same writes for ``sample``
     orgs (plus one permission listing); returns (seconds, orgs done)."""
     from datadog_api_client import ApiClient, Configuration
@@ -321,14 +427,15 @@ def install_crds(kubeconfig: Path) -> None:
             time.sleep(0.5)
 
 
-def wait_all_ready(objs: client.CustomObjectsApi, ns: str, want: dict[str, int],
-                   cfg: BenchConfig, start: float, op: OperatorProcess,
-                   timeline: dict[str, dict[str, float]] | None = None) -> dict[str, int]:
+def wait_all_ready(watcher: ReadyWatch, want: dict[str, int], cfg: BenchConfig, start: float,
+                   op: OperatorProcess,
+                   timeline: dict[str, dict[str, float]] | None = None,
+                   applying: Future[None] | None = None) -> dict[str, int]:
     """Poll until every object is Ready; ``timeline`` gets, per kind, the seconds from
     ``start`` at which half and all of its objects were first seen Ready."""
     counts: dict[str, int] = {}
     while time.monotonic() - start < cfg.timeout:
-        counts = ready_counts(objs, ns)
+        counts = watcher.counts()
         if timeline is not None:
             now = round(time.monotonic() - start, 1)
             for plural, n in want.items():
@@ -337,6 +444,8 @@ def wait_all_ready(objs: client.CustomObjectsApi, ns: str, want: dict[str, int],
                     marks.setdefault("half_s", now)
                 if counts[plural] >= n:
                     marks.setdefault("all_s", now)
+        if applying is not None and applying.done():
+            applying.result()  # raises what the apply raised
         if all(counts[p] >= n for p, n in want.items()):
             return counts
         if time.monotonic() - start > 120 and not any(counts.values()):
@@ -344,7 +453,7 @@ def wait_all_ready(objs: client.CustomObjectsApi, ns: str, want: dict[str, int],
                                f"{op.log()[-1500:]}")
         if op.proc is not None and op.proc.poll() is not None:
             raise RuntimeError(f"operator exited ({op.proc.returncode}): {op.log()[-2000:]}")
-        time.sleep(cfg.poll)
+        time.sleep(0.5)
     return counts
 
 
@@ -411,7 +520,7 @@ def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
                               "crs": crs, "latency_ms": cfg.latency_ms, "workers": cfg.workers,
                               "provisioning": cfg.provisioning}
     try:
-        with running_simulator(latency_ms=cfg.latency_ms) as sim:
+        with SimulatorProcess(latency_ms=cfg.latency_ms, log=workdir / "simulator.log") as sim:
             for name, (limit, period) in cfg.rate_limits.items():
                 sim.set_rate_limit(name, limit, period)
             core.create_namespaced_secret(ns, client.V1Secret(
@@ -427,7 +536,8 @@ def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
                             "--metrics-port", str(port)])
             try:
                 result["_plane_pids"] = control_plane_pids(kubeconfig)
-                _converge(cfg, sim, op, objs, ns, idp_xml, want, crs, port, result)
+                _converge(cfg, sim, op, objs, ns, idp_xml, want, crs, port, result,
+                          kubeconfig, workdir)
             finally:
                 op.stop()
             if cfg.baseline_sample > 0:
@@ -446,35 +556,46 @@ def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
     return result
 
 
-def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
+def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
               objs: client.CustomObjectsApi, ns: str, idp_xml: str, want: dict[str, int],
-              crs: int, port: int, result: dict[str, Any]) -> None:
+              crs: int, port: int, result: dict[str, Any], kubeconfig: Path,
+              workdir: Path) -> None:
     op.start()
     time.sleep(2)
-    bodies = [b for i in range(cfg.orgs) for b in objects_for(cfg, i, idp_xml)]
-
-    def apply(item: tuple[str, dict[str, Any]]) -> None:
-        plural, body = item
-        body = {"apiVersion": f"{GROUP}/{VERSION}",
-                "kind": {ORGS: "DatadogClientOrg", ROLES: "DatadogRole",
-                         SAML: "DatadogSAMLConfig"}[plural], **body}
-        objs.create_namespaced_custom_object(GROUP, VERSION, ns, plural, body)
-
+    kinds = {ORGS: "DatadogClientOrg", ROLES: "DatadogRole", SAML: "DatadogSAMLConfig"}
+    clients = [[{"apiVersion": f"{GROUP}/{VERSION}", "kind": kinds[plural], **body}
+                for plural, body in objects_for(cfg, i, idp_xml)] for i in range(cfg.orgs)]
+    watcher = ReadyWatch(objs.api_client, ns, [ORGS, ROLES, SAML])
     assert op.proc is not None
     pid = op.proc.pid
     cpu0 = proc_cpu_seconds(pid)
     plane_pids: dict[str, int] = result.pop("_plane_pids", {})
     plane_cpu0 = {name: proc_cpu_seconds(p) for name, p in plane_pids.items()}
     spy = start_profile(pid, cfg.profile)
+    requests0 = apiserver_requests(objs.api_client)
     start = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(apply, bodies))
-    result["apply_s"] = round(time.monotonic() - start, 2)
-    if cfg.provisioning == "SpinOff":
-        _confirm_registrations(objs, ns, cfg, start)
+
+    def apply() -> None:
+        apply_all(kubeconfig, ns, clients, workdir)
+        result["apply_s"] = round(time.monotonic() - start, 2)
+
     timeline: dict[str, dict[str, float]] = {}
-    counts = wait_all_ready(objs, ns, want, cfg, start, op, timeline)
+    with ThreadPoolExecutor(1) as pool:
+        applying = pool.submit(apply)
+        try:
+            if cfg.provisioning == "SpinOff":
+                _confirm_registrations(objs, ns, cfg, start)
+            counts = wait_all_ready(watcher, want, cfg, start, op, timeline, applying)
+        finally:
+            watcher.stop()
     wall = time.monotonic() - start
+    kube = {route: n - requests0.get(route, 0)
+            for route, n in apiserver_requests(objs.api_client).items()}
+    kube = {route: int(n) for route, n in sorted(kube.items()) if n > 0}
+    kube_writes = sum(n for route, n in kube.items() if route.split(" ")[0] in KUBE_WRITES)
+    result["kube_requests"] = kube
+    # The apply's own creates (one per object) are the benchmark's, not the operator's.
+    result["kube_writes_per_cr"] = round((kube_writes - crs) / crs, 2)
     result["ready_timeline"] = timeline
     cpu = proc_cpu_seconds(pid) - cpu0
     for name, p in plane_pids.items():  # what the API server and etcd spent meanwhile
@@ -506,7 +627,7 @@ def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
         op.start()
         assert op.proc is not None
         time.sleep(3)
-        sim.state.reset_calls()
+        sim.reset_calls()
         time.sleep(cfg.steady_seconds)
         reads, writes, limited = split_calls(sim.calls())
         result.update({
@@ -522,7 +643,7 @@ def _converge(cfg: BenchConfig, sim: RunningSimulator, op: OperatorProcess,
 
     # Restart with everything Ready: back at the default drift interval.
     op.extra_args += ["--drift-interval", "3600", "--restart-spread", str(cfg.restart_spread)]
-    sim.state.reset_calls()
+    sim.reset_calls()
     restart = time.monotonic()
     op.start()
     assert op.proc is not None

@@ -361,3 +361,78 @@ def test_a_reference_index_moves_an_object_between_targets() -> None:
     assert refs.pointing_at(("ns", "globex")) == {"r1"}
     refs.point("ns", "r2", None)  # deleted
     assert refs.pointing_at(("ns", "acme")) == set()
+
+
+class StatusKube:
+    """One object; records status patches (the faked functions: get, patch_status, event)."""
+
+    def __init__(self) -> None:
+        self.body: dict[str, Any] = {
+            "apiVersion": "ddmsp.io/v1alpha1", "kind": "DatadogClientOrg",
+            "metadata": {"name": "x", "namespace": "ns", "uid": "u", "generation": 1,
+                         "resourceVersion": "1"},
+            "spec": {"displayName": "X"}}
+        self.writes: list[dict[str, Any]] = []
+
+    async def get(self, info: Any, ns: str, name: str) -> dict[str, Any]:
+        import copy
+
+        return copy.deepcopy(self.body)
+
+    async def patch_status(self, info: Any, ns: str, name: str, patch: dict[str, Any],
+                           resource_version: str | None = None) -> dict[str, Any]:
+        self.writes.append(patch)
+        old = self.body.get("status") or {}
+        self.body["status"] = {**old, **{k: v for k, v in patch.items() if v is not None}}
+        return self.body
+
+    async def post_event(self, *args: Any) -> None:
+        return None
+
+
+async def test_a_waiting_message_alone_is_rewritten_at_most_every_refresh_interval() -> None:
+    """A waiting pass that changes only a condition's message (the dependency's progress)
+    writes nothing for ``message_refresh`` seconds; a new reason or Ready is written at once."""
+    from ddmsp.reconcile.engine import Reconciler
+    from ddmsp.reconcile.external import Observation
+    from ddmsp.reconcile.outcomes import Waiting
+
+    class External:
+        async def observe(self) -> Observation:
+            return Observation(exists=True, message="fine")
+
+    class Connector:
+        outcome: Waiting | None = None
+
+        async def connect(self, ctx: Any) -> External:
+            if self.outcome is not None:
+                raise self.outcome
+            return External()
+
+        def translate_error(self, exc: BaseException) -> None:
+            return None
+
+    kube, connector = StatusKube(), Connector()
+    rec = Reconciler(CLIENT_ORG, connector, kube, message_refresh=30)  # type: ignore[arg-type]
+
+    def ready() -> dict[str, Any]:
+        return get_condition(kube.body["status"]["conditions"], "Ready") or {}
+
+    connector.outcome = Waiting("OrgNotReady", "the org is Pending", phase="Pending")
+    await rec.reconcile("ns", "x")
+    assert len(kube.writes) == 1 and ready()["message"] == "the org is Pending"
+    connector.outcome = Waiting("OrgNotReady", "the org is Creating", phase="Pending")
+    await rec.reconcile("ns", "x")
+    assert len(kube.writes) == 1  # only the message changed, 0 s after the last write
+    connector.outcome = Waiting("PartnerMissing", "no partner", phase="Pending")
+    await rec.reconcile("ns", "x")
+    assert len(kube.writes) == 2 and ready()["reason"] == "PartnerMissing"
+    connector.outcome = Waiting("PartnerMissing", "still no partner", phase="Pending")
+    await rec.reconcile("ns", "x")
+    assert len(kube.writes) == 2
+    rec._written[("ns", "x")] -= 31  # the interval has passed
+    await rec.reconcile("ns", "x")
+    assert len(kube.writes) == 3 and ready()["message"] == "still no partner"
+    connector.outcome = None
+    await rec.reconcile("ns", "x")
+    assert len(kube.writes) == 4 and ready()["status"] == "True"

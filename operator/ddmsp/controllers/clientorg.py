@@ -245,7 +245,9 @@ class ClientOrgExternal:
                           "with the keys in spec.adopt.credentialsSecretRef; fix the ID or keys")
         partner = await self._partner()
         if self.spec.provisioning == "ChildOrg":
-            await self._phase("Creating")
+            # Shown with the write that records the new org (a second or so later), not
+            # with one of its own: the create-pending annotation is the crash-safe marker.
+            self.obj.status["phase"] = "Creating"
             await self._create_org(CLIENT, partner, client_secret_name(self.obj.name, self.spec))
             return
         await self._spin_off_flow(partner)
@@ -437,7 +439,7 @@ class ClientOrgExternal:
                 ORG_ID_KEY: created.org.public_id,
                 ORG_NAME_KEY: created.org.name or display,
             }
-            await kube.write_secret(ns, secret, data, labels)
+            await kube.write_secret(ns, secret, data, labels, reserved=True)
             crash_point(f"after-{role}-secret-write")
             self.obj.status[key] = {
                 "publicId": created.org.public_id,

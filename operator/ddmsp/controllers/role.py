@@ -419,8 +419,10 @@ class RoleExternal:
                 self._clear("createStartedAt")
             raise
         self._clear("createStartedAt", "adopted")
+        # The role ID goes out with the pass's status write (also when a later step fails).
+        # A crash before it leaves createStartedAt, and the next pass finds the role by
+        # name, as after a lost answer: no write of its own is needed here.
         self._record(role)
-        await self.ctx.save_status()  # the role ID before anything else can fail
         if set(role.permission_ids) != set(desired):
             role = await self._apply(role, desired)
         await self.ctx.event("Normal", "Created",

@@ -137,6 +137,16 @@ def certificate_notice(facts: md.IdpMetadata, now: datetime | None = None) -> st
             f"(in {left.days} days): rotate it at the IdP and update the metadata")
 
 
+async def role_with_id(ctx: ReconcileContext, name: str, poll: float) -> dict[str, Any]:
+    """The status of DatadogRole ``name`` (from the watch-fed cache), once it has a role ID."""
+    body = await ctx.kube.get(ROLE, ctx.obj.namespace, name)
+    status: dict[str, Any] = (body or {}).get("status") or {}
+    if not status.get("roleId"):
+        raise Waiting("RoleNotReady", f"waiting for DatadogRole {name} to have a role "
+                      "in Datadog (status.roleId)", delay=poll)
+    return status
+
+
 # ------------------------------------------------------------------ engine side
 class SamlConnector:
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
@@ -149,6 +159,13 @@ class SamlConnector:
 
     async def connect(self, ctx: ReconcileContext) -> SamlExternal:
         spec: DatadogSAMLConfigSpec = ctx.obj.spec
+        if not ctx.obj.deleting:
+            # Roles first: a role without an ID is also what an org that is not Ready yet
+            # looks like from here, so a config applied with its org and roles waits under
+            # one reason instead of two (one status write fewer), and costs no call.
+            for mapping in spec.role_mappings or []:
+                if mapping.role_ref is not None:
+                    await role_with_id(ctx, mapping.role_ref.name, self.settings.wait_poll)
         target = await resolve_org(ctx, spec, self.settings, self.clients)
         public_id = await own_public_id(target)
         ctx.obj.status["org"] = target.label
@@ -241,11 +258,7 @@ class SamlExternal:
         return out
 
     async def _role_ref_id(self, name: str) -> str:
-        body = await self.ctx.kube.get(ROLE, self.obj.namespace, name)
-        status = (body or {}).get("status") or {}
-        if not status.get("roleId"):
-            raise Waiting("RoleNotReady", f"waiting for DatadogRole {name} to have a role "
-                          "in Datadog (status.roleId)", delay=self.settings.wait_poll)
+        status = await role_with_id(self.ctx, name, self.settings.wait_poll)
         if status.get("orgPublicId") and status["orgPublicId"] != self.public_id:
             raise Blocked("RoleInAnotherOrg", f"DatadogRole {name} lives in org "
                           f"{status['orgPublicId']}, this SAML config in {self.public_id}: "
@@ -318,16 +331,17 @@ class SamlExternal:
         status = self.obj.status
         if self.upload:
             await self.dd.upload_idp_metadata(self.public_id, self.meta.content)
+            # Recorded with the next status write, not one of its own: an upload whose
+            # record a crash lost is repeated, and an upload is idempotent.
             status["metadataSha256"] = self.meta.sha256
             status["uploadedAt"] = now_rfc3339()
-            await self.ctx.save_status()
             await self.ctx.event("Normal", "MetadataUploaded",
                                  f"uploaded IdP metadata {self.meta.sha256[:12]} "
                                  f"({self.meta.entity_id})")
         if self.patch:
             await self.dd.update_org(self.public_id, self.patch)
             self._note_switches(self.patch)
-            await self.ctx.save_status()
+            await self.ctx.save_status()  # a delete must know what it turned on, even after a crash
         # Re-point first, then add, then remove: a user's access never has a gap.
         for mapping, role_id in self.to_repoint:
             await self.dd.update_authn_mapping(mapping.id, role_id=role_id)

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import logging
 import random
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,7 @@ class Reconciler:
         ready_phase: str = "Ready",
         drift_interval: float = 600.0,
         backoff_cap: float = 300.0,
+        message_refresh: float = 30.0,
     ) -> None:
         self.info = info
         self.connector = connector
@@ -67,8 +69,10 @@ class Reconciler:
         self.ready_phase = ready_phase
         self.drift_interval = drift_interval
         self.backoff_cap = backoff_cap
+        self.message_refresh = message_refresh
         self.runtime: Any = None  # the handlers' Runtime (claims, wakes); None in unit tests
         self._failures: dict[tuple[str, str], tuple[str, int]] = {}
+        self._written: dict[tuple[str, str], float] = {}  # last status write, monotonic
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -98,6 +102,7 @@ class Reconciler:
         only a change can help."""
         if result.gone:
             self._failures.pop(key, None)
+            self._written.pop(key, None)
             return None
         if result.settled:
             self._failures.pop(key, None)
@@ -308,15 +313,32 @@ class Reconciler:
     async def _finish(self, obj: ManagedObject, result: Result) -> Result:
         if obj.handled:
             obj.status["observedGeneration"] = obj.generation
-        await self._write_status(obj)
+        if not self._message_only_refresh(obj, result):
+            await self._write_status(obj)
         ready = cond.is_true(obj.conditions, cond.READY)
         metrics.READY.labels(self.info.kind, obj.namespace, obj.name).set(1 if ready else 0)
         metrics.RECONCILES.labels(self.info.kind, _outcome_label(obj, result, ready)).inc()
         return result
 
+    def _message_only_refresh(self, obj: ManagedObject, result: Result) -> bool:
+        """True when this waiting pass changed nothing but condition messages and the
+        object's status was written less than ``message_refresh`` seconds ago: the write
+        waits. A waiting message often names the dependency's own progress ("the org is
+        Creating", "role r1 has no ID yet"): rewriting it on every step of a dependency
+        would cost a status write (and a watch event to every watcher) per step, at a
+        thousand clients a good part of the API server's work. Reasons, statuses, phases
+        and every other status field are always written at once."""
+        key = (obj.namespace, obj.name)
+        last = self._written.get(key)
+        if (last is None or result.settled or result.stalled or result.requeue_after is None
+                or time.monotonic() - last >= self.message_refresh):
+            return False
+        return _only_messages_differ(obj.original_status, obj.status)
+
     async def _write_status(self, obj: ManagedObject) -> None:
         if obj.status == obj.original_status:
             return
+        self._written[(obj.namespace, obj.name)] = time.monotonic()
         updated = await self.kube.patch_status(
             self.info, obj.namespace, obj.name, merge_patch(obj.original_status, obj.status))
         obj.original_status = copy.deepcopy(obj.status)
@@ -333,6 +355,20 @@ class Reconciler:
         if ready and ready.get("reason") == reason and ready.get("message") == message:
             return
         await self._event(obj, type_, reason, message)
+
+
+def _only_messages_differ(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two statuses differ at most in their conditions' messages."""
+    if {k: v for k, v in old.items() if k != "conditions"} != \
+            {k: v for k, v in new.items() if k != "conditions"}:
+        return False
+    before = old.get("conditions") or []
+    after = new.get("conditions") or []
+    if len(before) != len(after):
+        return False
+    return all({k: v for k, v in a.items() if k != "message"}
+               == {k: v for k, v in b.items() if k != "message"}
+               for a, b in zip(before, after, strict=True))
 
 
 def _outcome_label(obj: ManagedObject, result: Result, ready: bool) -> str:

@@ -154,10 +154,21 @@ class KubeAPI:
         self._secret_data.pop((namespace, name), None)
 
     async def write_secret(
-        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
+        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str],
+        *, reserved: bool = False,
     ) -> None:
-        """Create the Secret, or merge these keys and labels into the one that exists."""
+        """Create the Secret, or merge these keys and labels into the one that exists.
+        ``reserved``: it was just created by ``reserve_secret``, so the merge comes first
+        (one request instead of a create answered 409 and then the merge)."""
         self._secret_data.pop((namespace, name), None)
+        patch = {"metadata": {"labels": labels}, "stringData": data}
+        if reserved:
+            try:
+                await self._run(self.core.patch_namespaced_secret, name, namespace, patch)
+                return
+            except client.ApiException as exc:
+                if exc.status != 404:  # deleted since it was reserved: create it below
+                    raise
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
             type="Opaque",
@@ -168,7 +179,6 @@ class KubeAPI:
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
-            patch = {"metadata": {"labels": labels}, "stringData": data}
             await self._run(self.core.patch_namespaced_secret, name, namespace, patch)
 
     async def reserve_secret(
