@@ -65,6 +65,7 @@ BENCH_RATE_LIMITS: dict[str, tuple[int, int]] = {
 PERMISSIONS = ["monitors_write", "dashboards_write", "monitors_downtime", "synthetics_read"]
 PARTNER_CONCURRENCY = 8  # DatadogClient's max_concurrency per key pair (operator default)
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+KUBE_RESOURCES = ("datadog", "secrets", "events", "leases", "configmaps")
 KUBE_WRITES = ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE")
 
 
@@ -85,6 +86,7 @@ class BenchConfig:
     provisioning: str = "ChildOrg"
     profile: str | None = None  # py-spy collapsed stacks of the operator while converging
     profile_restart: str | None = None  # the same for the restart phase
+    memray_restart: str | None = None  # a memray capture of the restarted operator
     rate_limits: dict[str, tuple[int, int]] = field(
         default_factory=lambda: dict(BENCH_RATE_LIMITS))
 
@@ -264,6 +266,15 @@ def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of a live process (its own, not its children's)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """This process's CPU and that of its waited-for children (the kubectl processes)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def proc_peak_rss_mb(pid: int) -> float:
@@ -463,9 +474,10 @@ def start_profile(pid: int, path: str | None) -> Any:
         return None
     import subprocess
 
+    # --gil: only samples of the thread holding the GIL, i.e. Python CPU, not waits
     return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-                             str(pid), "-o", path, "-f", "raw", "-r", "50", "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             str(pid), "-o", path, "-f", "raw", "-r", "50", "--nonblocking",
+                             "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop_profile(spy: Any) -> None:
@@ -552,8 +564,24 @@ def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
                 })
     finally:
         with contextlib.suppress(client.ApiException):
+            release(objs, ns)
             core.delete_namespace(ns)
     return result
+
+
+def release(objs: client.CustomObjectsApi, ns: str) -> None:
+    """Drop the operator's finalizers (it is stopped by now), so the namespace goes at once
+    instead of staying Terminating, its objects listed again and again, on a reused cluster."""
+    def unfinalize(item: tuple[str, str]) -> None:
+        with contextlib.suppress(client.ApiException):
+            objs.patch_namespaced_custom_object(GROUP, VERSION, ns, item[0], item[1],
+                                                {"metadata": {"finalizers": None}})
+
+    held = [(plural, o["metadata"]["name"]) for plural in (ORGS, ROLES, SAML)
+            for o in objs.list_namespaced_custom_object(GROUP, VERSION, ns, plural)["items"]
+            if o["metadata"].get("finalizers")]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(unfinalize, held))
 
 
 def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
@@ -571,6 +599,7 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
     cpu0 = proc_cpu_seconds(pid)
     plane_pids: dict[str, int] = result.pop("_plane_pids", {})
     plane_cpu0 = {name: proc_cpu_seconds(p) for name, p in plane_pids.items()}
+    sim_cpu0, own_cpu0 = sim.cpu_seconds(), own_cpu_seconds()
     spy = start_profile(pid, cfg.profile)
     requests0 = apiserver_requests(objs.api_client)
     start = time.monotonic()
@@ -591,15 +620,25 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
     wall = time.monotonic() - start
     kube = {route: n - requests0.get(route, 0)
             for route, n in apiserver_requests(objs.api_client).items()}
-    kube = {route: int(n) for route, n in sorted(kube.items()) if n > 0}
+    kube = {route: int(n) for route, n in sorted(kube.items())  # the operator's resources
+            if n > 0 and route.split(" ")[1].split("/")[0].startswith(KUBE_RESOURCES)}
     kube_writes = sum(n for route, n in kube.items() if route.split(" ")[0] in KUBE_WRITES)
     result["kube_requests"] = kube
     # The apply's own creates (one per object) are the benchmark's, not the operator's.
     result["kube_writes_per_cr"] = round((kube_writes - crs) / crs, 2)
     result["ready_timeline"] = timeline
     cpu = proc_cpu_seconds(pid) - cpu0
-    for name, p in plane_pids.items():  # what the API server and etcd spent meanwhile
-        result[f"{name.replace('-', '_')}_cpu_s"] = round(proc_cpu_seconds(p) - plane_cpu0[name], 2)
+    others = {f"{name.replace('-', '_')}_cpu_s": proc_cpu_seconds(p) - plane_cpu0[name]
+              for name, p in plane_pids.items()}  # what the API server and etcd spent
+    others["simulator_cpu_s"] = sim.cpu_seconds() - sim_cpu0
+    others["bench_cpu_s"] = own_cpu_seconds() - own_cpu0  # applying (kubectl) and watching
+    result.update({k: round(v, 2) for k, v in others.items()})
+    # Everything that ran was on this machine's cores: its CPU time over the core count is
+    # a floor the wall time cannot go below here, whatever the operator does.
+    cores = os.cpu_count() or 1
+    machine_floor = (cpu + sum(others.values())) / cores
+    result.update({"cores": cores, "machine_floor_s": round(machine_floor, 2),
+                   "ratio_to_machine_floor": round(wall / machine_floor, 2)})
     stop_profile(spy)
     calls = sim.calls()
     reads, writes, limited = split_calls(calls)
@@ -644,6 +683,10 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
     # Restart with everything Ready: back at the default drift interval.
     op.extra_args += ["--drift-interval", "3600", "--restart-spread", str(cfg.restart_spread)]
     sim.reset_calls()
+    if cfg.memray_restart:  # heap at its high-water mark: `memray stats --json FILE`
+        op.command = [sys.executable, "-m", "memray", "run", "--aggregate", "--force", "-o",
+                      cfg.memray_restart, "-m", "ddmsp"]
+        op.extra_env["PYTHONPATH"] = str(ROOT / "operator")
     restart = time.monotonic()
     op.start()
     assert op.proc is not None
@@ -718,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", help="write py-spy's collapsed stacks of the operator "
                    "while it converges to this file (pip install py-spy)")
     p.add_argument("--profile-restart", help="the same for the restart phase")
+    p.add_argument("--memray-restart", help="run the restarted operator under memray, "
+                   "writing its capture here (pip install memray)")
     args = p.parse_args(argv)
     cfg = BenchConfig(orgs=args.orgs, roles=args.roles, latency_ms=args.latency_ms,
                       workers=args.workers, steady_seconds=args.steady_seconds,
@@ -726,6 +771,7 @@ def main(argv: list[str] | None = None) -> int:
                       baseline_sample=args.baseline_sample, provisioning=args.provisioning,
                       timeout=args.timeout, profile=args.profile,
                       profile_restart=args.profile_restart,
+                      memray_restart=args.memray_restart,
                       poll=2.0 if args.orgs < 500 else 4.0)
     workdir = Path(tempfile.mkdtemp(prefix="ddmsp-converge-"))
     try:

@@ -76,6 +76,9 @@ def build_registry(
         # work), and a kopf worker waits, holding its slot, until every indexed object was
         # listed: more objects of a kind than slots at startup deadlocked (bench/README.md).
         settings.queueing.worker_limit = None
+        # kopf's initial listing in pages: thousands of objects parsed at once (SAML
+        # configs carry their IdP metadata) were the restart's memory peak.
+        settings.watching.chunk_size = 500
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.inactivity_timeout = 600  # re-list if a watch goes silent

@@ -598,11 +598,23 @@ class DatadogClient:
         """Every role whose name equals `name` regardless of case.
 
         Datadog answers 409 to a clone with a taken name, but its spec says a role name "is
-        neither unique nor a stable identifier" and nothing public shows whether the
-        comparison (or the list `filter`) ignores case: so no filter is sent and the
-        broader, case-insensitive match is returned (possibly several roles)."""
+        neither unique nor a stable identifier", so several roles may match. The listing
+        is filtered by the name (Datadog's recorded answer to `filter=<exact name>` is that
+        role alone, out of 4,376 in that org: unfiltered, this listing would page through
+        every role before each create). Whether the filter ignores case is not public;
+        either way the exact name (what a create of ours makes) is returned. A role differing
+        only in case that a case-sensitive filter would hide is never adopted: the create
+        that follows meets Datadog's own rule (409, RoleExists, if it ignores case). Only
+        the matches are parsed."""
         wanted = name.casefold()
-        return [r for r in await self.list_roles() if r.name.casefold() == wanted]
+        path = "/api/v2/roles"
+        found: list[Role] = []
+        async for raw in self._paged(path, path, _as_is, {"filter": name}):
+            attributes = raw.get("attributes")
+            if isinstance(attributes, dict) and \
+                    str(attributes.get("name") or "").casefold() == wanted:
+                found.append(self._parse_resource(Role.from_resource, raw, "GET", path))
+        return found
 
     async def get_role(self, role_id: str) -> Role:
         path = f"/api/v2/roles/{_q(role_id)}"
@@ -924,6 +936,10 @@ def _prepare_metadata(metadata: bytes, strip_bom: bool) -> bytes:
     if strip_bom and metadata.startswith(b"\xef\xbb\xbf"):
         return metadata[3:]
     return metadata
+
+
+def _as_is(resource: dict[str, Any]) -> dict[str, Any]:
+    return resource
 
 
 def _total_count(data: Any) -> int | None:

@@ -162,22 +162,21 @@ class Runtime:
 
     async def prefill(self) -> None:
         """Index every object before the first pass, so that a claim's oldest holder is
-        known before any holder acts (one LIST per kind; the watch keeps it current)."""
+        known before any holder acts (a paged LIST per kind; the watch keeps it current)."""
         patterns = [n for n in self.namespaces if any(c in n for c in "*?[!")]
         for plural, reconciler in self.reconcilers.items():
             try:  # kopf's namespace patterns ("team-*") can only be listed cluster-wide
-                found = await reconciler.kube.list_objects(
-                    reconciler.info, [] if patterns else self.namespaces)
+                async for page in reconciler.kube.list_pages(
+                        reconciler.info, [] if patterns else self.namespaces):
+                    for body in page:
+                        namespace = str((body.get("metadata") or {}).get("namespace") or "")
+                        if patterns and not _watched(namespace, self.namespaces):
+                            continue
+                        self.index(plural, body)
+                        reconciler.kube.cache.offer(plural, body)
             except Exception as exc:  # the watch will index them anyway
                 log.warning("could not list %s before starting (%s): claims are known "
                             "as the watch delivers objects", plural, type(exc).__name__)
-                continue
-            for body in found:
-                namespace = str((body.get("metadata") or {}).get("namespace") or "")
-                if patterns and not _watched(namespace, self.namespaces):
-                    continue
-                self.index(plural, body)
-                reconciler.kube.cache.offer(plural, body)
 
     async def start(self) -> None:
         await self.prefill()

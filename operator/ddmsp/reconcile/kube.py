@@ -11,7 +11,7 @@ import base64
 import concurrent.futures
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -205,16 +205,33 @@ class KubeAPI:
         self, info: KindInfo, namespaces: list[str] | None
     ) -> list[dict[str, Any]]:
         """Objects of a kind in these namespaces (all namespaces when None or empty)."""
-        if not namespaces:
-            found = await self._run(self.custom.list_cluster_custom_object,
-                                    info.group, info.version, info.plural)
-            return list(found.get("items") or [])
-        items: list[dict[str, Any]] = []
-        for namespace in namespaces:
-            found = await self._run(self.custom.list_namespaced_custom_object,
-                                    info.group, info.version, namespace, info.plural)
-            items.extend(found.get("items") or [])
-        return items
+        return [body async for page in self.list_pages(info, namespaces) for body in page]
+
+    async def list_pages(
+        self, info: KindInfo, namespaces: list[str] | None, page_size: int = 500
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The same, a page at a time: a caller that indexes as it goes never holds
+        thousands of parsed objects at once (the API server serves pages from its cache
+        too)."""
+        scopes: list[str | None] = list(namespaces) if namespaces else [None]
+        for namespace in scopes:
+            token = ""
+            while True:
+                extra: dict[str, Any] = {"limit": page_size}
+                if token:
+                    extra["_continue"] = token
+                if namespace is None:
+                    found = await self._run(self.custom.list_cluster_custom_object,
+                                            info.group, info.version, info.plural, **extra)
+                else:
+                    found = await self._run(self.custom.list_namespaced_custom_object,
+                                            info.group, info.version, namespace, info.plural,
+                                            **extra)
+                yield list(found.get("items") or [])
+                token = str((found.get("metadata") or {}).get("continue") or "")
+                del found
+                if not token:
+                    break
 
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
