@@ -77,8 +77,11 @@ def build_registry(
         # listed: more objects of a kind than slots at startup deadlocked (bench/README.md).
         settings.queueing.worker_limit = None
         # kopf's initial listing in pages: thousands of objects parsed at once (SAML
-        # configs carry their IdP metadata) were the restart's memory peak.
-        settings.watching.chunk_size = 500
+        # configs carry their IdP metadata) were a good part of the restart's memory peak.
+        settings.watching.chunk_size = 100
+        # A kopf worker keeps its object's last event until it idles out: at a restart, five
+        # seconds (kopf's default) held every listed object at once.
+        settings.queueing.idle_timeout = 1.0
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.inactivity_timeout = 600  # re-list if a watch goes silent

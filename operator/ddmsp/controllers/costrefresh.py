@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from kubernetes import client
 
@@ -250,20 +250,8 @@ class CostRefresher:
 
     # --------------------------------------------------------------- kubernetes
     async def _list_client_orgs(self) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        custom = self.kube.custom
-        info = CLIENT_ORG
-        if self.settings.namespaces:
-            items: list[dict[str, Any]] = []
-            for ns in self.settings.namespaces:
-                found = await loop.run_in_executor(
-                    None, custom.list_namespaced_custom_object, info.group, info.version, ns,
-                    info.plural)
-                items += cast(dict[str, Any], found).get("items") or []
-            return items
-        found = await loop.run_in_executor(None, lambda: custom.list_cluster_custom_object(
-            info.group, info.version, info.plural))
-        return list(cast(dict[str, Any], found).get("items") or [])
+        return await self.kube.list_objects(CLIENT_ORG, self.settings.namespaces)
+
 
 def _with_updated_at(cost: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     """``updatedAt`` moves only when a figure changes (read times move every refresh)."""

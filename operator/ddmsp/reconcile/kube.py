@@ -208,11 +208,11 @@ class KubeAPI:
         return [body async for page in self.list_pages(info, namespaces) for body in page]
 
     async def list_pages(
-        self, info: KindInfo, namespaces: list[str] | None, page_size: int = 500
+        self, info: KindInfo, namespaces: list[str] | None, page_size: int = 100
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """The same, a page at a time: a caller that indexes as it goes never holds
-        thousands of parsed objects at once (the API server serves pages from its cache
-        too)."""
+        """The same, a page at a time and without ``managedFields``: a caller that indexes
+        as it goes never holds thousands of parsed objects at once (a parsed object is
+        tens of KiB; a SAML config carries its IdP metadata)."""
         scopes: list[str | None] = list(namespaces) if namespaces else [None]
         for namespace in scopes:
             token = ""
@@ -227,7 +227,10 @@ class KubeAPI:
                     found = await self._run(self.custom.list_namespaced_custom_object,
                                             info.group, info.version, namespace, info.plural,
                                             **extra)
-                yield list(found.get("items") or [])
+                items = list(found.get("items") or [])
+                for item in items:  # the field managers' bookkeeping: read by nobody here
+                    (item.get("metadata") or {}).pop("managedFields", None)
+                yield items
                 token = str((found.get("metadata") or {}).get("continue") or "")
                 del found
                 if not token:
