@@ -569,6 +569,37 @@ def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def apply_only(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
+    """The apply alone, no operator running: its wall time and the control plane's CPU are
+    a floor under ``wall_s`` that no operator change can lower."""
+    from kubernetes import config as kconfig
+
+    install_crds(kubeconfig)
+    core = client.CoreV1Api(kconfig.new_client_from_config(config_file=str(kubeconfig)))
+    ns = unique_name("bench")
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    idp_xml = metadata()
+    kinds = {ORGS: "DatadogClientOrg", ROLES: "DatadogRole", SAML: "DatadogSAMLConfig"}
+    clients = [[{"apiVersion": f"{GROUP}/{VERSION}", "kind": kinds[plural], **body}
+                for plural, body in objects_for(cfg, i, idp_xml)] for i in range(cfg.orgs)]
+    pids = control_plane_pids(kubeconfig)
+    cpu0 = {name: proc_cpu_seconds(p) for name, p in pids.items()}
+    own0 = own_cpu_seconds()
+    start = time.monotonic()
+    try:
+        apply_all(kubeconfig, ns, clients, workdir)
+        wall = time.monotonic() - start
+    finally:
+        with contextlib.suppress(client.ApiException):
+            core.delete_namespace(ns)
+    out: dict[str, Any] = {"benchmark": "converge-apply-only", "orgs": cfg.orgs,
+                           "crs": cfg.orgs * (2 + cfg.roles), "apply_only_s": round(wall, 2),
+                           "bench_cpu_s": round(own_cpu_seconds() - own0, 2)}
+    for name, p in pids.items():
+        out[f"{name.replace('-', '_')}_cpu_s"] = round(proc_cpu_seconds(p) - cpu0[name], 2)
+    return out
+
+
 def release(objs: client.CustomObjectsApi, ns: str) -> None:
     """Drop the operator's finalizers (it is stopped by now), so the namespace goes at once
     instead of staying Terminating, its objects listed again and again, on a reused cluster."""
@@ -761,6 +792,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", help="write py-spy's collapsed stacks of the operator "
                    "while it converges to this file (pip install py-spy)")
     p.add_argument("--profile-restart", help="the same for the restart phase")
+    p.add_argument("--apply-only", action="store_true", help="only time the apply, with no "
+                   "operator running (a floor under wall_s)")
     p.add_argument("--memray-restart", help="run the restarted operator under memray, "
                    "writing its capture here (pip install memray)")
     args = p.parse_args(argv)
@@ -776,15 +809,17 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ddmsp-converge-"))
     try:
         with control_plane(args.kubeconfig) as kubeconfig:
-            result = run(cfg, kubeconfig, workdir)
+            result = (apply_only if args.apply_only else run)(cfg, kubeconfig, workdir)
         result["config"] = {k: v for k, v in asdict(cfg).items() if k != "rate_limits"}
         result["rate_limits"] = {k: {"limit": v[0], "period": v[1]}
                                  for k, v in cfg.rate_limits.items()}
-        if args.keep_log:
+        if args.keep_log and (workdir / "operator.log").exists():
             shutil.copy(workdir / "operator.log", args.keep_log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result, indent=2))
+    if args.apply_only:
+        return 0
     return 0 if result.get("all_ready") and not result.get("duplicate_orgs") else 1
 
 
