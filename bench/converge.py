@@ -146,6 +146,13 @@ def objects_for(cfg: BenchConfig, index: int, idp_xml: str) -> list[tuple[str, d
     return out
 
 
+def manifests(cfg: BenchConfig, idp_xml: str) -> list[list[dict[str, Any]]]:
+    """Every client's objects as applyable manifests, one list per client."""
+    kinds = {ORGS: "DatadogClientOrg", ROLES: "DatadogRole", SAML: "DatadogSAMLConfig"}
+    return [[{"apiVersion": f"{GROUP}/{VERSION}", "kind": kinds[plural], **body}
+             for plural, body in objects_for(cfg, i, idp_xml)] for i in range(cfg.orgs)]
+
+
 def is_ready(body: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (body.get("status") or {}).get("conditions") or [])
@@ -579,9 +586,7 @@ def apply_only(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, A
     ns = unique_name("bench")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     idp_xml = metadata()
-    kinds = {ORGS: "DatadogClientOrg", ROLES: "DatadogRole", SAML: "DatadogSAMLConfig"}
-    clients = [[{"apiVersion": f"{GROUP}/{VERSION}", "kind": kinds[plural], **body}
-                for plural, body in objects_for(cfg, i, idp_xml)] for i in range(cfg.orgs)]
+    clients = manifests(cfg, idp_xml)
     pids = control_plane_pids(kubeconfig)
     cpu0 = {name: proc_cpu_seconds(p) for name, p in pids.items()}
     own0 = own_cpu_seconds()
@@ -621,16 +626,14 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
               workdir: Path) -> None:
     op.start()
     time.sleep(2)
-    kinds = {ORGS: "DatadogClientOrg", ROLES: "DatadogRole", SAML: "DatadogSAMLConfig"}
-    clients = [[{"apiVersion": f"{GROUP}/{VERSION}", "kind": kinds[plural], **body}
-                for plural, body in objects_for(cfg, i, idp_xml)] for i in range(cfg.orgs)]
+    clients = manifests(cfg, idp_xml)
     watcher = ReadyWatch(objs.api_client, ns, [ORGS, ROLES, SAML])
     assert op.proc is not None
     pid = op.proc.pid
     cpu0 = proc_cpu_seconds(pid)
     plane_pids: dict[str, int] = result.pop("_plane_pids", {})
     plane_cpu0 = {name: proc_cpu_seconds(p) for name, p in plane_pids.items()}
-    sim_cpu0, own_cpu0 = sim.cpu_seconds(), own_cpu_seconds()
+    sim_cpu0, own_cpu0 = proc_cpu_seconds(sim.proc.pid), own_cpu_seconds()
     spy = start_profile(pid, cfg.profile)
     requests0 = apiserver_requests(objs.api_client)
     start = time.monotonic()
@@ -661,7 +664,7 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
     cpu = proc_cpu_seconds(pid) - cpu0
     others = {f"{name.replace('-', '_')}_cpu_s": proc_cpu_seconds(p) - plane_cpu0[name]
               for name, p in plane_pids.items()}  # what the API server and etcd spent
-    others["simulator_cpu_s"] = sim.cpu_seconds() - sim_cpu0
+    others["simulator_cpu_s"] = proc_cpu_seconds(sim.proc.pid) - sim_cpu0
     others["bench_cpu_s"] = own_cpu_seconds() - own_cpu0  # applying (kubectl) and watching
     result.update({k: round(v, 2) for k, v in others.items()})
     # Everything that ran was on this machine's cores: its CPU time over the core count is

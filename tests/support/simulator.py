@@ -86,11 +86,6 @@ class SimulatorProcess:
         got.raise_for_status()
         return dict(got.json())
 
-    def cpu_seconds(self) -> float:
-        """utime + stime of the simulator process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
