@@ -285,7 +285,14 @@ _ROLE_SORTS = {
 
 
 async def list_roles(request: web.Request) -> web.Response:
-    """GET /api/v2/roles with filter, filter[id], sort and paging."""
+    """GET /api/v2/roles with filter, filter[id], sort and paging.
+
+    ``filter`` matches a substring of the name, ignoring case. Evidence: the spec's "Filter
+    all roles by the given string" and the recorded ``list_roles_returns_ok_response``
+    (``filter=<exact name>`` answers that role alone, ``total_filtered_count`` 1 of 4,376);
+    whether Datadog ignores case is not public, so this takes the broader reading. The
+    operator is safe under either: it asks for the exact name it created, and a role that
+    differs only in case is never adopted (``DatadogClient.roles_named``)."""
     org = caller_org(request)
     size, number, (key, reverse) = paging(request, _ROLE_SORTS, "name")
     flt = request.query.get("filter", "")
