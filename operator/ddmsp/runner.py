@@ -18,6 +18,7 @@ from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.metadata_sources import register_metadata_watch
 from ddmsp.controllers.partner import register_partner_kind
+from ddmsp.peering_identity import peering_identity
 from ddmsp.reconcile.createguard import set_leadership
 from ddmsp.reconcile.handlers import EngineDiffBase, Runtime, register_kind
 from ddmsp.reconcile.kube import KubeAPI
@@ -145,6 +146,7 @@ async def run_operator(settings: OperatorSettings) -> None:
             namespaces=settings.namespaces or [],
             liveness_endpoint=settings.liveness,
             standalone=True,
+            identity=peering_identity(),  # never kopf's getpass lookup (issue 20)
             ready_flag=ready_flag,
             stop_flag=stop,
         )
