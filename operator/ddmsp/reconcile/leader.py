@@ -6,6 +6,12 @@ kopf's peering is not leader election. The process that holds the Lease runs the
 operator; another one waits and says so in its log. The holder renews every
 ``retry_period``; if it cannot renew within ``renew_deadline`` it stops acting at once
 (``valid()`` turns False before anyone else can acquire) and the process exits.
+
+Expiry is never judged by comparing this machine's clock with the ``renewTime`` another
+machine wrote: skewed clocks would make a live holder look expired and give two leaders.
+As client-go does, a candidate remembers when *it* last saw the record change (its own
+monotonic clock) and takes over only after the lease duration has passed since then
+without a change. The written times are informational (``kubectl get lease``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client
 
@@ -44,6 +52,8 @@ class LeaderElector:
         lease_duration: float = 15.0,
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = _now,
     ) -> None:
         self.api = client.CoordinationV1Api(api_client)
         self.namespace = namespace
@@ -52,17 +62,30 @@ class LeaderElector:
         self.lease_duration = lease_duration
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period
+        self._clock = clock  # decisions: this process's monotonic time only
+        self._wall = wall_clock  # only for the times written into the Lease
         self._renewed_at = 0.0  # monotonic time of our last successful acquire/renew
+        self._observed: tuple[Any, ...] | None = None  # the record as last seen
+        self._observed_at = 0.0  # when (our clock) it was seen to change
         self.lost = asyncio.Event()
 
     def valid(self) -> bool:
         """True while our last renewal is younger than the renew deadline."""
-        return self._renewed_at > 0 and time.monotonic() - self._renewed_at < self.renew_deadline
+        return self._renewed_at > 0 and self._clock() - self._renewed_at < self.renew_deadline
+
+    def _observe(self, spec: client.V1LeaseSpec | None) -> None:
+        """Remember the record; a change restarts its expiry on our own clock."""
+        record = None if spec is None else (
+            spec.holder_identity, spec.acquire_time, spec.renew_time,
+            spec.lease_duration_seconds, spec.lease_transitions)
+        if record != self._observed:
+            self._observed = record
+            self._observed_at = self._clock()
 
     # --------------------------------------------------------------- one attempt
     def _try_acquire_or_renew(self) -> tuple[bool, str]:
         """One optimistic attempt (runs in a thread); returns (ours, current holder)."""
-        now = _now()
+        now = self._wall()
         try:
             lease = self.api.read_namespaced_lease(self.name, self.namespace)
         except client.ApiException as exc:
@@ -81,14 +104,17 @@ class LeaderElector:
                 if create_exc.status == 409:
                     return False, "another process (just created)"
                 raise
+            self._observe(body.spec)
             return True, self.identity
+        self._observe(lease.spec)
         if lease.spec is None:
             lease.spec = client.V1LeaseSpec()
         spec = lease.spec
         holder = spec.holder_identity or ""
-        renewed = spec.renew_time or spec.acquire_time
         duration = spec.lease_duration_seconds or int(self.lease_duration)
-        expired = renewed is None or (now - renewed).total_seconds() > duration
+        # Unchanged for a whole lease duration *as we saw it*: the writer's clock and ours
+        # are never compared.
+        expired = self._clock() - self._observed_at >= duration
         if holder and holder != self.identity and not expired:
             return False, holder
         transitions = spec.lease_transitions or 0
@@ -104,10 +130,11 @@ class LeaderElector:
             if exc.status == 409:
                 return False, holder or "another process"
             raise
+        self._observe(spec)
         return True, self.identity
 
     async def _attempt(self) -> tuple[bool, str]:
-        started = time.monotonic()
+        started = self._clock()
         ours, holder = await asyncio.to_thread(self._try_acquire_or_renew)
         if ours:
             self._renewed_at = started

@@ -78,8 +78,16 @@ class WorkQueue:
         """Dispatch due keys until cancelled; in-flight passes finish on their own."""
         while True:
             key = await self._next_due()
-            await self._workers.acquire()
+            # Active before waiting for a worker: an ``add`` while we wait must go to
+            # ``_again`` (one more pass afterwards), not back onto the heap, or the loop
+            # would take the key again and run it twice at once on two workers.
             self._active.add(key)
+            try:
+                await self._workers.acquire()
+            except BaseException:
+                self._active.discard(key)
+                self._requeue_again(key)
+                raise
             task = asyncio.create_task(self._run_one(key), name=f"ddmsp-{self.name}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -121,8 +129,12 @@ class WorkQueue:
         finally:
             self._active.discard(key)
             self._workers.release()
+        self._requeue_again(key)
+        if next_delay is not None:
+            self.add(key, next_delay)
+
+    def _requeue_again(self, key: Key) -> None:
+        """Schedule what was added while the key was active (or waiting for a worker)."""
         again = self._again.pop(key, None)
         if again is not None:
             self.add(key, max(0.0, again - self._clock()))
-        if next_delay is not None:
-            self.add(key, next_delay)
