@@ -24,6 +24,11 @@ ENV PATH=/opt/ddmsp/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
 COPY --from=build /opt/ddmsp /opt/ddmsp
+# A passwd entry for the runtime uid: getpass and whatever else looks the user up find one
+# (kopf's identity crashed without it, issue 20; the operator no longer depends on it).
+RUN groupadd --gid 10001 ddmsp \
+    && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
+       --shell /usr/sbin/nologin ddmsp
 USER 10001:10001
 EXPOSE 8080 8081 9090
 ENTRYPOINT ["ddmsp"]

