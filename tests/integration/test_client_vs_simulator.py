@@ -28,18 +28,13 @@ from ddmsp.datadog import (
     ValidationError,
 )
 from ddmsp.simulator.server import RunningSimulator, running_simulator
+from tests.support.samlmeta import metadata
 
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.005, backoff_max=0.02, max_rate_limit_wait=5)
 
-IDP_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
-    entityID="https://sts.windows.net/00000000-0000-0000-0000-000000000000/">
-  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
-        Location="https://login.example.com/saml2"/>
-  </md:IDPSSODescriptor>
-</md:EntityDescriptor>
-"""
+# Azure AD-like metadata with a signing certificate (metadata without one is refused).
+IDP_XML = metadata("https://sts.windows.net/00000000-0000-0000-0000-000000000000/",
+                   "https://login.example.com/saml2").encode()
 
 
 @pytest.fixture

@@ -161,9 +161,13 @@ def test_drift_corrected_and_observe_only(operator: Operator, sim: RunningSimula
     assert sim_org(sim, pid)["settings"]["saml_idp_initiated_login"]["enabled"] is True
 
 
+ENCRYPTION_KEY_ONLY = metadata().replace('use="signing"', 'use="encryption"')
+
+
 @pytest.mark.parametrize("doc,reason", [
     (MALFORMED, "InvalidMetadata"), (BILLION_LAUGHS, "UnsafeMetadata"), (XXE, "UnsafeMetadata"),
-], ids=["malformed", "billion-laughs", "xxe"])
+    (ENCRYPTION_KEY_ONLY, "InvalidMetadata"),
+], ids=["malformed", "billion-laughs", "xxe", "no-signing-certificate"])
 def test_bad_metadata_stalls_with_the_reason_and_a_fix_unblocks(
         operator: Operator, api: client.ApiClient, sim: RunningSimulator,
         doc: str, reason: str) -> None:

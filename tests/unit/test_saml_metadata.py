@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ddmsp.saml import metadata as md
+from tests.support.metadata_corpus import Doc, corpus
 from tests.support.samlmeta import BILLION_LAUGHS, BOM, MALFORMED, XXE, metadata
 
 
@@ -102,3 +103,26 @@ def test_entities_descriptor_picks_the_idp() -> None:
            '<md:EntityDescriptor entityID="sp"><md:SPSSODescriptor/></md:EntityDescriptor>'
            f"{inner}</md:EntitiesDescriptor>")
     assert md.parse(doc).entity_id == "https://idp.example.com/inner"
+
+
+@pytest.mark.parametrize("doc", corpus(), ids=lambda d: d.name)
+def test_corpus_verdicts(doc: Doc) -> None:
+    """The shared corpus (tests/support/metadata_corpus.py), also run on the simulator's
+    independent parser: usable documents parse; the others fail with a reason."""
+    if doc.usable:
+        facts = md.parse(doc.data)
+        assert facts.certificates, "a usable document has a signing certificate"
+        assert not facts.content.startswith(BOM)
+        return
+    with pytest.raises(md.MetadataError) as err:
+        md.parse(doc.data)
+    assert err.value.reason == ("UnsafeMetadata" if doc.unsafe else "InvalidMetadata")
+
+
+def test_no_signing_certificate_says_what_to_do() -> None:
+    doc = metadata().replace('use="signing"', 'use="encryption"')
+    with pytest.raises(md.MetadataError) as err:
+        md.parse(doc)
+    assert err.value.reason == "InvalidMetadata"
+    assert "no signing certificate" in err.value.message
+    assert "export the metadata again" in err.value.message

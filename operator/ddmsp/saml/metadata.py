@@ -115,12 +115,20 @@ def parse(data: bytes | str) -> IdpMetadata:
         raise _invalid("the IDPSSODescriptor has no SingleSignOnService with a Location")
     preferred = [s for s in services if s.get("Binding") == _PREFERRED_BINDING]
     sso_url = str((preferred or services)[0].get("Location")).strip()
+    certificates = tuple(_signing_certificates(idp))
+    if not certificates:
+        # Datadog verifies the IdP's signed SAML responses with this certificate; without
+        # it no login can ever succeed (an encryption-only key does not count).
+        raise _invalid("the IDPSSODescriptor has no signing certificate (an "
+                       'md:KeyDescriptor use="signing", or without use, holding a '
+                       "ds:X509Certificate); export the metadata again with the IdP's "
+                       "signing certificate")
     return IdpMetadata(
         content=content,
         sha256=hashlib.sha256(content).hexdigest(),
         entity_id=entity_id,
         sso_url=sso_url,
-        certificates=tuple(_signing_certificates(idp)),
+        certificates=certificates,
         bom_stripped=stripped,
     )
 
