@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from itertools import pairwise
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from ddmsp.resources.base import KubeModel, cel, immutable
+from ddmsp.resources.base import KubeModel, Rule, cel, immutable
 from ddmsp.resources.common import (
     DNS_SUBDOMAIN,
     ManagedStatus,
     ManagementPolicy,
     SecretReference,
     Site,
+    text_line,
 )
 from ddmsp.resources.kinds import KindInfo
 
 Provisioning = Literal["ChildOrg", "SpinOff"]
+PUBLIC_ID = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+MAX_MONTHLY_LIMIT = 1_000_000_000  # USD; anything above is a typo, not a budget
+
+
+def _strictly_increasing(values: list[int]) -> bool:
+    return all(a < b for a, b in pairwise(values))
+
+
+INCREASING_THRESHOLDS = Rule(
+    "self.isSorted() && self.all(x, self.exists_one(y, y == x))",
+    "spec.budget.warnAtPercent must list each percentage once, in increasing order "
+    "(e.g. [80, 100]): sort the list and remove duplicates",
+    _strictly_increasing,
+)
+Percent = Annotated[int, Field(ge=1, le=1000)]
 
 
 class Registration(KubeModel):
@@ -31,13 +48,14 @@ class Registration(KubeModel):
     org_public_id: str | None = Field(
         default=None,
         max_length=64,
+        pattern=PUBLIC_ID,
         description="The public ID of the org you registered in the DPN portal. The "
         "confirmation counts only when this names the spun-off parent org in "
         "status.parentOrg.publicId, so a `confirmed: true` committed to Git before the org "
         "existed can never skip the registration. `kubectl ddmsp confirm-registration NAME` "
         "sets both fields.",
     )
-    deal_id: str | None = Field(
+    deal_id: Annotated[str, text_line("spec.registration.dealId", "a DPN deal ID")] | None = Field(
         default=None,
         max_length=64,
         description="Optional DPN deal or registration ID, recorded in status for audit.",
@@ -50,7 +68,7 @@ class Adopt(KubeModel):
     public_id: str = Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$",
+        pattern=PUBLIC_ID,
         description="The public_id of the existing Datadog org to manage.",
     )
     credentials_secret_ref: SecretReference = Field(
@@ -74,27 +92,35 @@ class PartnerReference(KubeModel):
 class Budget(KubeModel):
     """A monthly cost budget, judged on the month-to-date estimate and on the projection."""
 
+    # Whole-number bounds on purpose: the API server compares an integer value with a
+    # fractional minimum after truncating the bound (0 passed `minimum: 0.01`), so only
+    # integral bounds mean the same to admission and to the model.
     monthly_limit: float = Field(
-        ge=0.01, description="The monthly budget in USD (the currency of Datadog's cost API)."
+        ge=1,
+        le=MAX_MONTHLY_LIMIT,
+        description="The monthly budget in USD (the currency of Datadog's cost API), from "
+        "1 to 1,000,000,000.",
     )
-    warn_at_percent: list[int] = Field(
+    warn_at_percent: Annotated[list[Percent], INCREASING_THRESHOLDS] = Field(
         default_factory=lambda: [80, 100],
         min_length=1, max_length=10,
-        description="Percentages of monthlyLimit at which to warn: an event is posted the "
-        "first time the estimate or the projection crosses each one in a month (once per "
-        "month, also across operator restarts). Default [80, 100].",
-        json_schema_extra={"items": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        description="Percentages of monthlyLimit at which to warn, each once and in "
+        "increasing order, from 1 to 1000: an event is posted the first time the estimate "
+        "or the projection crosses each one in a month (once per month, also across "
+        "operator restarts). Default [80, 100].",
     )
 
 
 class DatadogClientOrgSpec(KubeModel):
     """Desired state of one MSP client's Datadog organization(s)."""
 
-    display_name: str = Field(
-        min_length=1,
-        max_length=32,
-        description="The org name shown in Datadog (1-32 characters, as the API allows). "
-        "Changing it renames the client's org.",
+    display_name: Annotated[str, text_line("spec.displayName", "the org's name in Datadog")] = (
+        Field(
+            min_length=1,
+            max_length=32,
+            description="The org name shown in Datadog (1-32 characters, as the API allows; "
+            "one line, no leading or trailing spaces). Changing it renames the client's org.",
+        )
     )
     provisioning: Provisioning = Field(
         default="ChildOrg",
@@ -157,18 +183,24 @@ class DatadogClientOrgSpec(KubeModel):
         "any drift, change nothing (use with spec.adopt).",
     )
 
+    model_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "!(has(self.partnerRef) && has(self.partnerCredentialsSecretRef))",
+            "set spec.partnerRef or the legacy spec.partnerCredentialsSecretRef, not both",
+            lambda s: s.partner_ref is None or s.partner_credentials_secret_ref is None,
+            ".partnerRef",
+        ),
+        Rule(
+            "!has(self.registration) || self.provisioning == 'SpinOff'",
+            "spec.registration applies only to provisioning: SpinOff; remove it or use SpinOff",
+            lambda s: s.registration is None or s.provisioning == "SpinOff",
+            ".registration",
+        ),
+    )
 
+
+# Transition rules: only admission sees the stored object, so they live in the schema only.
 SPEC_RULES = [
-    cel(
-        "!(has(self.partnerRef) && has(self.partnerCredentialsSecretRef))",
-        "set spec.partnerRef or the legacy spec.partnerCredentialsSecretRef, not both",
-        ".partnerRef",
-    ),
-    cel(
-        "!has(self.registration) || self.provisioning == 'SpinOff'",
-        "spec.registration applies only to provisioning: SpinOff; remove it or use SpinOff",
-        ".registration",
-    ),
     cel(
         "!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",
         "spec.adopt is immutable once set: create a new resource to adopt a different org",

@@ -48,6 +48,10 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "properties":
             out[key] = {k: _resolve(v, defs) for k, v in value.items()}
+        elif key == "x-kubernetes-validations":
+            # pydantic sorts keys; a reader wants the rule first, then its message
+            order = ("rule", "message", "fieldPath")
+            out[key] = [{k: r[k] for k in order if k in r} for r in value]
         else:
             out[key] = _resolve(value, defs)
     if "enum" in out and "type" not in out:
@@ -72,10 +76,10 @@ def crd(info: KindInfo) -> dict[str, Any]:
     spec_schema = model_schema(info.spec_model)
     spec_schema["description"] = (info.spec_model.__doc__ or "").strip()
     if info.spec_rules:
-        spec_schema["x-kubernetes-validations"] = [
-            *spec_schema.get("x-kubernetes-validations", []),
-            *info.spec_rules,
-        ]
+        rules = list(spec_schema.get("x-kubernetes-validations", []))
+        # A rule the spec model already carries (model_rules) is emitted once.
+        rules += [r for r in info.spec_rules if r not in rules]
+        spec_schema["x-kubernetes-validations"] = rules
     status_schema = model_schema(info.status_model)
     status_schema["description"] = (info.status_model.__doc__ or "").strip()
     # The API server drops status on create, and kstatus reads an object with no status

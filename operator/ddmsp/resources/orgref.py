@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ddmsp.resources.base import KubeModel, cel
+from ddmsp.resources.base import KubeModel, Rule
 from ddmsp.resources.common import DNS_SUBDOMAIN, SecretReference, Site
 
 
@@ -48,16 +48,23 @@ class OrgTargetFields(KubeModel):
     )
 
 
-ORG_TARGET_RULES = (
-    cel(
-        "has(self.orgRef) != has(self.credentialsSecretRef)",
-        "set exactly one of spec.orgRef (a DatadogClientOrg in this namespace) and "
-        "spec.credentialsSecretRef (a Secret with the org's own keys)",
-    ),
-    cel(
-        "!has(self.site) || has(self.credentialsSecretRef)",
-        "spec.site applies only with spec.credentialsSecretRef: with spec.orgRef the "
-        "DatadogClientOrg's site is used; remove spec.site",
-        ".site",
-    ),
-)
+    model_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "has(self.orgRef) != has(self.credentialsSecretRef)",
+            "set exactly one of spec.orgRef (a DatadogClientOrg in this namespace) and "
+            "spec.credentialsSecretRef (a Secret with the org's own keys)",
+            lambda s: (s.org_ref is None) != (s.credentials_secret_ref is None),
+        ),
+        Rule(
+            "!has(self.site) || has(self.credentialsSecretRef)",
+            "spec.site applies only with spec.credentialsSecretRef: with spec.orgRef the "
+            "DatadogClientOrg's site is used; remove spec.site",
+            lambda s: s.site is None or s.credentials_secret_ref is not None,
+            ".site",
+        ),
+    )
+
+
+# The same rules as schema entries, for kinds that still list them in KindInfo.spec_rules
+# (the generator emits each rule once).
+ORG_TARGET_RULES = tuple(r.schema_entry() for r in OrgTargetFields.model_rules)

@@ -7,15 +7,16 @@ them only from a namespace this object allows.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from ddmsp.resources.base import KubeModel
+from ddmsp.resources.base import KubeModel, Rule
 from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, Site
 from ddmsp.resources.kinds import KindInfo
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
 
 class NamespacedSecretReference(KubeModel):
@@ -41,8 +42,17 @@ class LabelSelectorRequirement(KubeModel):
     )
     values: list[str] = Field(
         default_factory=list,
+        max_length=1000,
         description="Values for In and NotIn; must be empty for Exists and DoesNotExist.",
     )
+
+    model_rules: ClassVar[tuple[Rule, ...]] = (Rule(
+        "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : "
+        "(!has(self.values) || size(self.values) == 0)",
+        "spec.namespaceSelector.matchExpressions: operators In and NotIn need values; "
+        "Exists and DoesNotExist take none (as in any Kubernetes label selector)",
+        lambda s: bool(s.values) == (s.operator in ("In", "NotIn")),
+    ),)
 
 
 class NamespaceSelector(KubeModel):
@@ -66,13 +76,12 @@ class DatadogPartnerSpec(KubeModel):
         "billing_read (cost); status.missingPermissions lists what they lack.",
     )
     site: Site = Field(default="datadoghq.com", description="The Datadog site of the partner org.")
-    allowed_namespaces: list[str] = Field(
+    allowed_namespaces: list[NamespaceName] = Field(
         default_factory=list,
         max_length=1000,
         description="Namespaces whose DatadogClientOrgs may use these keys, by name. A "
         "namespace is allowed when it is listed here OR matches namespaceSelector. With "
         "neither, no namespace may use this partner.",
-        json_schema_extra={"items": {"type": "string", "maxLength": 63, "pattern": DNS_LABEL}},
     )
     namespace_selector: NamespaceSelector | None = Field(
         default=None,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from ddmsp.resources.base import KubeModel, cel
-from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, ManagementPolicy
+from ddmsp.resources.base import KubeModel, Rule, pattern_rule
+from ddmsp.resources.common import (
+    CONTROL,
+    DNS_SUBDOMAIN,
+    SPACE,
+    ManagedStatus,
+    ManagementPolicy,
+    text_line,
+)
 from ddmsp.resources.kinds import KindInfo
-from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
+from ddmsp.resources.orgref import OrgTargetFields
 from ddmsp.resources.role import DriftRecord
 
 SamlPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
@@ -39,13 +46,12 @@ class KeySelector(KubeModel):
 class IdpMetadataSource(KubeModel):
     """Where the IdP's SAML metadata XML comes from (set exactly one)."""
 
-    model_config = KubeModel.model_config | ConfigDict(json_schema_extra={
-        "x-kubernetes-validations": [cel(  # type: ignore[list-item]
-            "(has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) + "
-            "(has(self.inline) ? 1 : 0) == 1",
-            "set exactly one of spec.idpMetadata.configMapKeyRef, .secretKeyRef and .inline",
-        )]
-    })
+    model_rules: ClassVar[tuple[Rule, ...]] = (Rule(
+        "(has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) + "
+        "(has(self.inline) ? 1 : 0) == 1",
+        "set exactly one of spec.idpMetadata.configMapKeyRef, .secretKeyRef and .inline",
+        lambda s: [s.config_map_key_ref, s.secret_key_ref, s.inline].count(None) == 2,
+    ),)
 
     config_map_key_ref: KeySelector | None = Field(
         default=None,
@@ -65,21 +71,24 @@ class IdpMetadataSource(KubeModel):
     )
 
 
+EmailDomain = Annotated[str, Field(min_length=1, max_length=253), pattern_rule(
+    rf"^[^@{CONTROL}{SPACE}]+$",
+    "spec.autocreateUsers.domains entries are email domains without `@`, spaces or control "
+    "characters, e.g. example.com",
+)]
+
+
 class AutocreateUsers(KubeModel):
     """Just-in-time provisioning: users from these domains are created at first SAML login."""
 
     enabled: bool = Field(
         default=True, description="Turn just-in-time user creation on (default) or off."
     )
-    domains: list[str] | None = Field(
+    domains: list[EmailDomain] | None = Field(
         default=None,
         max_length=100,
         description="Email domains (without `@`) whose users may be created, e.g. "
         "`example.com`. Unset: leave Datadog's list alone.",
-        json_schema_extra={
-            "items": {"type": "string", "minLength": 1, "maxLength": 253,
-                      "pattern": r"^[^@\s]+$"},
-        },
     )
     access_role: AccessRole | None = Field(
         default=None,
@@ -101,26 +110,28 @@ class RoleRef(KubeModel):
 class RoleMapping(KubeModel):
     """Users whose SAML assertion carries attributeKey=attributeValue get this role."""
 
-    model_config = KubeModel.model_config | ConfigDict(json_schema_extra={
-        "x-kubernetes-validations": [cel(  # type: ignore[list-item]
-            "has(self.roleRef) != has(self.roleName)",
-            "each spec.roleMappings entry needs exactly one of roleRef (a DatadogRole) and "
-            "roleName (a role's name in Datadog)",
-        )]
-    })
+    model_rules: ClassVar[tuple[Rule, ...]] = (Rule(
+        "has(self.roleRef) != has(self.roleName)",
+        "each spec.roleMappings entry needs exactly one of roleRef (a DatadogRole) and "
+        "roleName (a role's name in Datadog)",
+        lambda s: (s.role_ref is None) != (s.role_name is None),
+    ),)
 
-    attribute_key: str = Field(
+    attribute_key: Annotated[str, text_line(
+        "spec.roleMappings[].attributeKey", "a SAML attribute name")] = Field(
         min_length=1, max_length=255,
         description="The SAML assertion attribute, e.g. `memberOf` or `groups`.",
     )
-    attribute_value: str = Field(
+    attribute_value: Annotated[str, text_line(
+        "spec.roleMappings[].attributeValue", "a SAML attribute value")] = Field(
         min_length=1, max_length=1024,
         description="The attribute value, e.g. an IdP group name.",
     )
     role_ref: RoleRef | None = Field(
         default=None, description="The role, as a DatadogRole in this namespace."
     )
-    role_name: str | None = Field(
+    role_name: Annotated[str, text_line(
+        "spec.roleMappings[].roleName", "a role's name in Datadog")] | None = Field(
         default=None, min_length=1, max_length=255,
         description="The role, by its name in Datadog (e.g. `Datadog Read Only Role`).",
     )
@@ -155,10 +166,12 @@ class DatadogSAMLConfigSpec(OrgTargetFields):
     )
     role_mappings: list[RoleMapping] | None = Field(
         default=None,
-        max_length=500,
-        description="SAML attribute -> role mappings (Datadog authn mappings). The set is "
-        "exact: mappings in the org not listed here are deleted. Unset: mappings are not "
-        "managed; an empty list deletes them all.",
+        # 250: the API server's CEL cost budget for the per-entry text rules (500 entries
+        # of 1024-character values exceeded it).
+        max_length=250,
+        description="SAML attribute -> role mappings (Datadog authn mappings), at most 250. "
+        "The set is exact: mappings in the org not listed here are deleted. Unset: mappings "
+        "are not managed; an empty list deletes them all.",
     )
     acknowledge_lockout_risk: bool = Field(
         default=False,
@@ -177,16 +190,16 @@ class DatadogSAMLConfigSpec(OrgTargetFields):
         description="Full: upload and correct. ObserveOnly: report drift, change nothing.",
     )
 
-
-SPEC_RULES = (
-    *ORG_TARGET_RULES,
-    cel(
-        "!has(self.strictMode) || !self.strictMode || "
-        "(has(self.acknowledgeLockoutRisk) && self.acknowledgeLockoutRisk)",
-        LOCKOUT_MESSAGE,
-        ".strictMode",
-    ),
-)
+    model_rules: ClassVar[tuple[Rule, ...]] = (
+        *OrgTargetFields.model_rules,
+        Rule(
+            "!has(self.strictMode) || !self.strictMode || "
+            "(has(self.acknowledgeLockoutRisk) && self.acknowledgeLockoutRisk)",
+            LOCKOUT_MESSAGE,
+            lambda s: not s.strict_mode or s.acknowledge_lockout_risk,
+            ".strictMode",
+        ),
+    )
 
 
 class CertificateFacts(KubeModel):
@@ -275,5 +288,4 @@ SAML_CONFIG = KindInfo(
         {"name": "Strict", "type": "boolean", "jsonPath": ".status.strictMode"},
         {"name": "IdP", "type": "string", "jsonPath": ".status.idp.entityId"},
     ),
-    spec_rules=SPEC_RULES,
 )

@@ -12,14 +12,17 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from ddmsp.resources.base import KubeModel, cel, immutable
-from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, ManagementPolicy
+from ddmsp.resources.common import CONTROL, DNS_SUBDOMAIN, SPACE, ManagedStatus, ManagementPolicy
 from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
 
 UserPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
 DatadogUserStatus = Literal["Pending", "Active", "Disabled"]
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# No \s: RE2 (admission) reads it as ASCII space, Rust's regex (the model) as any Unicode
+# space, so "a\u00a0b@x.io" was admitted and then refused by the operator.
+_ADDR = rf"[^@{CONTROL}{SPACE}]+"
+EMAIL_PATTERN = rf"^{_ADDR}@{_ADDR}\.{_ADDR}$"
 
 
 class UserRole(KubeModel):
