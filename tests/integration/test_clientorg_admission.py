@@ -41,9 +41,15 @@ def refused(api: client.ApiClient, namespace: str, spec: dict[str, Any]) -> str:
     ({"displayName": "A", "deletionPolicy": "Delete"}, 'supported values: "Orphan"'),
     ({"displayName": "A", "adopt": {"publicId": "abc"}}, "spec.adopt.credentialsSecretRef"),
     ({"displayName": "A", "credentialsSecretName": "Not_A_Name"}, "spec.credentialsSecretName"),
+    ({"displayName": " Acme"}, "spec.displayName must be one line of text"),
+    ({"displayName": "Acme\nCorp"}, "spec.displayName must be one line of text"),
+    ({"displayName": "A", "budget": {"monthlyLimit": 0}}, "spec.budget.monthlyLimit"),
+    ({"displayName": "A", "budget": {"monthlyLimit": 9, "warnAtPercent": [90, 80]}},
+     "spec.budget.warnAtPercent must list each percentage once, in increasing order"),
 ], ids=["name-too-long", "name-empty", "name-missing", "bad-mode", "bad-site",
         "registration-needs-spinoff", "orgs-cannot-be-deleted", "adopt-needs-keys",
-        "bad-secret-name"])
+        "bad-secret-name", "name-leading-space", "name-newline", "budget-0",
+        "thresholds-decreasing"])
 def test_bad_specs_are_refused(api: client.ApiClient, namespace: str, crds: None,
                                spec: dict[str, Any], expected: str) -> None:
     assert expected in refused(api, namespace, spec)
@@ -82,3 +88,18 @@ def test_immutable_fields(api: client.ApiClient, namespace: str, crds: None,
     explain = wait_for(lambda: cluster.kubectl("explain", "ddorg.spec.registration.confirmed",
                                                check=False).stdout, what="kubectl explain")
     assert "DPN portal" in explain
+
+
+def test_names_leave_room_for_the_secrets_named_after_them(
+        api: client.ApiClient, namespace: str, crds: None) -> None:
+    """The keys go to Secret <name>-datadog-credentials(-parent): each must stay a valid
+    Secret name (at most 253 characters), so admission bounds the names it derives from."""
+    with pytest.raises(client.ApiException) as err:
+        create(api, namespace, {"displayName": "A"}, name="a" * 227)
+    assert err.value.status == 422
+    assert "use a shorter name or set spec.credentialsSecretName" in err.value.body
+    create(api, namespace, {"displayName": "A", "credentialsSecretName": "keys"},
+           name="b" * 240)
+    create(api, namespace, {"displayName": "A"}, name="c" * 226)
+    assert "spec.credentialsSecretName" in refused(
+        api, namespace, {"displayName": "A", "credentialsSecretName": "k" * 247})

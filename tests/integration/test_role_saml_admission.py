@@ -66,8 +66,15 @@ def test_bad_role_specs(api: client.ApiClient, namespace: str, crds: None,
       "autocreateUsers": {"domains": ["a@b.com"]}}, "spec.autocreateUsers.domains[0]"),
     ({"orgRef": {"name": "a"}, "idpMetadata": {"inline": XML},
       "autocreateUsers": {"accessRole": "owner"}}, 'supported values: "st", "adm", "ro"'),
+    ({"orgRef": {"name": "a"}, "idpMetadata": {"inline": XML},
+      "autocreateUsers": {"domains": ["example\u00a0.com"]}},
+     "spec.autocreateUsers.domains entries are email domains"),
+    ({"orgRef": {"name": "a"}, "idpMetadata": {"inline": XML},
+      "roleMappings": [{"attributeKey": "g", "attributeValue": "ops\n", "roleName": "R"}]},
+     "spec.roleMappings[].attributeValue must be one line of text"),
 ], ids=["no-metadata", "no-source", "two-sources", "strict-needs-ack", "mapping-needs-role",
-        "domain-with-at", "bad-access-role"])
+        "domain-with-at", "bad-access-role", "domain-with-no-break-space",
+        "attribute-value-newline"])
 def test_bad_saml_specs(api: client.ApiClient, namespace: str, crds: None,
                         spec: dict[str, Any], expected: str) -> None:
     assert expected in refused(api, namespace, "datadogsamlconfigs", "DatadogSAMLConfig", spec)

@@ -21,6 +21,12 @@ from ddmsp.resources.kinds import KindInfo
 Provisioning = Literal["ChildOrg", "SpinOff"]
 PUBLIC_ID = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
 MAX_MONTHLY_LIMIT = 1_000_000_000  # USD; anything above is a typo, not a budget
+# Secret names are DNS subdomains (at most 253); a SpinOff parent's keys go to the client
+# Secret's name + "-parent", and the default client Secret is <metadata.name> + DEFAULT_SUFFIX.
+PARENT_SUFFIX = "-parent"
+DEFAULT_SUFFIX = "-datadog-credentials"
+SECRET_NAME_MAX = 253 - len(PARENT_SUFFIX)
+NAME_MAX = SECRET_NAME_MAX - len(DEFAULT_SUFFIX)
 
 
 def _strictly_increasing(values: list[int]) -> bool:
@@ -164,7 +170,7 @@ class DatadogClientOrgSpec(KubeModel):
     )
     credentials_secret_name: str | None = Field(
         default=None,
-        max_length=253,
+        max_length=SECRET_NAME_MAX,
         pattern=DNS_SUBDOMAIN,
         description="Name of the Secret the client org's keys are written to (keys "
         "`api-key`, `app-key`, `site`, `org-public-id`). Default "
@@ -389,6 +395,13 @@ def _kind_info() -> KindInfo:
              "jsonPath": ".status.budget.projectedPercent"},
         ),
         spec_rules=tuple(SPEC_RULES),
+        # Only admission sees metadata.name: the Secrets named after it must stay valid names.
+        extra={"root_rules": (cel(
+            f"has(self.spec.credentialsSecretName) || self.metadata.name.size() <= {NAME_MAX}",
+            f"metadata.name longer than {NAME_MAX} characters makes the default Secret name "
+            f"(<name>{DEFAULT_SUFFIX}{PARENT_SUFFIX}) longer than Kubernetes allows: use a "
+            "shorter name or set spec.credentialsSecretName",
+        ),)},
     )
 
 

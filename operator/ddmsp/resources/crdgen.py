@@ -99,6 +99,8 @@ def crd(info: KindInfo) -> dict[str, Any]:
     }
     if info.spec_required:
         root["required"] = ["spec"]
+    if info.extra.get("root_rules"):
+        root["x-kubernetes-validations"] = list(info.extra["root_rules"])
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
