@@ -10,10 +10,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from ddmsp.resources import ALL_KINDS
+from ddmsp.reconcile.managed import ManagedObject
+from ddmsp.reconcile.outcomes import Blocked
+from ddmsp.resources import ALL_KINDS, CLIENT_ORG, SAML_CONFIG
 from ddmsp.resources.base import KubeModel, Rule
 from ddmsp.resources.clientorg import DatadogClientOrgSpec
 from ddmsp.resources.crdgen import render
+from ddmsp.resources.kinds import KindInfo
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
@@ -137,3 +140,24 @@ def test_budget_rules(budget: dict[str, object], ok: bool) -> None:
     else:
         with pytest.raises(ValidationError):
             DatadogClientOrgSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(("info", "spec", "expected"), [
+    (CLIENT_ORG, {"displayName": "Acme", "budget": {"monthlyLimit": 9, "warnAtPercent": [9, 9]}},
+     "spec.budget.warnAtPercent: spec.budget.warnAtPercent must list each percentage once"),
+    (CLIENT_ORG, {"displayName": "A", "partnerRef": {"name": "p"},
+                  "partnerCredentialsSecretRef": {"name": "s"}},
+     "spec: set spec.partnerRef or the legacy spec.partnerCredentialsSecretRef, not both"),
+    (SAML_CONFIG, {"orgRef": {"name": "a"}, "idpMetadata": {"inline": "x"},
+                   "roleMappings": [{"attributeKey": "k", "attributeValue": "v\n",
+                                     "roleName": "R"}]},
+     "spec.roleMappings[0].attributeValue: spec.roleMappings[].attributeValue must be one line"),
+])
+def test_the_operator_names_the_field_like_admission(info: KindInfo, spec: dict[str, object],
+                                                     expected: str) -> None:
+    """A spec that bypassed admission (an older CRD) stalls InvalidSpec with the same words."""
+    body = {"metadata": {"name": "x", "namespace": "n"}, "spec": spec}
+    with pytest.raises(Blocked) as err:
+        ManagedObject.from_body(info, body)
+    assert err.value.reason == "InvalidSpec"
+    assert expected in str(err.value)

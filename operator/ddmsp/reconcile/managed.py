@@ -20,6 +20,11 @@ CREATE_SUCCEEDED_ANNOTATION = f"{API_GROUP}/create-succeeded"
 RETRY_ANNOTATION = f"{API_GROUP}/retry"
 
 
+def spec_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the API server writes field paths: spec.a[0].b."""
+    return "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
 @dataclass
 class ManagedObject:
     """A custom object being reconciled; ``status`` is a working copy written at the end."""
@@ -41,9 +46,7 @@ class ManagedObject:
         try:
             obj.spec = info.spec_model.model_validate(body.get("spec") or {})
         except ValidationError as exc:
-            problems = "; ".join(
-                f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(f"{spec_path(e['loc'])}: {e['msg']}" for e in exc.errors())
             raise Blocked("InvalidSpec", f"the spec does not validate: {problems}") from None
         return obj
 
