@@ -71,7 +71,7 @@ def test_cost_and_usage_summary_answer_root_orgs_only(sim: RunningSimulator) -> 
     for path in ("/api/v2/usage/estimated_cost", "/api/v2/usage/projected_cost"):
         answer = get(sim, path, (api, app))
         assert answer.status_code == 400 and answer.json() == {"errors": [ROOT_ONLY]}
-    month = datetime.now(UTC).strftime("%Y-%m")
+    month = sim.now().strftime("%Y-%m")
     for path in ("/api/v2/usage/historical_cost", "/api/v1/usage/summary"):
         answer = get(sim, path, (api, app), start_month=month)
         assert answer.status_code == 400 and answer.json() == {"errors": [ROOT_ONLY]}
@@ -150,7 +150,7 @@ def test_connected_accounts_only_on_request(sim: RunningSimulator) -> None:
     accounts = {r["attributes"]["public_id"]: r["attributes"]["account_public_id"] for r in rows}
     assert accounts == {partner.public_id: partner.public_id,
                         parent.public_id: parent.public_id, client.public_id: parent.public_id}
-    usage = get(sim, "/api/v1/usage/summary", start_month=datetime.now(UTC).strftime("%Y-%m"),
+    usage = get(sim, "/api/v1/usage/summary", start_month=sim.now().strftime("%Y-%m"),
                 include_org_details="true", include_connected_accounts="true").json()
     assert {o["public_id"] for o in usage["usage"][0]["orgs"]} == set(accounts)
 
@@ -168,7 +168,7 @@ def test_our_client_asks_like_the_official_ones(sim: RunningSimulator) -> None:
         dd._http.event_hooks["request"].append(hook)
         async with dd:
             await dd.projected_cost(include_connected_accounts=True)
-            await dd.usage_summary(datetime.now(UTC), include_connected_accounts=True)
+            await dd.usage_summary(sim.now(), include_connected_accounts=True)
             with pytest.raises(ValueError):
                 await dd.estimated_cost(start_month="2026-01", start_date="2026-01-02")
 

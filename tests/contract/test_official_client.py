@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,7 @@ def test_partner_flow_with_official_client(sim: RunningSimulator) -> None:
         # Costs and usage as the partner sees them, across its managed orgs.
         orgs.create_child_org(OrganizationCreateBody(name="client-b"))
         usage = UsageV2(partner)
-        now = datetime.now(UTC)
+        now = sim.now()
         month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         summary = usage.get_estimated_cost_by_org(start_month=month)
         assert len(summary.data) == 1

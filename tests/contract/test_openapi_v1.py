@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +172,7 @@ def test_org_errors(api: Checked) -> None:
 
 def test_usage_summary(api: Checked) -> None:
     api.call("POST", "/api/v1/org", json={"name": "c"})
-    month = datetime.now(UTC).strftime("%Y-%m")  # at most 15 months back
+    month = api.sim.now().strftime("%Y-%m")  # at most 15 months back
     body = api.call(
         "GET",
         "/api/v1/usage/summary",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -277,7 +276,7 @@ async def test_every_method(sim: RunningSimulator, partner: DatadogClient) -> No
             await child.get_org_config("no_such_config")
 
     # Usage and cost, seen from the partner.
-    now = datetime.now(UTC)
+    now = sim.now()
     summary = await partner.usage_summary(now)
     assert summary.usage
     estimated = await partner.estimated_cost()

@@ -49,11 +49,14 @@ class Env:
         self.port = free_port()
         self.op: OperatorProcess | None = None
 
-    def start(self) -> OperatorProcess:
+    def start(self, calendar: datetime | None = None) -> OperatorProcess:
+        """Start the operator; ``calendar`` pins its calendar (``DDMSP_CLOCK_START``)."""
+        pinned = {"DDMSP_CLOCK_START": calendar.strftime("%Y-%m-%dT%H:%M:%SZ")} \
+            if calendar else {}
         self.op = OperatorProcess(
             self.cluster.kubeconfig, self.sim.base_url, [self.namespace],
             self.tmp / "operator.log",
-            extra_env={"DDMSP_PARTNER_SECRET": f"{self.namespace}/partner"},
+            extra_env={"DDMSP_PARTNER_SECRET": f"{self.namespace}/partner", **pinned},
             extra_args=["--cost-refresh-interval", "10", "--metrics-port", str(self.port)],
         ).start()
         return self.op
@@ -102,7 +105,7 @@ def env(cluster: Cluster, api: client.ApiClient, namespace: str, crds: None,
 
 def sim_expected(sim: RunningSimulator, public_id: str) -> dict[str, float]:
     org = sim.state.orgs[public_id]
-    now = datetime.now(UTC)
+    now = sim.now()
     month = now.strftime("%Y-%m")
     amounts = simcost.month_amounts(org, month)
     fraction = simcost.month_fraction(month, now)
@@ -113,7 +116,11 @@ def sim_expected(sim: RunningSimulator, public_id: str) -> dict[str, float]:
 
 
 def test_every_client_gets_cost_and_usage_from_one_partner_view(env: Env) -> None:
-    env.start()
+    # Mid-month, on both clocks: Datadog projects from the 12th, so the projection is there
+    # whatever the machine's date (the days before the 12th: tests/contract/test_calendar.py).
+    mid_month = datetime(2030, 3, 16, 9, tzinfo=UTC)
+    env.sim.set_clock(mid_month)
+    env.start(calendar=mid_month)
     env.apply("acme", displayName="Acme Corp")
     env.apply("globex", displayName="Globex", provisioning="SpinOff")
     env.wait("globex awaiting registration", lambda: (env.condition("globex", "Ready") or {})
@@ -129,8 +136,7 @@ def test_every_client_gets_cost_and_usage_from_one_partner_view(env: Env) -> Non
         want = sim_expected(env.sim, public_id)
         cost = status["cost"]
         assert float(cost["estimatedTotal"]) == pytest.approx(want["estimated"], abs=0.5)
-        if datetime.now(UTC).day >= simcost.PROJECTED_FROM_DAY:
-            assert float(cost["projectedTotal"]) == pytest.approx(want["projected"], abs=0.05)
+        assert float(cost["projectedTotal"]) == pytest.approx(want["projected"], abs=0.05)
         assert cost["topProducts"] and cost["estimatedAt"]
         assert status["usage"]["values"]["infra_host_top99p"] == want["hosts"]
         assert status["partner"] == "operator-default"
@@ -165,20 +171,9 @@ def test_every_client_gets_cost_and_usage_from_one_partner_view(env: Env) -> Non
              timeout=30)
 
 
-class _FixedClock:
-    def __init__(self, when: datetime) -> None:
-        self.when = when
-
-    def now(self) -> datetime:
-        return self.when
-
-
 def at(sim: RunningSimulator, when: datetime) -> None:
-    """Move Datadog's clock (``/_sim/clock``; a fixed clock where the simulator has none)."""
-    if hasattr(sim, "set_clock"):
-        sim.set_clock(when)
-    else:
-        sim.state.clock = _FixedClock(when)  # type: ignore[attr-defined]
+    """Move Datadog's clock (``/_sim/clock``)."""
+    sim.set_clock(when)
 
 
 def test_budget_thresholds_once_per_month_across_a_restart_and_a_month_boundary(
@@ -280,8 +275,6 @@ def test_partner_status_carries_totals_contracts_and_permissions(
 def test_missing_cost_permissions_are_named_and_provisioning_goes_on(
     env: Env, partner_name: str
 ) -> None:
-    if not hasattr(env.sim, "set_key_permissions"):
-        pytest.skip("the simulator's key permissions (/_sim/keys/permissions) are not there")
     all_but_billing = ["org_management", "usage_read", "user_access_manage"]
     env.sim.set_key_permissions(env.sim.partner_app_key, all_but_billing)
     env.start()

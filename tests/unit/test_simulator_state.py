@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -177,7 +176,7 @@ def test_cost_is_deterministic_and_multi_org(sim: RunningSimulator) -> None:
     _child(sim, "a")
     _child(sim, "b")
     url = sim.base_url + "/api/v2/usage/estimated_cost"
-    month = datetime.now(UTC).strftime("%Y-%m")  # estimates exist for this and last month only
+    month = sim.now().strftime("%Y-%m")  # estimates exist for this and last month only
     params = {"view": "sub-org", "start_month": f"{month}-01T00:00:00Z"}
     first = requests.get(url, headers=sim.headers(), params=params, timeout=5).json()
     second = requests.get(url, headers=sim.headers(), params=params, timeout=5).json()

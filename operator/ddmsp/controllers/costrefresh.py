@@ -17,12 +17,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from kubernetes import client
 
-from ddmsp import metrics
+from ddmsp import clock, metrics
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import cost_metrics
 from ddmsp.controllers.budget import BUDGET_EXCEEDED, BUDGET_WARNING, judge
@@ -61,7 +61,7 @@ class CostRefresher:
     """Runs the refresh loop; ``poke()`` asks for an early refresh (a new client)."""
 
     def __init__(self, settings: OperatorSettings, kube: KubeAPI, clients: DatadogClients,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = clock.now) -> None:
         self.settings = settings
         self.kube = kube
         self.clients = clients

@@ -4,21 +4,32 @@ Why: org ``created`` stamps, cost and usage months and invitation expiry depend 
 must reach next month or an expiry without waiting, so ``/_sim/clock`` sets or advances this
 clock. It starts at real time and runs with it (an offset on the real clock), so durations
 measured by the operator still pass. Rate-limit windows stay on real time (HELPERS.md).
+``DDMSP_SIM_CLOCK_START`` (RFC 3339) starts every new simulator's clock at that instant: the
+test suite runs at pinned calendar dates with it (tests/contract/test_calendar.py), so no
+test depends on the day of the month the machine happens to be on.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime
+
+START_ENV = "DDMSP_SIM_CLOCK_START"
 
 
 class SimClock:
     """Real time plus an offset that tests set (``set``) or grow (``advance``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: datetime | None = None) -> None:
         self._lock = threading.Lock()
         self._offset = 0.0
+        pinned = os.environ.get(START_ENV, "").strip()
+        if start is None and pinned:
+            start = parse_rfc3339(pinned)
+        if start is not None:
+            self.set(start)
 
     def now(self) -> datetime:
         """The simulated current time, timezone-aware UTC."""
