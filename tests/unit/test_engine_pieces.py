@@ -198,7 +198,10 @@ def test_engine_results_schedule_the_next_pass() -> None:
     assert delays[0] == 2
     assert all(d is not None and d <= 60 for d in delays)
     assert delays[-1] is not None and delays[-1] >= 60 * 0.8  # reached the cap, jittered
-    assert rec.next_delay(key, Result(requeue_after=2, reason="RateLimited")) == 2  # reset
+    assert rec.next_delay(key, Result(requeue_after=2, reason="OrgNotReady")) == 2  # reset
+    for _ in range(5):  # a rate limit: at its reset (spread by up to 10%), never longer
+        limited = rec.next_delay(key, Result(requeue_after=30, reason="RateLimited"))
+        assert limited is not None and 30 <= limited <= 33
     assert rec.next_delay(key, GONE) is None
 
 

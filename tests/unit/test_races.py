@@ -140,3 +140,205 @@ async def test_two_electors_with_skewed_clocks_never_both_lead() -> None:
     assert not both, f"both led at t={both[:3]}"
     assert b_led_at is not None and b_led_at >= 30  # A's deadline (t=18+10) had passed
     assert api.lease.spec.holder_identity == "b"
+
+
+# ------------------------------------------------------- rate limits off the worker
+
+
+class TwoObjectKube:
+    """Kubernetes faked for the engine: objects by name, status merge patches applied as
+    the API server does (lists replaced), resourceVersion bumped per write and honoured
+    as a precondition (409)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.bodies = {n: {"apiVersion": "ddmsp.io/v1alpha1", "kind": "DatadogRole",
+                           "metadata": {"name": n, "namespace": "ns", "uid": f"u-{n}",
+                                        "generation": 1, "resourceVersion": "1"},
+                           "spec": {"orgRef": {"name": "org"}}}
+                       for n in names}
+        self.writes = 0
+
+    async def get(self, info: Any, ns: str, name: str) -> dict[str, Any]:
+        import copy
+
+        return copy.deepcopy(self.bodies[name])
+
+    get_fresh = get
+
+    async def patch_status(self, info: Any, ns: str, name: str, patch: dict[str, Any],
+                           resource_version: str | None = None) -> dict[str, Any]:
+        import copy
+
+        from kubernetes import client
+
+        from ddmsp.reconcile.statuswrite import apply_merge_patch
+
+        body = self.bodies[name]
+        self.writes += 1
+        if resource_version and resource_version != body["metadata"]["resourceVersion"]:
+            raise client.ApiException(status=409)
+        body["status"] = apply_merge_patch(body.get("status") or {}, patch)
+        body["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
+        return copy.deepcopy(body)
+
+    async def post_event(self, *args: Any) -> None:
+        return None
+
+
+async def test_a_rate_limited_org_does_not_hold_a_worker_from_another_org() -> None:
+    """Org A's keys are rate limited for 30 s, org B's are not, one worker between them.
+    A's pass used to sleep out the reset inside the worker (waits up to 60 s were done
+    in the call), so B waited 30 s; now A's pass ends Waiting/RateLimited, requeued at
+    the reset, and B runs at once."""
+    import httpx
+
+    from ddmsp.controllers.datadog_access import translate_datadog_error
+    from ddmsp.datadog import Credentials, DatadogClient, RateLimitRegistry
+    from ddmsp.reconcile.conditions import get_condition
+    from ddmsp.reconcile.engine import Reconciler
+    from ddmsp.reconcile.external import Observation
+    from ddmsp.resources import ROLE
+
+    observed: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers["DD-API-KEY"] == "a" * 32:
+            return httpx.Response(429, json={"errors": ["Too many requests"]}, headers={
+                "X-RateLimit-Limit": "10", "X-RateLimit-Period": "60",
+                "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30",
+                "X-RateLimit-Name": "validate"})
+        return httpx.Response(200, json={"valid": True})
+
+    registry = RateLimitRegistry()
+    transport = httpx.MockTransport(answer)
+    clients = {n: DatadogClient(Credentials.of(n * 32, n * 40, f"Secret ns/{n}"),
+                                base_url="http://dd.test", transport=transport,
+                                rate_limits=registry) for n in ("a", "b")}
+
+    class External:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def observe(self) -> Observation:
+            await clients[self.name].validate()
+            observed.append(self.name)
+            return Observation(exists=True, message="fine")
+
+    class Connector:
+        async def connect(self, ctx: Any) -> External:
+            return External(ctx.obj.name)
+
+        def translate_error(self, exc: BaseException) -> Any:
+            return translate_datadog_error(exc)
+
+    kube = TwoObjectKube(["a", "b"])
+    rec = Reconciler(ROLE, Connector(), kube)  # type: ignore[arg-type]
+    queue = WorkQueue("roles", rec.process, asyncio.Semaphore(1))
+    task = asyncio.create_task(queue.run())
+    try:
+        queue.add(("ns", "a"))
+        await asyncio.sleep(0.01)
+        queue.add(("ns", "b"))
+        for _ in range(300):
+            if "b" in observed:
+                break
+            await asyncio.sleep(0.01)
+        assert observed == ["b"], "org B's pass waited for org A's rate limit"
+        ready = get_condition(kube.bodies["a"]["status"]["conditions"], "Ready") or {}
+        assert ready["reason"] == "RateLimited"
+        assert "validate" in ready["message"] and "30s" in ready["message"]
+        assert "Secret ns/a" in ready["message"]
+        due = queue.scheduled(("ns", "a"))
+        assert due is not None and 29 <= due <= 33.5  # at the reset, not before
+        stalled = get_condition(kube.bodies["a"]["status"]["conditions"], "Stalled") or {}
+        assert stalled["status"] == "False"
+    finally:
+        task.cancel()
+        for dd in clients.values():
+            await dd.aclose()
+
+
+# ------------------------------------------------------------ status writers
+
+
+async def test_a_condition_another_writer_adds_during_a_pass_survives_the_pass() -> None:
+    """The cost refresher writes BudgetWarning while an engine pass is observing; the pass's
+    merge patch, computed from its first read and sent without a precondition, used to
+    replace the whole conditions list and drop it. Now: a 409, a fresh read, the engine's
+    own changes applied on top (conditions by type), one more write."""
+    from ddmsp.reconcile.conditions import get_condition, set_condition
+    from ddmsp.reconcile.engine import Reconciler
+    from ddmsp.reconcile.external import Observation
+    from ddmsp.resources import ROLE
+
+    kube = TwoObjectKube(["r"])
+
+    class External:
+        async def observe(self) -> Observation:
+            body = kube.bodies["r"]  # another writer, between our read and our write
+            status = body.setdefault("status", {})
+            set_condition(status.setdefault("conditions", []), "BudgetWarning", True,
+                          "ThresholdReached", "80% of the budget")
+            status["budget"] = {"month": "2026-12"}
+            body["metadata"]["resourceVersion"] = "7"
+            return Observation(exists=True, message="fine")
+
+    class Connector:
+        async def connect(self, ctx: Any) -> External:
+            return External()
+
+        def translate_error(self, exc: BaseException) -> None:
+            return None
+
+    rec = Reconciler(ROLE, Connector(), kube)  # type: ignore[arg-type]
+    await rec.reconcile("ns", "r")
+    status = kube.bodies["r"]["status"]
+    assert (get_condition(status["conditions"], "Ready") or {}).get("status") == "True"
+    warning = get_condition(status["conditions"], "BudgetWarning") or {}
+    assert warning.get("reason") == "ThresholdReached", status["conditions"]
+    assert status["budget"] == {"month": "2026-12"} and status["observedGeneration"] == 1
+    assert kube.writes == 2  # the conflicting write and the rebased one
+
+
+def test_rebase_applies_only_this_writers_changes_by_condition_type() -> None:
+    from ddmsp.reconcile.statuswrite import rebase
+
+    base = {"phase": "Creating", "roleId": "r1",
+            "conditions": [{"type": "Ready", "status": "False"},
+                           {"type": "Old", "status": "True"}]}
+    mine = {"phase": "Ready", "conditions": [{"type": "Ready", "status": "True"},
+                                             {"type": "Synced", "status": "True"}]}
+    server = {"phase": "Creating", "roleId": "r1", "cost": {"total": 3},
+              "conditions": [{"type": "BudgetWarning", "status": "True"},
+                             {"type": "Ready", "status": "False"},
+                             {"type": "Old", "status": "True"}]}
+    assert rebase(server, base, mine) == {
+        "phase": "Ready", "cost": {"total": 3},  # roleId removed by us, cost kept
+        "conditions": [{"type": "BudgetWarning", "status": "True"},
+                       {"type": "Ready", "status": "True"},
+                       {"type": "Synced", "status": "True"}]}  # Old removed by us
+
+
+# ------------------------------------------------------------------ lost answers
+
+
+def test_a_lost_answer_the_next_observe_settles_is_waiting_an_org_create_stays_stalled() -> None:
+    """A lost answer to a SAML mapping create or to the spin-off call used to stall the
+    object (Blocked/OutcomeUnknown) although the next observe finds or repeats the step;
+    an org create's lost answer must stay a stall (never a second org)."""
+    from ddmsp.controllers.datadog_access import translate_datadog_error
+    from ddmsp.datadog.errors import OutcomeUnknownError
+    from ddmsp.reconcile.outcomes import Blocked, Waiting
+
+    def lost(route: str) -> Any:
+        exc = OutcomeUnknownError("response lost after the request was sent (ReadTimeout)",
+                                  method="POST", path="/x")
+        exc.route = route
+        return translate_datadog_error(exc)
+
+    for route in ("POST /api/v2/authn_mappings", "POST /api/v1/org/{public_id}/downgrade"):
+        outcome = lost(route)
+        assert isinstance(outcome, Waiting) and outcome.reason == "AnswerLost", route
+        assert outcome.delay and "next pass" in outcome.message
+    for route in ("POST /api/v1/org", "POST /api/v2/user_invitations"):
+        assert isinstance(lost(route), Blocked), route

@@ -26,6 +26,7 @@ from ddmsp.datadog import (
     api_base_url,
 )
 from ddmsp.datadog.permissions import required_permission
+from ddmsp.datadog.retry import NEVER_RETRY, SETTLED_BY_OBSERVE
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 
@@ -156,9 +157,18 @@ def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0) -> Reco
                        f"{detail}; fix the Secret and the operator retries by itself",
                        delay=max(wait_poll, 10))
     if isinstance(exc, RateLimitedError):
-        return Waiting("RateLimited", f"rate limited at {where}",
-                       delay=max(1.0, float(exc.reset_seconds or 5)))
+        # Waited out by the queue, not inside the pass: the object is requeued at the
+        # reset and the worker serves other objects meanwhile (reconcile/engine.py).
+        reset = max(1.0, float(exc.reset_seconds or 5))
+        return Waiting("RateLimited",
+                       f"Datadog's rate limit {exc.limit_name or 'for this call'} on the keys "
+                       f"in {keys} is used up at {where}; it resets in {reset:.0f}s and the "
+                       "operator retries then", delay=reset)
     if isinstance(exc, OutcomeUnknownError):
+        if exc.route in SETTLED_BY_OBSERVE and exc.route not in NEVER_RETRY:
+            return Waiting("AnswerLost",
+                           f"{where}: the answer was lost ({detail}); the next pass looks "
+                           "at Datadog and finishes or repeats the step", delay=wait_poll)
         return Blocked("OutcomeUnknown", f"{where}: the outcome is unknown: {detail}")
     if isinstance(exc, (ServerError, TransportError)):
         return Waiting("DatadogUnavailable", f"{where}: {detail}", delay=wait_poll)

@@ -8,14 +8,12 @@ org_management); the cost refresher adds what it learns about usage_read/billing
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import kopf
-from kubernetes import client
 
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.costs import COST_PERMISSIONS, PartnerView
@@ -27,6 +25,7 @@ from ddmsp.reconcile import conditions as cond
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.outcomes import ReconcileOutcome
+from ddmsp.reconcile.statuswrite import update_status
 from ddmsp.resources.clientorg import CLIENT_ORG
 from ddmsp.resources.partner import PARTNER, DatadogPartnerSpec
 
@@ -38,15 +37,15 @@ log = logging.getLogger(__name__)
 ORG_MANAGEMENT = "org_management"
 
 
-async def patch_partner_status(kube: KubeAPI, name: str, status: dict[str, Any]) -> None:
-    """Merge-patch a DatadogPartner's status (cluster-scoped)."""
-    loop = asyncio.get_running_loop()
-    try:
-        await loop.run_in_executor(None, lambda: kube.custom.patch_cluster_custom_object_status(
-            PARTNER.group, PARTNER.version, PARTNER.plural, name, {"status": status}))
-    except client.ApiException as exc:
-        if exc.status != 404:  # deleted meanwhile: nothing to report on
-            raise
+async def update_partner_status(kube: KubeAPI, name: str,
+                                mutate: Callable[[dict[str, Any]], bool | None],
+                                body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Apply one writer's change to a DatadogPartner's status (cluster-scoped) under a
+    resourceVersion precondition: the checker and the cost merge both write conditions
+    and ``missingPermissions``, and neither may erase what the other wrote meanwhile
+    (reconcile/statuswrite.py). Returns the status written, None when the object is gone."""
+    written = await update_status(kube, PARTNER, "", name, mutate, body=body)
+    return None if written is None else dict(written.get("status") or {})
 
 
 class PartnerChecker:
@@ -64,24 +63,38 @@ class PartnerChecker:
         body = await get_partner(self.kube, name)
         if body is None:
             return None
-        old = copy.deepcopy(body.get("status") or {})
-        status = copy.deepcopy(old)
-        conditions: list[dict[str, Any]] = status.setdefault("conditions", [])
+        probed = copy.deepcopy(body.get("status") or {})
         generation = int(body["metadata"].get("generation", 0))
         spec = DatadogPartnerSpec.model_validate(body.get("spec") or {})
-        ready, reason, message = await self._probe(body, spec, status)
+        ready, reason, message = await self._probe(body, spec, probed)
         others = [p["metadata"]["name"] for p in await list_partners(self.kube)
                   if (p.get("spec") or {}).get("default") and p["metadata"]["name"] != name]
         if spec.default and others:
             ready, reason = False, "DefaultConflict"
             message = (f"DatadogPartner {', '.join(others)} is also marked default: no default "
                        "is used until only one is; clients with spec.partnerRef are unaffected")
-        cond.set_condition(conditions, cond.READY, ready, reason, message, generation)
-        status["checkedAt"] = now_rfc3339()
-        status["observedGeneration"] = generation
-        if _without_times(status) != _without_times(old) or not old.get("checkedAt"):
-            await patch_partner_status(self.kube, name, status)
-        return status
+        org_management_missing = ORG_MANAGEMENT in (probed.get("missingPermissions") or [])
+
+        def checked(status: dict[str, Any]) -> bool:
+            """The check's own part, applied to the status as it is now (again after a
+            conflict): the cost merge's permissions and condition stay."""
+            old = copy.deepcopy(status)
+            for key in ("keysValid", "orgPublicId"):
+                if key in probed:
+                    status[key] = probed[key]
+            if "missingPermissions" in probed or "missingPermissions" in status:
+                kept = {p for p in status.get("missingPermissions") or []
+                        if p != ORG_MANAGEMENT}
+                if org_management_missing:
+                    kept.add(ORG_MANAGEMENT)
+                status["missingPermissions"] = sorted(kept)
+            conditions: list[dict[str, Any]] = status.setdefault("conditions", [])
+            cond.set_condition(conditions, cond.READY, ready, reason, message, generation)
+            status["checkedAt"] = now_rfc3339()
+            status["observedGeneration"] = generation
+            return _without_times(status) != _without_times(old) or not old.get("checkedAt")
+
+        return await update_partner_status(self.kube, name, checked, body)
 
     async def _probe(self, body: dict[str, Any], spec: DatadogPartnerSpec,
                      status: dict[str, Any]) -> tuple[bool, str, str]:
@@ -191,29 +204,28 @@ COST_READABLE = "CostReadable"
 async def merge_cost_status(kube: KubeAPI, name: str, view: PartnerView,
                             totals: dict[str, Any], clients: int) -> None:
     """Write a refresh's partner-wide figures and cost permissions into the partner's status."""
-    body = await get_partner(kube, name)
-    if body is None:
-        return
-    old = body.get("status") or {}
-    status: dict[str, Any] = {"clients": clients}
-    kept = [p for p in old.get("missingPermissions") or [] if p not in COST_PERMISSIONS]
-    missing = sorted({*kept, *view.missing_permissions})
-    status["missingPermissions"] = missing
-    conditions = copy.deepcopy(old.get("conditions") or [])
     lacking = [p for p in COST_PERMISSIONS if p in view.missing_permissions]
-    if lacking:
-        cond.set_condition(conditions, COST_READABLE, False, "MissingPermission",
-                           f"the partner's keys lack {', '.join(lacking)}: cost and usage "
-                           "cannot be read (provisioning is unaffected); grant them to the "
-                           "application key's user or scope")
-    elif view.estimated is None:
-        cond.set_condition(conditions, COST_READABLE, False, "CostUnavailable",
-                           "; ".join(view.problems)[:800] or "cost could not be read")
-    else:
-        cond.set_condition(conditions, COST_READABLE, True, "CostRead",
-                           f"{totals.get('orgs', 0)} customer orgs in the partner's view")
-    status["conditions"] = conditions
-    if view.estimated is not None:
-        status["cost"] = {**{k: v for k, v in totals.items() if v is not None},
-                          "refreshedAt": now_rfc3339(), "calls": view.calls}
-    await patch_partner_status(kube, name, status)
+
+    def merged(status: dict[str, Any]) -> None:
+        """The refresh's own part, applied to the status as it is now: the checker's
+        Ready condition and its org_management finding stay."""
+        status["clients"] = clients
+        kept = [p for p in status.get("missingPermissions") or [] if p not in COST_PERMISSIONS]
+        status["missingPermissions"] = sorted({*kept, *view.missing_permissions})
+        conditions: list[dict[str, Any]] = status.setdefault("conditions", [])
+        if lacking:
+            cond.set_condition(conditions, COST_READABLE, False, "MissingPermission",
+                               f"the partner's keys lack {', '.join(lacking)}: cost and usage "
+                               "cannot be read (provisioning is unaffected); grant them to the "
+                               "application key's user or scope")
+        elif view.estimated is None:
+            cond.set_condition(conditions, COST_READABLE, False, "CostUnavailable",
+                               "; ".join(view.problems)[:800] or "cost could not be read")
+        else:
+            cond.set_condition(conditions, COST_READABLE, True, "CostRead",
+                               f"{totals.get('orgs', 0)} customer orgs in the partner's view")
+        if view.estimated is not None:
+            status["cost"] = {**{k: v for k, v in totals.items() if v is not None},
+                              "refreshedAt": now_rfc3339(), "calls": view.calls}
+
+    await update_partner_status(kube, name, merged)

@@ -365,7 +365,15 @@ class DatadogClient:
                     )
                     attempt -= 1  # a 429 does not consume the error budget
                     continue
-                raise self._error_from_response(response, method, path, may_have_committed=False)
+                # Too long to wait here: every caller of this limit (same keys, same name)
+                # learns the reset, so they give up at once without another request.
+                limiter.block_for(wait)
+                error = self._error_from_response(response, method, path,
+                                                  may_have_committed=False)
+                if isinstance(error, RateLimitedError):
+                    error.reset_seconds = wait
+                    error.limit_name = info.name or limiter.name
+                raise error
 
             if status >= 500 or status == 408:
                 if idempotent and policy.can_retry(attempt):

@@ -31,6 +31,22 @@ IDEMPOTENT_POSTS = frozenset(
     }
 )
 
+# Calls that are not repeated blindly, but whose effect the next observe of the object
+# sees: a lost answer (OutcomeUnknownError) there is a wait, settled by the next pass,
+# not a stall for a human. The next pass either finds the result or asks again:
+# - an authn mapping create: the SAML config's observe lists the org's mappings, and
+#   plans a create only for a mapping that is missing;
+# - a spin-off: the request time is recorded before the call; asked again, Datadog either
+#   spins the org off or refuses, and a refusal is resolved by the org's own answer
+#   (controllers/clientorg.py ``_spin_off``).
+# Never the org create (POST /api/v1/org): its lost answer stays CreationResultUnknown.
+SETTLED_BY_OBSERVE = frozenset(
+    {
+        "POST /api/v2/authn_mappings",
+        "POST /api/v1/org/{public_id}/downgrade",
+    }
+)
+
 
 def route_key(method: str, template: str) -> str:
     return f"{method.upper()} {template}"
@@ -51,15 +67,18 @@ class RetryPolicy:
     max_attempts: attempts for 5xx / transport failures of retryable calls (1 = no retry).
     backoff_base, backoff_max: exponential backoff with equal jitter, seconds.
     max_rate_limit_waits: 429 answers waited out per call before raising RateLimitedError.
-    max_rate_limit_wait: the longest single wait for a reset; a longer reset raises
-      RateLimitedError at once so the caller can requeue instead of holding a worker.
+    max_rate_limit_wait: the longest single wait for a reset inside a call; a longer one
+      raises RateLimitedError at once. Short on purpose: a call waits while holding one
+      of the operator's shared workers, and a reset can be a minute away; the engine
+      requeues the object at the reset instead (one org's limit must not starve the
+      other orgs' passes). Sub-second waits (a window about to roll over) stay inside.
     """
 
     max_attempts: int = 4
     backoff_base: float = 0.5
     backoff_max: float = 20.0
-    max_rate_limit_waits: int = 5
-    max_rate_limit_wait: float = 60.0
+    max_rate_limit_waits: int = 3
+    max_rate_limit_wait: float = 2.0
     default_rate_limit_wait: float = 1.0
 
     def backoff(self, attempt: int) -> float:

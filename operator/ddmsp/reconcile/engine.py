@@ -26,9 +26,14 @@ from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 from ddmsp.reconcile.scrub import scrub
+from ddmsp.reconcile.statuswrite import merge_patch, rebase, update_status
 from ddmsp.resources.kinds import KindInfo
 
 log = logging.getLogger(__name__)
+
+# The reason of a Waiting outcome for a Datadog rate limit (controllers/datadog_access.py):
+# the object goes back to the queue until the limit's reset, never waits in a worker.
+RATE_LIMITED = "RateLimited"
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,11 @@ class Reconciler:
         if result.stalled or result.requeue_after is None:
             self._failures.pop(key, None)
             return None
+        if result.reason == RATE_LIMITED:
+            # Requeued at the reset, spread a little so one org's objects do not all go at
+            # the same instant; no backoff growth (the reset is known, not guessed).
+            self._failures[key] = (result.reason, 0)
+            return max(0.5, result.requeue_after) * random.uniform(1.0, 1.1)
         reason, count = self._failures.get(key, ("", 0))
         count = count + 1 if reason == result.reason else 0
         self._failures[key] = (result.reason, count)
@@ -336,14 +346,31 @@ class Reconciler:
         return _only_messages_differ(obj.original_status, obj.status)
 
     async def _write_status(self, obj: ManagedObject) -> None:
+        """Write this pass's changes to the status (since its read or its last write),
+        under a resourceVersion precondition: what another writer (the cost refresher's
+        BudgetWarning) wrote since is kept, conditions merged by type
+        (reconcile/statuswrite.py)."""
         if obj.status == obj.original_status:
             return
         self._written[(obj.namespace, obj.name)] = time.monotonic()
-        updated = await self.kube.patch_status(
-            self.info, obj.namespace, obj.name, merge_patch(obj.original_status, obj.status))
+        base, mine = obj.original_status, obj.status
+
+        def ours(status: dict[str, Any]) -> None:
+            rebased = rebase(status, base, mine)
+            status.clear()
+            status.update(rebased)
+
+        known = {"metadata": {"resourceVersion": obj.status_version},
+                 "status": obj.server_status}
+        updated = await update_status(self.kube, self.info, obj.namespace, obj.name, ours,
+                                      body=known)
         obj.original_status = copy.deepcopy(obj.status)
-        version = (updated or {}).get("metadata", {}).get("resourceVersion")
+        if updated is None:
+            return
+        obj.server_status = copy.deepcopy(updated.get("status") or {})
+        version = (updated.get("metadata") or {}).get("resourceVersion")
         if version:  # our own write: the next compare-and-swap starts from here
+            obj.status_version = version
             obj.metadata["resourceVersion"] = version
 
     async def _event(self, obj: ManagedObject, type_: str, reason: str, message: str) -> None:
@@ -389,23 +416,6 @@ def _safe_message(exc: BaseException) -> str:
     """Exception text for status and logs: scrubbed of anything key-like, capped."""
     text = str(exc) or type(exc).__name__
     return scrub(f"{type(exc).__name__}: {text}")[:800]
-
-
-def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The JSON merge patch (RFC 7386) turning ``old`` into ``new``: removed keys become
-    null, so the server drops them instead of keeping them behind a merge."""
-    patch: dict[str, Any] = {}
-    for key in old.keys() - new.keys():
-        patch[key] = None
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            sub = merge_patch(before, value)
-            if sub:
-                patch[key] = sub
-        elif key not in old or before != value:
-            patch[key] = value
-    return patch
 
 
 __all__ = ["DONE", "GONE", "Observation", "Reconciler", "Result", "merge_patch"]

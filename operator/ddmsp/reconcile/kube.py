@@ -62,12 +62,18 @@ class KubeAPI:
 
     async def get_fresh(self, info: KindInfo, namespace: str, name: str
                         ) -> dict[str, Any] | None:
-        """The object as the API server has it now."""
+        """The object as the API server has it now (namespace "": cluster-scoped)."""
         try:
-            body = cast(dict[str, Any], await self._run(
-                self.custom.get_namespaced_custom_object,
-                info.group, info.version, namespace, info.plural, name,
-            ))
+            if namespace:
+                body = cast(dict[str, Any], await self._run(
+                    self.custom.get_namespaced_custom_object,
+                    info.group, info.version, namespace, info.plural, name,
+                ))
+            else:
+                body = cast(dict[str, Any], await self._run(
+                    self.custom.get_cluster_custom_object,
+                    info.group, info.version, info.plural, name,
+                ))
         except client.ApiException as exc:
             if exc.status == 404:
                 self.cache.forget(info.plural, namespace, name)
@@ -107,15 +113,24 @@ class KubeAPI:
         *, resource_version: str | None = None,
     ) -> dict[str, Any]:
         """Merge-patch the status; with ``resource_version`` a compare-and-swap (409 when
-        the object changed since). Every write feeds the cache: the engine must see it."""
+        the object changed since). Every write feeds the cache: the engine must see it.
+        A merge patch replaces lists whole (``conditions``): writers that share a status
+        go through reconcile/statuswrite.py, which sends a precondition. Namespace "":
+        a cluster-scoped object."""
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            updated = cast(dict[str, Any], await self._run(
-                self.custom.patch_namespaced_custom_object_status,
-                info.group, info.version, namespace, info.plural, name, body,
-            ))
+            if namespace:
+                updated = cast(dict[str, Any], await self._run(
+                    self.custom.patch_namespaced_custom_object_status,
+                    info.group, info.version, namespace, info.plural, name, body,
+                ))
+            else:
+                updated = cast(dict[str, Any], await self._run(
+                    self.custom.patch_cluster_custom_object_status,
+                    info.group, info.version, info.plural, name, body,
+                ))
         except client.ApiException as exc:
             if exc.status in (404, 409):  # what we held is outdated: read afresh next time
                 self.cache.forget(info.plural, namespace, name)

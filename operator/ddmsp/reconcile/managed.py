@@ -37,6 +37,16 @@ class ManagedObject:
     # False when a pass did not act on this generation (paused, crashed): then
     # status.observedGeneration keeps naming the last generation really handled.
     handled: bool = True
+    # The status as the API server holds it at ``status_version`` (the read, then each of
+    # our writes): the base of the next write's precondition (reconcile/statuswrite.py).
+    server_status: dict[str, Any] | None = None
+    status_version: str = ""
+
+    def __post_init__(self) -> None:
+        if self.server_status is None:
+            self.server_status = copy.deepcopy(self.original_status)
+        if not self.status_version:
+            self.status_version = str(self.body.get("metadata", {}).get("resourceVersion") or "")
 
     @classmethod
     def from_body(cls, info: KindInfo, body: dict[str, Any]) -> ManagedObject:
