@@ -25,6 +25,13 @@ RATE_LIMIT_WAITS = Counter(
     ["limit"],
 )
 
+DISPATCHER_RESTARTS = Counter(
+    "ddmsp_dispatcher_restarts_total",
+    "Restarts of a kind's work-queue dispatcher after it crashed (the kind is not "
+    "reconciled, and /readyz fails, until it is back)",
+    ["plural"],
+)
+
 
 # Cost, usage and budgets (written by controllers/costrefresh.py; the chart's Grafana
 # dashboard and budget alerts are built on these).

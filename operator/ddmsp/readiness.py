@@ -1,5 +1,7 @@
-"""`/readyz`: the operator is ready once kopf has started its watches and every ddmsp kind
-is served by the API server and readable with the operator's own credentials.
+"""`/readyz`: the operator is ready once kopf has started its watches, every ddmsp kind
+is served by the API server and readable with the operator's own credentials, and every
+kind is being reconciled (its work-queue dispatcher runs: reconcile/handlers.py restarts a
+crashed one, and the kind is named here until it is back).
 
 kopf's own `/healthz` says the process is alive; it stays green when the CRDs are missing
 or RBAC forbids the watches (kopf then only logs). Readiness checks exactly those: each
@@ -27,9 +29,11 @@ class Readiness:
     """The answer to `/readyz`, recomputed at most every ``CACHE_SECONDS``."""
 
     def __init__(self, api: client.ApiClient, namespaces: list[str],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 checks: list[Callable[[], list[str]]] | None = None) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.namespaces = namespaces
+        self.checks = list(checks or [])  # cheap, in-process: asked on every probe
         self.started = asyncio.Event()  # kopf's ready_flag: startup done, watchers spawned
         self.clock = clock
         self._checked_at = -CACHE_SECONDS
@@ -64,7 +68,7 @@ class Readiness:
             except Exception as exc:
                 self._problems = [f"API server unreachable: {type(exc).__name__}"]
             self._checked_at = self.clock()
-        return self._problems
+        return [*self._problems, *(p for check in self.checks for p in check())]
 
     async def handle(self, _: web.Request) -> web.Response:
         problems = await self.problems()

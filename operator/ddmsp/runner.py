@@ -109,7 +109,7 @@ def build_registry(
 async def run_operator(settings: OperatorSettings) -> None:
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
-    registry, _, _ = build_registry(settings)
+    registry, _, runtime = build_registry(settings)
     if settings.metrics_port:
         from ddmsp.metrics import start_metrics_server
 
@@ -118,7 +118,8 @@ async def run_operator(settings: OperatorSettings) -> None:
     if settings.readiness_port:  # served first: not ready while waiting for the Lease
         from ddmsp.readiness import Readiness, serve
 
-        readiness = Readiness(kube_api_client(settings), settings.namespaces)
+        readiness = Readiness(kube_api_client(settings), settings.namespaces,
+                              checks=[runtime.problems])  # every kind is reconciling
         ready_flag = readiness.started
         await serve(readiness, settings.readiness_port)
     elector: LeaderElector | None = None

@@ -342,3 +342,103 @@ def test_a_lost_answer_the_next_observe_settles_is_waiting_an_org_create_stays_s
         assert outcome.delay and "next pass" in outcome.message
     for route in ("POST /api/v1/org", "POST /api/v2/user_invitations"):
         assert isinstance(lost(route), Blocked), route
+
+
+# --------------------------------------------------------- supervised dispatchers
+
+
+async def test_a_crashed_dispatcher_is_logged_restarted_and_fails_readiness_meanwhile(
+    monkeypatch: Any, caplog: Any
+) -> None:
+    """A kind's dispatcher used to be a bare task: one crash and that kind stopped
+    reconciling, silently. Now the crash is logged, /readyz names the kind until the
+    dispatcher is back, and the key that was being dispatched is not lost. The crash is
+    injected (faked) into the real queue; the readiness API checks are faked to pass."""
+    import logging
+
+    from kubernetes import client
+
+    from ddmsp.readiness import Readiness
+    from ddmsp.reconcile.handlers import Runtime
+
+    processed: list[tuple[str, str]] = []
+
+    class Stub:  # a reconciler as the Runtime sees it (its prefill LIST fails: logged)
+        runtime: Any = None
+        kube: Any = None
+        info: Any = None
+
+        async def process(self, key: tuple[str, str]) -> float | None:
+            processed.append(key)
+            return None
+
+    real_next_due = WorkQueue._next_due
+    crashes = [1]
+    crashed = asyncio.Event()
+
+    async def next_due_crashing_once(self: WorkQueue) -> tuple[str, str]:
+        key = await real_next_due(self)
+        if crashes:
+            crashes.pop()
+            self.add(key)  # (a crash after taking a key: the next test)
+            crashed.set()
+            raise RuntimeError("injected dispatcher crash")
+        return key
+
+    monkeypatch.setattr(WorkQueue, "_next_due", next_due_crashing_once)
+    runtime = Runtime(worker_limit=2, restart_backoff=0.3)
+    runtime.reconcilers["datadogroles"] = Stub()  # type: ignore[assignment]
+    readiness = Readiness(client.ApiClient(), [], checks=[runtime.problems])
+    monkeypatch.setattr(readiness, "_check", lambda: [])
+    readiness.started.set()
+    await runtime.start()
+    try:
+        assert (await readiness.handle(None)).status == 200  # type: ignore[arg-type]
+        with caplog.at_level(logging.ERROR):
+            runtime.queues["datadogroles"].add(("ns", "r1"))
+            await asyncio.wait_for(crashed.wait(), 5)
+            await asyncio.sleep(0.05)
+        assert "dispatcher crashed" in caplog.text
+        answer = await readiness.handle(None)  # type: ignore[arg-type]
+        assert answer.status == 503 and "datadogroles" in (answer.text or "")
+        assert not processed
+        for _ in range(100):
+            if processed:
+                break
+            await asyncio.sleep(0.05)
+        assert processed == [("ns", "r1")]  # the restarted dispatcher reconciles again
+        assert (await readiness.handle(None)).status == 200  # type: ignore[arg-type]
+    finally:
+        await runtime.stop(1)
+
+
+async def test_a_key_taken_by_a_dispatcher_that_crashes_is_not_lost(monkeypatch: Any) -> None:
+    """The crash hits between taking a key and starting its pass (faked: the worker
+    semaphore's acquire raises once): the key goes back to the queue, no worker leaks."""
+    processed: list[tuple[str, str]] = []
+
+    async def process(key: tuple[str, str]) -> float | None:
+        processed.append(key)
+        return None
+
+    workers = asyncio.Semaphore(1)
+    real_acquire = workers.acquire
+    crashes = [1]
+
+    async def acquire_crashing_once() -> bool:
+        if crashes:
+            crashes.pop()
+            raise RuntimeError("injected crash")
+        return await real_acquire()
+
+    monkeypatch.setattr(workers, "acquire", acquire_crashing_once)
+    queue = WorkQueue("test", process, workers)
+    queue.add(("ns", "a"))
+    first = asyncio.create_task(queue.run())
+    await asyncio.sleep(0.05)
+    assert first.done() and isinstance(first.exception(), RuntimeError)
+    assert queue.scheduled(("ns", "a")) is not None  # back in the queue
+    second = asyncio.create_task(queue.run())  # what the supervisor does
+    await asyncio.sleep(0.05)
+    second.cancel()
+    assert processed == [("ns", "a")] and not workers.locked()

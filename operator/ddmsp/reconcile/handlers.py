@@ -24,6 +24,7 @@ import contextlib
 import fnmatch
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,9 @@ class Runtime:
     queues: dict[str, WorkQueue] = field(default_factory=dict)
     dependents: dict[str, list[str]] = field(default_factory=dict)  # org plural -> plurals
     engine_kinds: set[tuple[str, str]] = field(default_factory=set)  # (group, kind)
+    restart_backoff: float = 1.0  # first wait before a crashed dispatcher restarts
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _dispatching: set[str] = field(default_factory=set)  # kinds whose dispatcher runs
     _org_state: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     _dependent_ready: dict[tuple[str, Key], bool] = field(default_factory=dict)
     _triggers: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
@@ -185,7 +188,39 @@ class Runtime:
             queue = WorkQueue(plural, reconciler.process, workers)
             reconciler.runtime = self
             self.queues[plural] = queue
-            self._tasks.append(asyncio.create_task(queue.run(), name=f"ddmsp-queue-{plural}"))
+            self._tasks.append(asyncio.create_task(self._supervise(plural, queue),
+                                                   name=f"ddmsp-queue-{plural}"))
+
+    async def _supervise(self, plural: str, queue: WorkQueue) -> None:
+        """Run one kind's dispatcher; a crash is logged and the dispatcher restarted (with
+        a capped backoff), and ``problems`` names the kind meanwhile (``/readyz`` fails):
+        a dead dispatcher used to stop that kind's reconciling without a word."""
+        delay = self.restart_backoff
+        while True:
+            self._dispatching.add(plural)
+            started = time.monotonic()
+            try:
+                await queue.run()
+                log.error("the %s dispatcher returned; restarting it", plural)
+            except asyncio.CancelledError:
+                self._dispatching.discard(plural)
+                raise
+            except Exception:
+                log.exception("the %s dispatcher crashed; %s are not reconciled until it "
+                              "restarts in %.0fs", plural, plural, delay)
+            self._dispatching.discard(plural)
+            metrics.DISPATCHER_RESTARTS.labels(plural).inc()
+            if time.monotonic() - started > 60:
+                delay = self.restart_backoff  # it ran a while: not a crash loop
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def problems(self) -> list[str]:
+        """Kinds that are not reconciling now (for ``/readyz``): empty when all are."""
+        if not self.queues:
+            return ["the work queues have not started"]
+        return [f"{plural} are not reconciled: their dispatcher is restarting after a crash"
+                for plural in self.queues if plural not in self._dispatching]
 
     async def stop(self, timeout: float) -> None:
         """Stop dispatching, then wait (bounded) for passes in flight, creates included."""

@@ -82,13 +82,20 @@ class WorkQueue:
             # ``_again`` (one more pass afterwards), not back onto the heap, or the loop
             # would take the key again and run it twice at once on two workers.
             self._active.add(key)
+            acquired = False
             try:
                 await self._workers.acquire()
+                acquired = True
+                task = asyncio.create_task(self._run_one(key), name=f"ddmsp-{self.name}")
             except BaseException:
+                # Cancelled (shutdown) or crashed: the key is not lost and no worker leaks;
+                # a restarted dispatcher (handlers.Runtime) takes it again.
                 self._active.discard(key)
+                if acquired:
+                    self._workers.release()
                 self._requeue_again(key)
+                self.add(key)
                 raise
-            task = asyncio.create_task(self._run_one(key), name=f"ddmsp-{self.name}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
