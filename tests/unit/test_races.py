@@ -442,3 +442,51 @@ async def test_a_key_taken_by_a_dispatcher_that_crashes_is_not_lost(monkeypatch:
     await asyncio.sleep(0.05)
     second.cancel()
     assert processed == [("ns", "a")] and not workers.locked()
+
+
+async def test_only_a_loop_that_holds_no_worker_waits_out_a_long_reset() -> None:
+    """A reconcile pass gives up on a 5 s reset at once (RateLimitedError, limit and reset
+    named); the cost refresher's task, which holds no worker, still waits it out. The
+    Datadog API is faked (MockTransport), the sleep recorded instead of slept."""
+    import httpx
+    import pytest
+
+    from ddmsp.datadog import Credentials, DatadogClient, RateLimitedError, RateLimitRegistry
+    from ddmsp.datadog.retry import RATE_LIMIT_PATIENCE
+
+    calls = [0]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls[0] += 1
+        if calls[0] in (1, 2):
+            return httpx.Response(429, headers={"X-RateLimit-Reset": "5",
+                                                "X-RateLimit-Name": "usage"})
+        return httpx.Response(200, json={"valid": True})
+
+    slept: list[float] = []
+    registry = RateLimitRegistry()
+
+    async def sleep(seconds: float) -> None:  # the reset passes at once
+        slept.append(round(seconds))
+        for limiter in registry._limiters.values():
+            limiter.blocked_until, limiter.remaining = 0.0, None
+
+    dd = DatadogClient(Credentials.of("c" * 32, "c" * 40), base_url="http://dd.test",
+                       transport=httpx.MockTransport(answer), rate_limits=registry,
+                       sleep=sleep)
+    try:
+        with pytest.raises(RateLimitedError) as info:
+            await dd.validate()
+        assert info.value.limit_name == "usage" and info.value.reset_seconds == 5
+        assert slept == []
+
+        async def refresher() -> bool:
+            RATE_LIMIT_PATIENCE.set(60.0)
+            await sleep(0)  # the first reset has passed
+            slept.clear()
+            return await dd.validate()
+
+        assert await asyncio.create_task(refresher())
+        assert slept == [5]
+    finally:
+        await dd.aclose()

@@ -29,6 +29,7 @@ from ddmsp.controllers.budget import BUDGET_EXCEEDED, BUDGET_WARNING, judge
 from ddmsp.controllers.costs import PartnerView, ViewReader, client_cost, client_usage
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.partners import PartnerChoice, credentials_for_key, resolve_partner
+from ddmsp.datadog.retry import RATE_LIMIT_PATIENCE
 from ddmsp.reconcile import conditions as cond
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.outcomes import ReconcileOutcome
@@ -38,6 +39,7 @@ from ddmsp.resources.clientorg import DatadogClientOrgSpec
 log = logging.getLogger(__name__)
 
 POKE_MIN_INTERVAL = 30.0  # a new client triggers a refresh at most this often
+REFRESH_RATE_LIMIT_PATIENCE = 60.0  # seconds of a rate-limit reset waited out in a refresh
 
 
 @dataclass
@@ -93,6 +95,9 @@ class CostRefresher:
         self._wake.set()
 
     async def _loop(self) -> None:
+        # This loop holds no reconcile worker: it may wait out a rate-limit reset (as it
+        # always did), where a reconcile pass gives its worker back (datadog/retry.py).
+        RATE_LIMIT_PATIENCE.set(REFRESH_RATE_LIMIT_PATIENCE)
         while True:
             started = time.monotonic()
             try:

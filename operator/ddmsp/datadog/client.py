@@ -177,7 +177,7 @@ class DatadogClient:
             if wait <= 0:
                 limiter.reserve()
                 return
-            if wait > self._retry.max_rate_limit_wait:
+            if wait > self._retry.rate_limit_patience():
                 raise RateLimitedError(
                     "rate limit exhausted; not waiting that long",
                     reset_seconds=wait,
@@ -350,7 +350,7 @@ class DatadogClient:
                 if limiter is None:
                     limiter = self._limits.for_route(self.base_url, self.fingerprint, route)
                 if rate_limit_waits < policy.max_rate_limit_waits and (
-                    wait <= policy.max_rate_limit_wait
+                    wait <= policy.rate_limit_patience()
                 ):
                     rate_limit_waits += 1
                     metrics.RATE_LIMIT_WAITS.labels(info.name or limiter.name).inc()

@@ -12,6 +12,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextvars
 import random
 from dataclasses import dataclass
 
@@ -81,6 +82,11 @@ class RetryPolicy:
     max_rate_limit_wait: float = 2.0
     default_rate_limit_wait: float = 1.0
 
+    def rate_limit_patience(self) -> float:
+        """The longest reset waited out inside a call, for the calling task."""
+        override = RATE_LIMIT_PATIENCE.get()
+        return self.max_rate_limit_wait if override is None else override
+
     def backoff(self, attempt: int) -> float:
         """Seconds before retry number `attempt` (1-based), in [ceiling/2, ceiling]."""
         ceiling = min(self.backoff_max, self.backoff_base * (2 ** max(0, attempt - 1)))
@@ -91,3 +97,9 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(max_attempts=1, max_rate_limit_waits=0)
+
+
+# A background loop that holds no reconcile worker (the cost refresher) may wait longer for
+# a reset than a reconcile pass: it sets this for its own task (contextvars are per task).
+RATE_LIMIT_PATIENCE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "ddmsp_rate_limit_patience", default=None)
