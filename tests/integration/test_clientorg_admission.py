@@ -75,7 +75,12 @@ def test_immutable_fields(api: client.ApiClient, namespace: str, crds: None,
     with pytest.raises(client.ApiException) as err:
         objs.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "imm",
                                             {"spec": {"adopt": {**adopt, "publicId": "zzz"}}})
-    assert "spec.adopt is immutable once set" in str(err.value.body)
+    assert "spec.adopt cannot be changed once set" in str(err.value.body)
+    # ... but it can be removed: the way out of AdoptAfterCreate that admission allows
+    objs.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "imm",
+                                        {"spec": {"adopt": None}})
+    assert "adopt" not in objs.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "imm")["spec"]
     # a rename is allowed (the operator renames the org)
     objs.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "imm",
                                         {"spec": {"displayName": "Renamed"}})

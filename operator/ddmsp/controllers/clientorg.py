@@ -177,7 +177,9 @@ class ClientOrgExternal:
                     "AdoptAfterCreate",
                     f"spec.adopt was added, but this object already created org "
                     f"{made[0]['publicId']} (status): it will not switch to another org. "
-                    "Remove spec.adopt, or create a new DatadogClientOrg to adopt that org",
+                    "Remove spec.adopt (kubectl patch ddorg NAME --type=json -p "
+                    "'[{\"op\":\"remove\",\"path\":\"/spec/adopt\"}]'), or create a new "
+                    "DatadogClientOrg to adopt that org",
                 )
             return await self._observe_adopted()
         record = self._record(CLIENT)

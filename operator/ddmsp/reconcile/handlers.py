@@ -31,7 +31,8 @@ from typing import Any
 import kopf
 
 from ddmsp import metrics
-from ddmsp.reconcile.conditions import READY, get_condition
+from ddmsp.reconcile.conditions import READY, STALLED, get_condition
+from ddmsp.reconcile.createguard import CREATION_RESULT_UNKNOWN
 from ddmsp.reconcile.engine import Reconciler
 from ddmsp.reconcile.managed import (
     CREATE_PENDING_ANNOTATION,
@@ -251,7 +252,20 @@ def trigger_state(body: dict[str, Any]) -> tuple[Any, ...]:
     # The uid: an object deleted and re-created under its name while the watch was away
     # (no DELETED event seen) is a new object, whatever its generation.
     return (meta.get("uid"), meta.get("generation"), hash(annotations),
-            bool(meta.get("deletionTimestamp")))
+            bool(meta.get("deletionTimestamp")), _awaits_create_decision(body))
+
+
+def _awaits_create_decision(body: dict[str, Any]) -> bool:
+    """Stalled on a lost create's answer with its pending marker still set. The documented
+    way out is removing the marker (``kubectl annotate ... ddmsp.io/create-pending-``): that
+    flips this to False and so starts a pass. The operator's own marker writes happen in
+    passes of objects not stalled this way, so they start none."""
+    meta = body.get("metadata") or {}
+    if CREATE_PENDING_ANNOTATION not in (meta.get("annotations") or {}):
+        return False
+    stalled = get_condition(list((body.get("status") or {}).get("conditions") or []), STALLED)
+    return bool(stalled and stalled.get("status") == "True"
+                and stalled.get("reason") == CREATION_RESULT_UNKNOWN)
 
 
 class EngineDiffBase(kopf.AnnotationsDiffBaseStorage):

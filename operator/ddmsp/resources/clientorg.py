@@ -166,7 +166,9 @@ class DatadogClientOrgSpec(KubeModel):
     )
     adopt: Adopt | None = Field(
         default=None,
-        description="Manage an existing org instead of creating one. Immutable once set.",
+        description="Manage an existing org instead of creating one. Cannot be changed once "
+        "set; it can be removed (an org already recorded in status stays managed: the record, "
+        "not this field, is the object's identity).",
     )
     credentials_secret_name: str | None = Field(
         default=None,
@@ -208,8 +210,9 @@ class DatadogClientOrgSpec(KubeModel):
 # Transition rules: only admission sees the stored object, so they live in the schema only.
 SPEC_RULES = [
     cel(
-        "!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",
-        "spec.adopt is immutable once set: create a new resource to adopt a different org",
+        "!has(oldSelf.adopt) || !has(self.adopt) || self.adopt == oldSelf.adopt",
+        "spec.adopt cannot be changed once set: remove it, or create a new resource to adopt "
+        "a different org",
         ".adopt",
     ),
     cel(
