@@ -53,6 +53,17 @@ class OperatorSettings(BaseModel):
         default="http://0.0.0.0:8080/healthz", description="DDMSP_LIVENESS ('' disables)"
     )
     metrics_port: int | None = Field(default=9090, description="DDMSP_METRICS_PORT (0 disables)")
+    metrics_secure: bool = Field(
+        default=True,
+        description="DDMSP_METRICS_SECURE: serve /metrics over HTTPS to callers whose bearer "
+        "token may get the non-resource URL /metrics (TokenReview + SubjectAccessReview); "
+        "false: plain HTTP on 127.0.0.1 only (local runs, a proxy sidecar)",
+    )
+    metrics_cert_dir: str | None = Field(
+        default=None,
+        description="DDMSP_METRICS_CERT_DIR: directory with tls.crt and tls.key serving "
+        "/metrics (re-read when they change); unset: self-signed at start",
+    )
     readiness_port: int | None = Field(
         default=None, description="DDMSP_READINESS_PORT: serve /readyz here (0 or unset: off)"
     )
@@ -134,6 +145,8 @@ _ENV = {
     "kube_threads": "DDMSP_KUBE_THREADS",
     "liveness": "DDMSP_LIVENESS",
     "metrics_port": "DDMSP_METRICS_PORT",
+    "metrics_secure": "DDMSP_METRICS_SECURE",
+    "metrics_cert_dir": "DDMSP_METRICS_CERT_DIR",
     "readiness_port": "DDMSP_READINESS_PORT",
     "kubeconfig": "KUBECONFIG",
     "leader_election": "DDMSP_LEADER_ELECTION",
@@ -170,6 +183,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker-limit", type=int, help="max objects handled concurrently")
     parser.add_argument("--liveness", help="liveness endpoint URL ('' disables)")
     parser.add_argument("--metrics-port", type=int, help="Prometheus port (0 disables)")
+    parser.add_argument("--metrics-secure", type=_bool, help="HTTPS + token authorisation "
+                        "for /metrics (default true); false: plain HTTP on 127.0.0.1")
+    parser.add_argument("--metrics-cert-dir", help="directory with tls.crt and tls.key for "
+                        "/metrics (default: self-signed)")
     parser.add_argument("--readiness-port", type=int, help="serve /readyz on this port")
     parser.add_argument("--leader-election", type=_bool, help="hold a Lease before acting "
                         "(default true)")
@@ -209,6 +226,8 @@ def from_env_and_args(args: argparse.Namespace | None = None,
     for port in ("metrics_port", "readiness_port"):
         if values.get(port) in (0, "0", ""):
             values[port] = None
+    if values.get("metrics_cert_dir") == "":
+        values["metrics_cert_dir"] = None
     if values.get("liveness") == "":
         values["liveness"] = None
     return OperatorSettings.model_validate(values)

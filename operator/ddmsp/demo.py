@@ -104,6 +104,7 @@ class Demo:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "ddmsp", "run", "--namespace", NAMESPACE,
+             "--partner-secret", f"{NAMESPACE}/{PARTNER_SECRET}",  # the examples' default
              "--datadog-url", sim.base_url, "--liveness", "", "--metrics-port", "0",
              "--wait-poll", "2", "--cost-refresh-interval", "10"],
             stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)  # noqa: SIM115

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter(
     "ddmsp_reconciles_total",
@@ -80,10 +80,6 @@ PARTNER_CALLS = Gauge(
     "ddmsp_cost_refresh_api_calls",
     "Datadog API calls the last cost refresh of a partner made", ["partner"],
 )
-
-
-def start_metrics_server(port: int) -> None:
-    start_http_server(port)
 
 
 def forget(kind: str, namespace: str, name: str) -> None:

@@ -111,9 +111,12 @@ async def run_operator(settings: OperatorSettings) -> None:
         os.environ["KUBECONFIG"] = settings.kubeconfig
     registry, _, runtime = build_registry(settings)
     if settings.metrics_port:
-        from ddmsp.metrics import start_metrics_server
+        from ddmsp import metrics_server
 
-        start_metrics_server(settings.metrics_port)
+        await metrics_server.serve(
+            settings.metrics_port,
+            kube_api_client(settings) if settings.metrics_secure else None,
+            settings.metrics_cert_dir)
     ready_flag: asyncio.Event | None = None
     if settings.readiness_port:  # served first: not ready while waiting for the Lease
         from ddmsp.readiness import Readiness, serve

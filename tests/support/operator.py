@@ -43,6 +43,9 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             **({} if self.command else {"PYTHONPATH": str(REPO_ROOT / "operator")}),
+            # Plain HTTP on 127.0.0.1 where a test scrapes metrics (--metrics-port N); an
+            # environment variable, not a flag, so older versions of the code ignore it.
+            "DDMSP_METRICS_SECURE": "false",
             **self.extra_env,
         }
         env.pop("DDMSP_CRASH_AT", None)

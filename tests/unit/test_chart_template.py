@@ -86,8 +86,10 @@ def test_wrong_types_and_ranges_fail(bad: str) -> None:
 def test_defaults_cluster_mode_restricted_pod_and_probes() -> None:
     docs = render()
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == ["ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding",
-                     "Deployment", "Role", "RoleBinding", "ServiceAccount"]
+    # operator: discovery + cluster-mode rules + metrics auth; users: view, edit,
+    # cluster-view (aggregated) and metrics-reader
+    assert kinds == ["ClusterRole"] * 7 + ["ClusterRoleBinding"] * 3 + [
+        "Deployment", "Role", "RoleBinding", "ServiceAccount"]
     (lease_role,) = of_kind(docs, "Role")  # leader election: Leases in its own namespace
     assert lease_role["metadata"]["name"].endswith("-leader-election")
     assert lease_role["rules"] == [{"apiGroups": ["coordination.k8s.io"],
@@ -113,6 +115,17 @@ def test_defaults_cluster_mode_restricted_pod_and_probes() -> None:
     assert c["resources"]["limits"]["memory"] and c["resources"]["requests"]["cpu"]
 
 
+# ClusterRoles for people and Prometheus, and the operator's TokenReview/SAR rights: not
+# the operator's rules on its kinds.
+NOT_OPERATOR_RULES = ("-view", "-edit", "-cluster-view", "-metrics-reader", "-metrics-auth")
+
+
+def discovery(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (role,) = [r for r in of_kind(docs, "ClusterRole")
+               if r["metadata"]["name"].endswith("-discovery")]
+    return role
+
+
 def rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"]
             for r in rule["resources"] for v in rule["verbs"]}
@@ -125,7 +138,7 @@ def test_rbac_covers_every_kind_the_operator_serves() -> None:
                       if r["metadata"]["name"].endswith("-discovery")]
         ops = [r for r in of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
                if r is not cluster and not r["metadata"]["name"].endswith(
-                   ("-credentials", "-leader-election"))]
+                   ("-credentials", "-leader-election", *NOT_OPERATOR_RULES))]
         for info in ALL_KINDS:
             holders = [cluster] if info.scope == "Cluster" else ops
             for role in holders:
@@ -138,7 +151,9 @@ def test_rbac_covers_every_kind_the_operator_serves() -> None:
 
 def test_namespaced_mode_roles_only() -> None:
     docs = render("watchNamespaces={team-a,team-b}")
-    (cluster_role,) = of_kind(docs, "ClusterRole")
+    cluster_role = discovery(docs)
+    assert {r["metadata"]["name"] for r in of_kind(docs, "ClusterRole")} == {
+        "r-ddmsp-discovery", *(f"r-ddmsp{suffix}" for suffix in NOT_OPERATOR_RULES)}
     assert {(g, r) for g, r, _ in rules(cluster_role)} == {
         ("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces"),
         ("ddmsp.io", "datadogpartners"), ("ddmsp.io", "datadogpartners/status")}
@@ -191,8 +206,7 @@ def test_sharded_releases_have_distinct_names() -> None:
     names_a = {(d["kind"], d["metadata"]["name"]) for d in a}
     names_b = {(d["kind"], d["metadata"]["name"]) for d in b}
     assert not names_a & names_b
-    assert of_kind(a, "ClusterRole")[0]["metadata"]["labels"]["ddmsp.io/release"] == \
-        "ops.shard-a"
+    assert discovery(a)["metadata"]["labels"]["ddmsp.io/release"] == "ops.shard-a"
 
 
 def test_pod_level_values() -> None:
@@ -294,3 +308,157 @@ def test_service_monitor_and_prometheus_rule_use_real_metric_names() -> None:
         used = set(re.findall(r"\b([a-z_]+)\{", alert["expr"]))
         assert used and used <= known, (alert["alert"], used - known)
         assert 'ddmsp_release="r"' in alert["expr"]  # one release's shard only
+
+
+def test_metrics_are_https_behind_the_metrics_reader_role_by_default() -> None:
+    docs = render("metrics.serviceMonitor.enabled=true",
+                  "metrics.readerSubjects[0].kind=ServiceAccount",
+                  "metrics.readerSubjects[0].name=prometheus-k8s",
+                  "metrics.readerSubjects[0].namespace=monitoring",
+                  "metrics.readerSubjects[1].kind=Group",
+                  "metrics.readerSubjects[1].name=sre")
+    assert env(docs)["DDMSP_METRICS_SECURE"] == "true"
+    assert "DDMSP_METRICS_CERT_DIR" not in env(docs)  # self-signed at start
+    roles = {r["metadata"]["name"]: r for r in of_kind(docs, "ClusterRole")}
+    assert roles["r-ddmsp-metrics-reader"]["rules"] == [
+        {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    auth = roles["r-ddmsp-metrics-auth"]["rules"]
+    assert {(r["apiGroups"][0], r["resources"][0], tuple(r["verbs"])) for r in auth} == {
+        ("authentication.k8s.io", "tokenreviews", ("create",)),
+        ("authorization.k8s.io", "subjectaccessreviews", ("create",))}
+    bindings = {b["metadata"]["name"]: b for b in of_kind(docs, "ClusterRoleBinding")}
+    assert bindings["r-ddmsp-metrics-auth"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "r-ddmsp", "namespace": "ops"}]
+    reader = bindings["r-ddmsp-metrics-reader"]
+    assert reader["roleRef"]["name"] == "r-ddmsp-metrics-reader"
+    assert reader["subjects"] == [
+        {"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"},
+        {"kind": "Group", "name": "sre", "apiGroup": "rbac.authorization.k8s.io"}]
+    (sm,) = of_kind(docs, "ServiceMonitor")
+    endpoint = sm["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert endpoint["tlsConfig"] == {"insecureSkipVerify": True}
+    (svc,) = of_kind(docs, "Service")
+    assert svc["spec"]["ports"][0]["appProtocol"] == "https"
+    probes = container(docs)
+    assert probes["readinessProbe"]["httpGet"]["port"] == "ready"  # plain, own ports
+    assert probes["livenessProbe"]["httpGet"]["port"] == "health"
+    assert "scheme" not in probes["livenessProbe"]["httpGet"]
+    # without readers bound, nobody reads: no binding at all
+    assert "r-ddmsp-metrics-reader" not in {
+        b["metadata"]["name"] for b in of_kind(render(), "ClusterRoleBinding")}
+
+
+def test_metrics_certificate_from_a_secret_and_token_from_a_secret() -> None:
+    docs = render("metrics.serviceMonitor.enabled=true", "metrics.tls.secretName=metrics-cert",
+                  "metrics.serviceMonitor.authorization.type=Bearer",
+                  "metrics.serviceMonitor.authorization.credentials.name=tok",
+                  "metrics.serviceMonitor.authorization.credentials.key=token")
+    assert env(docs)["DDMSP_METRICS_CERT_DIR"] == "/etc/ddmsp/metrics-tls"
+    mounts = {m["name"]: m for m in container(docs)["volumeMounts"]}
+    assert mounts["metrics-tls"] == {"name": "metrics-tls", "mountPath": "/etc/ddmsp/metrics-tls",
+                                     "readOnly": True}
+    vols = {v["name"]: v for v in pod(docs)["volumes"]}
+    assert vols["metrics-tls"]["secret"] == {"secretName": "metrics-cert"}
+    (sm,) = of_kind(docs, "ServiceMonitor")
+    endpoint = sm["spec"]["endpoints"][0]
+    assert endpoint["authorization"] == {"type": "Bearer",
+                                         "credentials": {"name": "tok", "key": "token"}}
+    assert "bearerTokenFile" not in endpoint
+    assert endpoint["tlsConfig"] == {"ca": {"secret": {"name": "metrics-cert", "key": "ca.crt"}},
+                                     "serverName": "r-ddmsp-metrics.ops.svc"}
+
+
+def test_plain_metrics_switch_drops_the_auth_roles() -> None:
+    docs = render("metrics.secure=false", "metrics.serviceMonitor.enabled=true")
+    assert env(docs)["DDMSP_METRICS_SECURE"] == "false"
+    names = {r["metadata"]["name"] for r in of_kind(docs, "ClusterRole")}
+    assert not {"r-ddmsp-metrics-reader", "r-ddmsp-metrics-auth"} & names
+    (sm,) = of_kind(docs, "ServiceMonitor")
+    assert "scheme" not in sm["spec"]["endpoints"][0]
+
+
+def test_values_added_since_0_1_0_default_when_absent_as_after_reuse_values() -> None:
+    """`helm upgrade --reuse-values` from 0.1.0 gives the templates 0.1.0's values only
+    (null removes a key here the same way): metrics stay secure, the roles stay aggregated."""
+    gone = ["metrics.secure=null", "metrics.tls=null", "metrics.readerSubjects=null",
+            "rbac.aggregateToDefaultRoles=null", "metrics.serviceMonitor.enabled=true",
+            "metrics.serviceMonitor.bearerTokenFile=null",
+            "metrics.serviceMonitor.authorization=null", "metrics.serviceMonitor.tlsConfig=null"]
+    docs = render(*gone)
+    assert env(docs)["DDMSP_METRICS_SECURE"] == "true"
+    names = {r["metadata"]["name"] for r in of_kind(docs, "ClusterRole")}
+    assert {"r-ddmsp-metrics-reader", "r-ddmsp-view", "r-ddmsp-edit"} <= names
+    (sm,) = of_kind(docs, "ServiceMonitor")
+    endpoint = sm["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert endpoint["tlsConfig"] == {"insecureSkipVerify": True}
+
+
+def test_aggregated_roles_for_every_kind() -> None:
+    docs = render()
+    roles = {r["metadata"]["name"]: r for r in of_kind(docs, "ClusterRole")}
+    agg = "rbac.authorization.k8s.io/aggregate-to-"
+    namespaced = {f"{k.plural}" for k in ALL_KINDS if getattr(k, "scope", "Namespaced")
+                  != "Cluster"}
+    view, edit = roles["r-ddmsp-view"], roles["r-ddmsp-edit"]
+    assert {view["metadata"]["labels"].get(agg + r) for r in ("view", "edit", "admin")} == {
+        "true"}
+    assert {edit["metadata"]["labels"].get(agg + r) for r in ("edit", "admin")} == {"true"}
+    assert agg + "view" not in edit["metadata"]["labels"]
+    (vrule,) = view["rules"]
+    assert set(vrule["resources"]) == namespaced | {f"{p}/status" for p in namespaced}
+    assert vrule["verbs"] == ["get", "list", "watch"]
+    (erule,) = edit["rules"]
+    assert set(erule["resources"]) == namespaced  # no status writes
+    assert set(erule["verbs"]) == {"create", "delete", "deletecollection", "patch", "update"}
+    cluster = roles["r-ddmsp-cluster-view"]
+    assert cluster["metadata"]["labels"][agg + "cluster-reader"] == "true"
+    assert cluster["rules"][0]["resources"] == ["datadogpartners", "datadogpartners/status"]
+    assert not any("datadogpartners" in r.get("resources", []) for role in (view, edit)
+                   for r in role["rules"])
+    names = {r["metadata"]["name"] for r in of_kind(render("rbac.aggregateToDefaultRoles=false"),
+                                                    "ClusterRole")}
+    assert not {"r-ddmsp-view", "r-ddmsp-edit", "r-ddmsp-cluster-view"} & names
+
+
+def render_notes(tmp_path: Path, *sets: str) -> str:
+    """NOTES.txt as `helm install` prints it (helm template skips NOTES.txt and a dry-run
+    install wants a cluster: a copy of the chart renders its text through `tpl`)."""
+    import shutil
+
+    copy = tmp_path / "ddmsp"
+    shutil.copytree(CHART, copy)
+    (copy / "templates" / "NOTES.txt").rename(copy / "notes.src")
+    (copy / "templates" / "notes.yaml").write_text(
+        'kind: Notes\ntext: {{ tpl (.Files.Get "notes.src") . | quote }}\n')
+    args = ["template", "r", str(copy), "--namespace", "ops",
+            "--show-only", "templates/notes.yaml"]
+    for s in sets:
+        args += ["--set", s]
+    out = run_helm(*args)
+    assert out.returncode == 0, out.stderr
+    return str(yaml.safe_load(out.stdout)["text"])
+
+
+@pytest.mark.parametrize("sets, expected, absent", [
+    ((), ["kubectl -n client-acme create secret generic datadog-partner",
+          "kubectl -n ops rollout status "
+          "deployment/r-ddmsp", "every namespace (cluster mode)", "https on port 9090"],
+     ["apply -f examples/"]),
+    (("partnerCredentials.existingSecret=keys", "partnerCredentials.allowedNamespaces={*}"),
+     ["kubectl -n ops create secret generic keys", "kubectl -n client-acme apply -f examples/",
+      "in namespaces *"], []),
+    (("partnerCredentials.existingSecret=keys", "watchNamespaces={a,b}",
+      "partnerCredentials.allowedNamespaces={b}"),
+     ["Watches:   a, b", "kubectl -n b apply -f examples/"], ["client-acme"]),
+])
+def test_notes_say_what_was_installed_and_the_next_command(
+        tmp_path: Path, sets: tuple[str, ...], expected: list[str], absent: list[str]) -> None:
+    notes = render_notes(tmp_path, *sets)
+    for text in expected:
+        assert text in notes, (text, notes)
+    for text in absent:
+        assert text not in notes, (text, notes)

@@ -83,3 +83,16 @@ the install fails naming it. (helm template and client-side dry runs cannot look
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}
+
+{{/*
+Values added after 0.1.0, read with their defaults: `helm upgrade --reuse-values` keeps the
+previous release's values only, without the new keys of values.yaml (docs/operations.md).
+A missing metrics.secure means secure: an upgrade never opens the metrics.
+*/}}
+{{- define "ddmsp.metricsSecure" -}}
+{{- if eq (toString (dig "secure" true .Values.metrics)) "false" }}false{{ else }}true{{ end -}}
+{{- end -}}
+{{- define "ddmsp.metricsCertSecret" -}}{{ dig "tls" "secretName" "" .Values.metrics }}{{- end -}}
+{{- define "ddmsp.aggregateRoles" -}}
+{{- if and .Values.rbac.create (ne (toString (dig "aggregateToDefaultRoles" true .Values.rbac)) "false") }}true{{ end -}}
+{{- end -}}

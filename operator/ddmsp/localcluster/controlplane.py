@@ -198,7 +198,8 @@ class ControlPlane:
             st.pids["kube-controller-manager"] = self._spawn("kube-controller-manager", [
                 f"--kubeconfig={self.kubeconfig}",
                 "--controllers=garbage-collector-controller,namespace-controller,"
-                "serviceaccount-controller,serviceaccount-token-controller",
+                "serviceaccount-controller,serviceaccount-token-controller,"
+                "clusterrole-aggregation-controller",  # the chart's view/edit/admin roles
                 f"--service-account-private-key-file={pki.sa_key}",
                 f"--root-ca-file={pki.ca_cert}",
                 "--leader-elect=false",
