@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -96,3 +97,88 @@ def test_chart_renders_the_rule_and_dashboard_configmap() -> None:
                            capture_output=True, text=True, timeout=60).stdout
     assert "PrometheusRule" not in plain  # off by default: needs the Prometheus Operator CRDs
     assert "cost-dashboard" not in plain
+
+
+CHECKER = Path.home() / ".cache" / "ddmsp" / "bin" / "ddmsp-dashboard-check"
+CHECKER_SETUP = CHART.parents[1] / "hack" / "ci-setup.d" / "31-dashboard-check.sh"
+
+
+def dashboard_checker() -> str:
+    """hack/dashboard-check, built by CI's setup step (here too when missing or stale)."""
+    subprocess.run(["bash", str(CHECKER_SETUP)], capture_output=True, timeout=900)
+    if not CHECKER.exists():
+        pytest.skip("ddmsp-dashboard-check could not be built (hack/ci-setup.d/"
+                    "31-dashboard-check.sh: Go or the grafana-foundation-sdk module missing)")
+    return str(CHECKER)
+
+
+def test_dashboard_passes_grafanas_schema_and_the_linter_rules() -> None:
+    out = subprocess.run([dashboard_checker(), str(DASHBOARD)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("mutation, problem", [
+    (lambda d: d["panels"][0].update(titel="typo"), "schema"),
+    (lambda d: d["panels"][3]["options"].update(legend={"displayMode": "list"}), "showLegend"),
+    (lambda d: d["panels"][0].pop("description"), "panel-title-description-rule"),
+    (lambda d: d["panels"][3]["fieldConfig"]["defaults"].pop("unit"), "panel-units-rule"),
+    (lambda d: d["panels"][1].update(datasource={"type": "prometheus", "uid": "prom1"}),
+     "panel-datasource-rule"),
+    (lambda d: d["panels"][3]["targets"][0].update(expr="rate(ddmsp_x[5m])"),
+     "target-rate-interval-rule"),
+    (lambda d: d["templating"]["list"].pop(0), "template-datasource-rule"),
+])
+def test_dashboard_checker_catches(tmp_path: Path, mutation: Any, problem: str) -> None:
+    dash = json.loads(DASHBOARD.read_text())
+    mutation(dash)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dash))
+    out = subprocess.run([dashboard_checker(), str(bad)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1 and problem in out.stdout, out.stdout
+
+
+def label_names(metric: str) -> set[str]:
+    gauge = next(g for g in [*cost_metrics.EXPORTED, metrics.READY] if g._name == metric)
+    return set(gauge._labelnames)
+
+
+def test_every_query_uses_labels_its_metric_has() -> None:
+    """Selectors, `by (...)` groupings and legends name only labels the metric carries."""
+    dash = json.loads(DASHBOARD.read_text())
+    targets = [(p["title"], t) for p in dash["panels"] for t in p["targets"]]
+    checked = 0
+    for title, target in targets:
+        expr = target["expr"]
+        (metric,) = metric_names(expr)
+        have = label_names(metric) | {"ddmsp_release"}  # added by the ServiceMonitor
+        used = set(re.findall(r"\b([a-z_]+)\s*(?:=~|!~|!=|=)\s*\"", expr))
+        for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+            used |= {g.strip() for g in group.split(",") if g.strip()}
+        legend = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
+        assert used | legend <= have, (title, expr, (used | legend) - have)
+        checked += 1
+    for var in dash["templating"]["list"]:
+        if var["type"] == "query":
+            metric, label = re.findall(r"label_values\((\w+),\s*(\w+)\)", var["definition"])[0]
+            assert label in label_names(metric)
+    assert checked == len(targets) >= 7
+
+
+def test_every_query_parses_as_promql(tmp_path: Path) -> None:
+    """Prometheus' own parser (promtool check rules) reads each query, Grafana's variables
+    replaced by what Grafana sends."""
+    from tests.unit.test_alert_rules import promtool
+
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    rules = [{"record": f"ddmsp:dashboard_query_{i}",
+              "expr": e.replace("$__rate_interval", "5m").replace("$namespace", ".*")}
+             for i, e in enumerate(exprs)]
+    path = tmp_path / "queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    out = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"{len(exprs)} rules found" in out.stdout
