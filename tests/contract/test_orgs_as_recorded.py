@@ -6,9 +6,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import requests
 
+from ddmsp.datadog import Credentials, DatadogClient
+from ddmsp.datadog.errors import ValidationError, org_not_accessible
 from ddmsp.simulator.server import RunningSimulator
 
 IDP_XML = (Path(__file__).parent / "data" / "idp_metadata.xml").read_bytes()
@@ -134,3 +137,46 @@ def test_429_has_an_empty_body(sim: RunningSimulator) -> None:
     storm = requests.get(sim.base_url + "/api/v1/validate", headers=sim.headers(), timeout=5)
     assert storm.status_code == 429 and storm.content == b""
     assert storm.headers["X-RateLimit-Reset"] == "2"
+
+
+NOT_ALLOWED = {"errors": ["Not allowed to access this organization"]}
+
+
+def test_unknown_or_foreign_org_id_answers_the_recorded_400(sim: RunningSimulator) -> None:
+    """DataDog/datadog-api-client-go tests/api/datadogV1/cassettes: TestOrgsGetErrors and
+    TestOrgsUpdateErrors 400_Bad_Request.yaml (GET/PUT /api/v1/org/lsqdkjf) and
+    TestOrgsUploadIdpErrors/400_Bad_Request.yaml: 400 and this body, not 403 or 404."""
+    child = _create(sim, "foreign")
+    keys = _keys(sim, child)
+    base = sim.base_url + "/api/v1/org/"
+    for public_id, headers in (("lsqdkjf", sim.headers()), ("lsqdkjf", keys),
+                               (child["org"]["public_id"], sim.headers()),  # parent on child
+                               (sim.partner_public_id, keys)):  # child on its parent
+        got = requests.get(base + public_id, headers=headers, timeout=5)
+        assert (got.status_code, got.json()) == (400, NOT_ALLOWED)
+        put = requests.put(base + public_id, headers=headers, json={}, timeout=5)
+        assert (put.status_code, put.json()) == (400, NOT_ALLOWED)
+        # The recorded upload sent a body that is not metadata: the org is judged first.
+        idp = requests.post(base + public_id + "/idp_metadata", headers=headers, timeout=5,
+                            files={"idp_file": (".", b'{"errors": ["not metadata"]}',
+                                                "application/octet-stream")})
+        assert (idp.status_code, idp.json()) == (400, NOT_ALLOWED)
+        ok = requests.post(base + public_id + "/idp_metadata", headers=headers, timeout=5,
+                           files={"idp_file": ("idp.xml", IDP_XML, "application/xml")})
+        assert (ok.status_code, ok.json()) == (400, NOT_ALLOWED)
+    # Invalid keys stay a 403 (the keys are judged before the org).
+    bad = sim.headers("f" * 32, "0" * 40)
+    assert requests.get(base + "lsqdkjf", headers=bad, timeout=5).status_code == 403
+    # The org's own keys still read it.
+    own = requests.get(base + child["org"]["public_id"], headers=keys, timeout=5)
+    assert own.status_code == 200
+
+
+async def test_the_client_reads_the_400_as_org_not_accessible(sim: RunningSimulator) -> None:
+    creds = Credentials.of(sim.partner_api_key, sim.partner_app_key)
+    async with DatadogClient(creds, base_url=sim.base_url,
+                             transport=httpx.AsyncHTTPTransport()) as dd:
+        with pytest.raises(ValidationError) as denied:
+            await dd.get_org("lsqdkjf")
+    assert denied.value.status == 400 and org_not_accessible(denied.value)
+    assert not org_not_accessible(ValidationError("other", status=400, api_errors=["x"]))

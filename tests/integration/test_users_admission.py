@@ -55,7 +55,7 @@ def test_defaults_immutable_email_and_explain(api: client.ApiClient, namespace: 
     assert err.value.status == 422 and "spec.email is immutable" in err.value.body
     explain = wait_for(lambda: cluster.kubectl("explain", "dduser.spec.email",
                                                check=False).stdout, what="kubectl explain")
-    assert "adopted" in explain and "never deletes users" in explain
+    assert "UserExists" in explain and "spec.adopt" in explain and "never deletes users" in explain
     explain = wait_for(lambda: cluster.kubectl("explain", "dduser.spec.roles",
                                                check=False).stdout, what="kubectl explain")
     assert "exact" in explain and "roleRef" in explain

@@ -179,3 +179,12 @@ async def test_a_set_datadog_will_not_hold_stalls_instead_of_looping_with_a_fake
     assert err.value.reason == "PermissionsNotApplied" and fake.updates == 1
     assert "kept usage_read" in err.value.message
     assert "defaultPermissions: Keep" in err.value.message
+
+
+def test_managed_role_names_are_recognised_as_datadog_compares_names() -> None:
+    from ddmsp.controllers.role import is_managed_role
+
+    for name in ("Datadog Admin Role", " datadog standard role ", "DATADOG READ ONLY ROLE"):
+        assert is_managed_role(name)
+    for name in (None, "Datadog Admin", "Datadog Admin Role 2", "Admins"):
+        assert not is_managed_role(name)

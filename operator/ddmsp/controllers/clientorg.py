@@ -20,6 +20,7 @@ from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import (
     API_KEY,
     APP_KEY,
+    CREDENTIALS_MAX_AGE,
     ORG_ID_KEY,
     ORG_NAME_KEY,
     SITE_KEY,
@@ -34,11 +35,13 @@ from ddmsp.datadog import (
     CreatedOrg,
     Credentials,
     DatadogClient,
+    DatadogError,
     ForbiddenError,
     NotFoundError,
     Org,
     ValidationError,
 )
+from ddmsp.datadog.errors import org_not_accessible
 from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
@@ -189,10 +192,16 @@ class ClientOrgExternal:
         credentials = await self._org_credentials(record, "client")
         try:
             org = await self._dd(credentials).get_org(record["publicId"])
-        except NotFoundError:
+        except (NotFoundError, ValidationError) as exc:
+            if isinstance(exc, ValidationError) and not org_not_accessible(exc):
+                raise
             raise Blocked(
                 "OrgNotFound",
-                f"org {record['publicId']} recorded in status is not visible with its own keys",
+                f"org {record['publicId']} recorded in status is not visible with the keys in "
+                f"Secret {self.obj.namespace}/{record.get('credentialsSecret')} (Datadog "
+                f"answered {exc.status}: {'; '.join(exc.api_errors) or exc.message}): the "
+                "Secret no longer holds that org's keys, or the org was deleted in Datadog. "
+                "Restore the org's keys from your backup",
             ) from None
         record["name"] = org.name or record.get("name", "")
         if self.refresher is not None and not self.obj.status.get("cost"):
@@ -209,22 +218,93 @@ class ClientOrgExternal:
     async def _observe_adopted(self) -> Observation:
         adopt = self.spec.adopt
         assert adopt is not None
-        credentials = await credentials_from_secret(
-            self.ctx.kube, self.obj.namespace, adopt.credentials_secret_ref.name,
-            "adopted org keys",
-        )
+        ns, secret = self.obj.namespace, adopt.credentials_secret_ref.name
+        credentials = await credentials_from_secret(self.ctx.kube, ns, secret,
+                                                    "adopted org keys")
+        data = await self.ctx.kube.read_secret_data(ns, secret,
+                                                    max_age=CREDENTIALS_MAX_AGE) or {}
+        named = data.get(ORG_ID_KEY, "").strip()
+        if named and named != adopt.public_id:
+            self.ctx.kube.forget_secret(ns, secret)  # the fix shows on the very next pass
+            raise Blocked(
+                "SecretConflict",
+                f"Secret {ns}/{secret} (spec.adopt.credentialsSecretRef) holds the keys of "
+                f"org {named} (its `{ORG_ID_KEY}`), not of org {adopt.public_id} "
+                "(spec.adopt.publicId): nothing was read or changed. Put the keys of org "
+                f"{adopt.public_id} in the Secret, then {self._retry_hint()}; or, if org {named} "
+                f"is the one to adopt, {self._recreate_hint()}",
+            )
+        dd = self._dd(credentials)
         try:
-            org = await self._dd(credentials).get_org(adopt.public_id)
-        except NotFoundError:
-            return Observation(exists=False, message=f"org {adopt.public_id} not found")
+            org = await dd.get_org(adopt.public_id)
+        except (NotFoundError, ValidationError) as exc:
+            if isinstance(exc, ValidationError) and not org_not_accessible(exc):
+                raise
+            self.ctx.kube.forget_secret(ns, secret)  # the fix shows on the very next pass
+            raise await self._adopted_org_refused(dd, secret, named, exc) from None
         self.obj.status[CLIENT] = {
             "publicId": org.public_id,
             "name": org.name or "",
             "created": org.created,
-            "credentialsSecret": adopt.credentials_secret_ref.name,
+            "credentialsSecret": secret,
             "adopted": True,
         }
         return self._compare_name(org)
+
+    async def _adopted_org_refused(self, dd: DatadogClient, secret: str, named: str,
+                                   exc: DatadogError) -> Blocked:
+        """Why the adopted org cannot be read with the adopt Secret's keys, named truthfully.
+
+        Datadog answers an org ID the keys may not touch, unknown or another org's, with
+        400 "Not allowed to access this organization": the answer alone cannot tell a wrong
+        ID from wrong keys. The keys' own org (the listing with them: a child org's keys list
+        exactly that org, as recorded) tells which: a Secret whose `org-public-id` names the
+        wanted org but whose keys are another org's is a SecretConflict; otherwise the ID
+        is not one these keys can reach (AdoptedOrgNotFound), with the org they do belong to.
+        """
+        adopt = self.spec.adopt
+        assert adopt is not None
+        ns, wanted = self.obj.namespace, adopt.public_id
+        answer = f"{exc.status} {'; '.join(exc.api_errors) or exc.message}"
+        try:
+            listed = await dd.list_orgs()
+        except DatadogError:
+            listed = []
+        own = listed[0] if listed else None
+        whose = (f"; they are the keys of org {own.public_id} ({own.name!r})"
+                 if own is not None and own.public_id != wanted else "")
+        if named == wanted and own is not None and own.public_id != wanted:
+            return Blocked(
+                "SecretConflict",
+                f"Secret {ns}/{secret} (spec.adopt.credentialsSecretRef) says `{ORG_ID_KEY}: "
+                f"{wanted}`, but its keys belong to another org{whose} (Datadog answered "
+                f"{answer} for org {wanted}); nothing was changed. Put the keys of org "
+                f"{wanted} in the Secret, then {self._retry_hint()}",
+            )
+        if any(o.public_id == wanted for o in listed[1:]):
+            return Blocked(
+                "AdoptedOrgNotFound",
+                f"org {wanted} is a child of the org whose keys are in Secret {ns}/{secret}"
+                f"{whose}: a parent's keys cannot read or change a child org (Datadog "
+                f"answered {answer}). Put keys made in org {wanted} itself in the Secret, "
+                f"then {self._retry_hint()}",
+            )
+        return Blocked(
+            "AdoptedOrgNotFound",
+            f"no org {wanted} (spec.adopt.publicId) is visible with the keys in Secret "
+            f"{ns}/{secret}{whose} (Datadog answered {answer}); nothing was changed. If the ID "
+            f"is wrong, {self._recreate_hint()}; if the keys are, put the keys of org {wanted} "
+            f"in the Secret, then {self._retry_hint()}",
+        )
+
+    def _retry_hint(self) -> str:
+        return (f"ask for a new attempt: kubectl annotate ddorg {self.obj.name} -n "
+                f"{self.obj.namespace} {API_GROUP}/retry=$(date +%s) --overwrite")
+
+    def _recreate_hint(self) -> str:
+        return ("delete this DatadogClientOrg (it created and changed nothing in Datadog) and "
+                "create it again with that spec.adopt.publicId (spec.adopt cannot be changed "
+                "in place)")
 
     def _pending_phase(self) -> str:
         if self.spec.provisioning == "ChildOrg":
@@ -241,10 +321,11 @@ class ClientOrgExternal:
 
     # ----------------------------------------------------------------- create
     async def create(self) -> None:
-        if self.spec.adopt is not None:
+        if self.spec.adopt is not None:  # observe found it or raised: never reached
             raise Blocked("AdoptedOrgNotFound",
-                          f"spec.adopt.publicId {self.spec.adopt.public_id} is not visible "
-                          "with the keys in spec.adopt.credentialsSecretRef; fix the ID or keys")
+                          f"org {self.spec.adopt.public_id} (spec.adopt.publicId) is not "
+                          "visible with the keys in spec.adopt.credentialsSecretRef; fix the "
+                          "ID or the keys")
         partner = await self._partner()
         if self.spec.provisioning == "ChildOrg":
             # Shown with the write that records the new org (a second or so later), not

@@ -11,6 +11,10 @@ delete deletes only that ID. A role of the same name that this object cannot pro
 stalls the object (``RoleExists``) instead of being taken over. Before a create,
 ``status.createStartedAt`` is saved, so a create whose answer is lost is recognised on the
 next pass (the one role of that name, which did not exist when the create began).
+
+Datadog's managed roles (Admin, Standard, Read Only) are never ours: a spec naming one, an
+adoption of one, a status recording one (an adoption from before this rule) all stall with
+``ManagedRole``, and no PATCH or DELETE is ever sent for one.
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ from ddmsp.datadog import (
     Permission,
     Role,
 )
+from ddmsp.reconcile.claims import Claim, org_words
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 from ddmsp.resources.orgref import OrgTargetFields
-from ddmsp.resources.role import DatadogRoleSpec
+from ddmsp.resources.role import MANAGED_ROLE_NAMES, DatadogRoleSpec
 
 CATALOGUE_TTL = 600.0
 
@@ -121,6 +126,25 @@ def role_key(name: str) -> str:
     return name.casefold()
 
 
+def is_managed_role(name: str | None) -> bool:
+    """Whether a name is one of Datadog's managed roles (compared as role names are)."""
+    return name is not None and role_key(name.strip()) in {role_key(n) for n in
+                                                            MANAGED_ROLE_NAMES}
+
+
+def managed_role_refused(name: str, role_id: str | None, how: str) -> Blocked:
+    """The one answer to any attempt at managing one of Datadog's managed roles."""
+    which = f"{name!r} ({role_id})" if role_id else repr(name)
+    return Blocked(
+        "ManagedRole",
+        f"{how} {which}, one of Datadog's managed roles ({', '.join(MANAGED_ROLE_NAMES)}): "
+        "Datadog maintains them, and a DatadogRole never changes, adopts or deletes them; "
+        "nothing was changed. To give users a managed role, name it in a DatadogUser's "
+        "spec.roles[].roleName or a DatadogSAMLConfig mapping; for a role of your own, choose "
+        "another spec.roleName (to start from a managed role's permissions, clone it in "
+        "Datadog and adopt the clone with spec.adopt.roleId)")
+
+
 def wanted_name(spec: DatadogRoleSpec, default: str) -> str | None:
     """The role's name as the spec sets it: spec.roleName, else the adopted role's name
     (spec.adopt.roleName), else metadata.name; None when a role adopted by ID keeps the name
@@ -187,18 +211,24 @@ class RoleConnector:
 
     def claims(self, obj: ManagedObject) -> list[str]:
         """The Datadog things this object claims (spec only): its role name in its org, and
-        the adopted role's ID. Two objects claiming one of these conflict."""
+        the adopted role's ID. Two objects claiming one of these conflict. Each claim says in
+        words what it is, for the conflict message."""
         spec: DatadogRoleSpec = obj.spec
         org = org_identity(obj.namespace, spec)
-        out: list[str] = []
+        where = org_words(org)
+        out: dict[str, Claim] = {}
         name = wanted_name(spec, obj.name)
         if name is not None:
-            out.append(f"role/{org}/{role_key(name)}")
+            key = f"role/{org}/{role_key(name)}"
+            out[key] = Claim(key, f"the role named {name!r} in {where}")
         if spec.adopt is not None and spec.adopt.role_id:
-            out.append(f"role/{org}/id:{spec.adopt.role_id}")
+            key = f"role/{org}/id:{spec.adopt.role_id}"
+            out[key] = Claim(key, f"the role with ID {spec.adopt.role_id} in {where}")
         elif spec.adopt is not None and spec.adopt.role_name:
-            out.append(f"role/{org}/{role_key(spec.adopt.role_name)}")
-        return list(dict.fromkeys(out))
+            key = f"role/{org}/{role_key(spec.adopt.role_name)}"
+            out.setdefault(key, Claim(key, f"the role named {spec.adopt.role_name!r} in "
+                                           f"{where}"))
+        return list(out.values())
 
     async def connect(self, ctx: ReconcileContext) -> RoleExternal:
         spec: DatadogRoleSpec = ctx.obj.spec
@@ -291,10 +321,14 @@ class RoleExternal:
                           f"{adopt.role_id} cannot move it to another role. Remove "
                           "spec.adopt.roleId, or manage that role with a new DatadogRole")
         try:
-            return await self.dd.get_role(role_id), []
+            role = await self.dd.get_role(role_id)
         except NotFoundError:
             self._forget()
             return None, [f"role {role_id} was deleted in Datadog"]
+        if is_managed_role(role.name):  # adopted before managed roles were refused
+            self._forget()  # status no longer claims it: nothing of it is ever deleted
+            raise managed_role_refused(role.name, role.id, "status recorded")
+        return role, []
 
     async def _adopt(self) -> Role:
         """The role spec.adopt names; Blocked when it is missing or ambiguous."""
@@ -318,6 +352,8 @@ class RoleExternal:
                               f"in org {self.org}. Fix the name, or remove spec.adopt to "
                               "create the role")
             role = named
+        if is_managed_role(role.name):
+            raise managed_role_refused(role.name, role.id, "spec.adopt names")
         self.obj.status["adopted"] = True
         await self.ctx.event("Normal", "Adopted",
                              f"adopted the existing role {role.name!r} ({role.id})")
@@ -340,6 +376,8 @@ class RoleExternal:
         self._clear("createStartedAt")
         if found is None:
             return None
+        if is_managed_role(found.name):  # never adopted, not even after a lost create
+            raise managed_role_refused(found.name, found.id, "the spec's role name matches")
         if started:  # the only role of this name appeared after our create began
             await self.ctx.event("Normal", "Created",
                                  f"role {found.name!r} ({found.id}) found after a create "
@@ -373,6 +411,8 @@ class RoleExternal:
             role, _ = await self._find()
             self.role = role
             return Observation(exists=role is not None)
+        if is_managed_role(self.managed_name):  # admission refuses it; this is the backstop
+            raise managed_role_refused(str(self.managed_name), None, "the spec names")
         desired = self.desired_ids()  # a bad spec stops here, before any adoption
         role, gone = await self._find()
         if role is None:
@@ -436,6 +476,8 @@ class RoleExternal:
     async def _apply(self, role: Role, desired: list[str]) -> Role:
         """One PATCH to the exact set (and name); Blocked if Datadog will not hold it, so an
         unreachable set never turns into a PATCH on every pass."""
+        if is_managed_role(role.name):  # the last guard before any write to a role
+            raise managed_role_refused(role.name, role.id, "an update would change")
         want = self.managed_name
         name = want if want is not None and role.name != want else None
         perms = desired if set(desired) != set(role.permission_ids) else None
@@ -462,5 +504,13 @@ class RoleExternal:
         role_id = self.obj.status.get("roleId")
         if not role_id:  # only what status proves this object created or adopted
             return
+        role = self.role if self.role is not None and self.role.id == role_id else None
+        if role is None:
+            try:
+                role = await self.dd.get_role(str(role_id))
+            except NotFoundError:
+                return
+        if is_managed_role(role.name):  # never, whatever status says
+            raise managed_role_refused(role.name, role.id, "deleting this resource would delete")
         with contextlib.suppress(NotFoundError):
             await self.dd.delete_role(str(role_id))

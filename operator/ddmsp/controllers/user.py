@@ -2,10 +2,13 @@
 
 What Datadog imposes, and how this client follows it (evidence in ``simulator/users.py``):
 - An email is a user's identity and Datadog never deletes users: a create for an email that
-  exists (even disabled) answers 409, so the user is found by email and adopted, never
-  duplicated. That makes a create idempotent: no create guard is needed.
+  exists (even disabled) answers 409. Adoption is explicit, as for every kind: that user is
+  taken over only when ``spec.adopt`` names it; otherwise the object stalls (``UserExists``)
+  naming the user and the fix. ``status.createStartedAt`` is saved before a create, so the
+  409 that follows a create whose answer was lost is recognised as this object's own user.
 - ``DELETE /api/v2/users/{id}`` only disables; ``deletionPolicy: Delete`` means "disable".
-  Only the user recorded in ``status.userId`` is ever disabled.
+  Only the user recorded in ``status.userId`` (created or adopted) is ever disabled;
+  ObserveOnly reports the user with the spec's email without recording it as its own.
 - Role membership lives on the roles (``/api/v2/roles/{id}/users``); the user resource lists
   its role IDs, so one GET reads it all. The set is exact.
 - Invitations expire (two days, 30 with the org config ``30d_invite_expiration``). A user still
@@ -22,10 +25,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ddmsp.config import OperatorSettings
-from ddmsp.controllers.datadog_access import DatadogClients, translate_datadog_error
+from ddmsp.controllers.datadog_access import (
+    DatadogClients,
+    create_definitely_failed,
+    translate_datadog_error,
+)
 from ddmsp.controllers.orgref import OrgTarget, resolve_org
 from ddmsp.controllers.role import org_identity
-from ddmsp.datadog import ConflictError, NotFoundError, Role, User
+from ddmsp.datadog import (
+    ConflictError,
+    DatadogError,
+    NotFoundError,
+    OutcomeUnknownError,
+    Role,
+    User,
+)
+from ddmsp.reconcile.claims import Claim, org_words
 from ddmsp.reconcile.conditions import READY, get_condition, now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.managed import ManagedObject
@@ -74,7 +89,9 @@ class UserConnector:
     def claims(self, obj: ManagedObject) -> list[str]:
         """An email is one user per org: two objects naming it in one org conflict."""
         spec: DatadogUserSpec = obj.spec
-        return [f"user/{org_identity(obj.namespace, spec)}/{spec.email.strip().lower()}"]
+        org = org_identity(obj.namespace, spec)
+        email = spec.email.strip().lower()
+        return [Claim(f"user/{org}/{email}", f"the user {email} in {org_words(org)}")]
 
     async def connect(self, ctx: ReconcileContext) -> UserExternal:
         spec: DatadogUserSpec = ctx.obj.spec
@@ -147,42 +164,100 @@ class UserExternal:
         return str(role_id)
 
     # ------------------------------------------------------------------ finding
-    async def _find(self, by_email: bool) -> User | None:
-        """The recorded user; by email only when asked (ObserveOnly never creates, so it
-        must look; Full mode creates and adopts on Datadog's 409 instead)."""
+    async def _find(self) -> tuple[User | None, bool]:
+        """The user and whether it is this object's: the one status proves (created or
+        adopted), else the one spec.adopt names. ObserveOnly without spec.adopt looks the
+        email up to report it, never to own it; Full mode creates, and meets any other user
+        of this email as Datadog's 409 (``create``)."""
         user_id = self.obj.status.get("userId")
         if user_id:
+            adopt = self.spec.adopt
+            if adopt is not None and adopt.user_id and adopt.user_id != user_id:
+                raise Blocked("AdoptionMismatch",
+                              f"this resource already manages user {user_id}; "
+                              f"spec.adopt.userId {adopt.user_id} cannot move it to another "
+                              "user. Fix or remove spec.adopt.userId")
             try:
-                return await self.dd.get_user(str(user_id))
+                return await self.dd.get_user(str(user_id)), True
             except NotFoundError:
-                for key in ("userId", "datadogStatus", "adopted"):
-                    self.obj.status.pop(key, None)
-        if not by_email:
-            return None
-        found = await self.dd.find_user_by_email(self.email)
-        if found is None:
-            return None
-        await self._adopted(found)
-        return await self.dd.get_user(found.id)  # the full read, with Datadog's clock
+                self._clear("userId", "datadogStatus", "adopted")
+        if self.obj.deleting:  # nothing (left) that status proves ours: nothing to disable
+            return None, False
+        if self.spec.adopt is not None:
+            return await self._adopt(), True
+        if self.obj.management_policy == "ObserveOnly":
+            found = await self.dd.find_user_by_email(self.email)
+            # the full read, with Datadog's clock; reported, not owned (no userId)
+            return (await self.dd.get_user(found.id) if found else None), False
+        return None, False
+
+    async def _adopt(self) -> User:
+        """The user spec.adopt names, recorded as adopted; Blocked when it is not there."""
+        adopt = self.spec.adopt
+        assert adopt is not None
+        org = self.target.label
+        if adopt.user_id:
+            try:
+                user = await self.dd.get_user(adopt.user_id)
+            except NotFoundError:
+                raise Blocked("AdoptTargetNotFound",
+                              f"spec.adopt.userId {adopt.user_id}: no such user in org {org}. "
+                              "Fix the ID, or remove spec.adopt to create the user") from None
+            if (user.email or "").strip().lower() != self.email:
+                raise Blocked("AdoptionMismatch",
+                              f"spec.adopt.userId {adopt.user_id} is the user {user.email}, "
+                              f"not {self.email} (spec.email): a DatadogUser manages the user "
+                              "with its own email. Fix spec.adopt.userId")
+        else:
+            found = await self.dd.find_user_by_email(self.email)
+            if found is None:
+                raise Blocked("AdoptTargetNotFound",
+                              f"spec.adopt.email {self.email}: no user with that email in org "
+                              f"{org}. Remove spec.adopt to create the user")
+            user = await self.dd.get_user(found.id)  # the full read, with Datadog's clock
+        await self._adopted(user)
+        return user
 
     async def _adopted(self, user: User) -> None:
         self.obj.status.update(userId=user.id, adopted=True)
+        self._clear("createStartedAt")
         await self.ctx.save_status()
         await self.ctx.event("Normal", "Adopted",
                              f"adopted the existing user {user.email} ({user.id}, "
-                             f"{user.status or 'unknown status'})")
+                             f"{user.status or 'unknown status'}) as spec.adopt asks")
 
-    def _record(self, user: User) -> None:
+    def _exists(self, user: User) -> Blocked:
+        """The refusal to take over a user nobody adopted, naming it and the fix."""
         held = sorted(self.names.get(r, r) for r in user.role_ids)
-        self.obj.status.update(userId=user.id, email=user.email, roles=held,
+        roles = f", holding {', '.join(held)}" if held else ""
+        return Blocked(
+            "UserExists",
+            f"a user {user.email} ({user.id}, {user.status or 'unknown status'}{roles}) "
+            f"already exists in org {self.target.label} and this resource did not create it: "
+            f"nothing was changed. To manage that user, set spec.adopt.userId: {user.id} (its "
+            "roles, name and enablement then follow this spec, and deletionPolicy Delete "
+            "disables it when this resource is deleted); otherwise use another email")
+
+    def _clear(self, *keys: str) -> None:
+        """Remove status keys so that the write removes them on the server too (a merge
+        patch leaves an omitted key in place, a null removes it)."""
+        for key in keys:
+            if key in self.obj.status or key in self.obj.original_status:
+                self.obj.status[key] = None
+
+    def _record(self, user: User, *, owned: bool = True) -> None:
+        held = sorted(self.names.get(r, r) for r in user.role_ids)
+        self.obj.status.update(email=user.email, roles=held,
                                rolesSummary=", ".join(held) if held else "-")
+        if owned:
+            self.obj.status["userId"] = user.id
         if user.status in ("Pending", "Active", "Disabled"):
             self.obj.status["datadogStatus"] = user.status
 
     def _applied_before(self) -> bool:
         before = self.obj.original_status
-        return bool(before.get("userId")) and before.get("observedGeneration") == \
-            self.obj.generation
+        return bool(before.get("userId") or before.get("email")) and \
+            before.get("observedGeneration") == self.obj.generation
 
     def _invitation_due(self, user: User) -> str | None:
         """Why an invitation should go out now, or None."""
@@ -202,16 +277,16 @@ class UserExternal:
     # ------------------------------------------------------------------ contract
     async def observe(self) -> Observation:
         if self.obj.deleting:  # only the user this object recorded may be disabled
-            user = await self._find(by_email=False)
+            user, _ = await self._find()
             self.user = user
             return Observation(exists=user is not None and user.status != "Disabled")
         await self._resolve_roles()
-        user = await self._find(by_email=self.obj.management_policy == "ObserveOnly")
+        user, owned = await self._find()
         if user is None:
             return Observation(exists=False, phase="Pending",
                                message=f"no user {self.email} in org {self.target.label}")
         self.user = user
-        self._record(user)
+        self._record(user, owned=owned)
         diff = role_diff(self.desired, set(user.role_ids), self.names)
         if self.spec.disabled != (user.status == "Disabled"):
             diff.append("the user is disabled, the spec wants it enabled" if not
@@ -234,21 +309,42 @@ class UserExternal:
         )
 
     async def create(self) -> None:
+        started = self.obj.status.get("createStartedAt")
+        if not started:
+            self.obj.status["createStartedAt"] = now_rfc3339()
+            await self.ctx.save_status()  # before the call: a lost answer is recognised later
         try:
             user = await self.dd.create_user(self.email, self.spec.name)
-        except ConflictError:  # the email exists (perhaps disabled): adopt, never duplicate
+        except ConflictError:  # the email exists (perhaps disabled): never duplicated
             found = await self.dd.find_user_by_email(self.email)
+            self._clear("createStartedAt")
             if found is None:
                 raise Blocked(
                     "EmailTaken",
                     f"Datadog says a user {self.email} exists (409) but no user has that "
                     "email: another user probably has it as its handle; rename that user in "
                     "Datadog or use another email") from None
-            await self._adopted(found)
+            if not started:
+                raise self._exists(found) from None
+            # An earlier create of ours was sent and its answer lost: this is its user.
+            self.obj.status.update(userId=found.id, email=found.email)
+            self._clear("adopted")
+            await self.ctx.save_status()
+            await self.ctx.event("Normal", "Created",
+                                 f"user {found.email} ({found.id}) found after a create whose "
+                                 f"answer was lost (started {started})")
             return  # observe reads it and plans roles, enablement and the invitation
+        except OutcomeUnknownError:
+            raise Waiting("CreationResultUnknown",
+                          f"the answer to creating user {self.email} was lost; the next pass "
+                          "recognises it by its email", delay=5) from None
+        except DatadogError as exc:
+            if create_definitely_failed(exc):
+                self._clear("createStartedAt")
+            raise
         self.obj.status.update(userId=user.id, email=user.email,
                                datadogStatus=user.status or "Pending")
-        self.obj.status.pop("adopted", None)
+        self._clear("adopted", "createStartedAt")
         await self.ctx.save_status()  # the user ID before anything else can fail
         for role_id in sorted(self.desired):
             await self.dd.add_user_to_role(role_id, user.id)

@@ -168,3 +168,16 @@ def error_for_status(status: int) -> type[DatadogError]:
     if status >= 500:
         return ServerError
     return UnexpectedStatusError
+
+
+ORG_NOT_ACCESSIBLE = "Not allowed to access this organization"
+
+
+def org_not_accessible(exc: BaseException) -> bool:
+    """True for Datadog's answer to an org ID the keys may not touch, unknown or another
+    org's: 400 "Not allowed to access this organization" on GET/PUT /api/v1/org/{public_id}
+    and the IdP upload (recorded: DataDog/datadog-api-client-go
+    tests/api/datadogV1/cassettes/TestOrgsGetErrors/400_Bad_Request.yaml). Not a 404, and not
+    a missing permission: the keys work, the ID is not theirs."""
+    return (isinstance(exc, ValidationError) and exc.status == 400
+            and any(ORG_NOT_ACCESSIBLE.lower() in e.lower() for e in exc.api_errors))

@@ -20,6 +20,7 @@ from typing import Any
 
 from ddmsp import metrics
 from ddmsp.reconcile import conditions as cond
+from ddmsp.reconcile.claims import describe as describe_claim
 from ddmsp.reconcile.createguard import CreateGuard
 from ddmsp.reconcile.external import Connector, Observation, ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI
@@ -226,9 +227,9 @@ class Reconciler:
             if owner is not None and owner.uid != obj.uid:
                 raise Waiting(
                     "Conflict",
-                    f"{owner.ref(self.info.kind)} already manages {claim} (it is older); "
-                    f"this object changes nothing while it does. Delete one of the two, or "
-                    f"point this one elsewhere",
+                    f"{owner.ref(self.info.kind)} already manages {describe_claim(claim)} "
+                    f"(it is older); this object changes nothing while it does. Delete one "
+                    f"of the two, or point this one elsewhere",
                     delay=30, event=True,
                 )
 
@@ -242,6 +243,8 @@ class Reconciler:
                       stalled=(False, outcome.reason, ""))
             if outcome.phase:
                 obj.status["phase"] = outcome.phase
+            elif obj.status.get("phase") in (None, "Ready", self.ready_phase):
+                obj.status["phase"] = "Pending"  # never Ready while Ready is False
             return Result(requeue_after=outcome.delay, message=outcome.message,
                           reason=outcome.reason)
         await self._event_once(obj, "Warning", outcome.reason, outcome.message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -13,6 +13,24 @@ from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
 
 RolePhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
 DefaultPermissions = Literal["Keep", "OptOut"]
+
+# Datadog's managed roles: in every org, maintained by Datadog, never changed or deleted by a
+# DatadogRole (Datadog's RBAC docs: "Users cannot modify managed roles directly"; the Admin
+# Role "cannot be deleted"). Compared without case and surrounding blanks.
+MANAGED_ROLE_NAMES = ("Datadog Admin Role", "Datadog Standard Role", "Datadog Read Only Role")
+_MANAGED_LIST = ", ".join(f"'{n.lower()}'" for n in MANAGED_ROLE_NAMES)
+_MANAGED_TEXT = ", ".join(MANAGED_ROLE_NAMES)
+
+
+def _not_managed(field: str) -> dict[str, Any]:
+    """json_schema_extra refusing a managed role's name in ``field`` (a CEL rule)."""
+    return {"x-kubernetes-validations": [cel(
+        f"!(self.trim().lowerAscii() in [{_MANAGED_LIST}])",
+        f"{field} names one of Datadog's managed roles ({_MANAGED_TEXT}): Datadog maintains "
+        "them and a DatadogRole may never change or delete them. Give users a managed role "
+        "through a DatadogUser's spec.roles[].roleName or a SAML mapping; for a role of your "
+        "own, choose another name (e.g. clone the managed role in Datadog and adopt the clone "
+        "by spec.adopt.roleId)")]}
 
 
 class RoleAdoption(KubeModel):
@@ -34,7 +52,9 @@ class RoleAdoption(KubeModel):
         default=None, min_length=1, max_length=255,
         description="The existing role's name, compared without regard to case. Exactly one "
         "role may match; otherwise the object stalls (reason AmbiguousRole) and asks for "
-        "roleId.",
+        "roleId. Datadog's managed roles (Datadog Admin Role, Datadog Standard Role, Datadog "
+        "Read Only Role) are refused.",
+        json_schema_extra=_not_managed("spec.adopt.roleName"),
     )
 
 
@@ -49,7 +69,10 @@ class DatadogRoleSpec(OrgTargetFields):
         "metadata.name; a role adopted by roleId without roleName keeps its name). Changing it "
         "renames the role. If a role of that name (compared without regard to case) already exists "
         "and this object did not create it, nothing is changed: the object stalls with "
-        "reason RoleExists until spec.adopt names that role or roleName is changed.",
+        "reason RoleExists until spec.adopt names that role or roleName is changed. The names "
+        "of Datadog's managed roles (Datadog Admin Role, Datadog Standard Role, Datadog Read "
+        "Only Role) are refused: those roles are Datadog's, never changed or deleted here.",
+        json_schema_extra=_not_managed("spec.roleName"),
     )
     permissions: list[str] = Field(
         default_factory=list,
@@ -77,10 +100,12 @@ class DatadogRoleSpec(OrgTargetFields):
     )
     adopt: RoleAdoption | None = Field(
         default=None,
-        description="Manage a role that already exists instead of creating one. Adoption is "
-        "always explicit: an existing role is never taken over because its name matches. "
-        "Once adopted, the role's name and permissions follow this spec, and with "
-        "deletionPolicy Delete, deleting this resource deletes the role.",
+        description="Take over a Datadog role that already exists instead of creating one. "
+        "As for every ddmsp kind, adoption is explicit: an existing role is never taken over "
+        "because its name matches (the object stalls with reason RoleExists instead). Once "
+        "adopted, the role follows this spec (name, permissions) and deletionPolicy applies "
+        "to it as to a role this resource created. Datadog's managed roles can never be "
+        "adopted (reason ManagedRole).",
     )
     deletion_policy: Literal["Delete", "Orphan"] = Field(
         default="Delete",

@@ -50,6 +50,28 @@ class UserRole(KubeModel):
     )
 
 
+class UserAdoption(KubeModel):
+    """Take over a user that already exists in Datadog (set exactly one field)."""
+
+    model_config = KubeModel.model_config | ConfigDict(json_schema_extra={
+        "x-kubernetes-validations": [cel(  # type: ignore[list-item]
+            "has(self.userId) != has(self.email)",
+            "set exactly one of spec.adopt.userId and spec.adopt.email",
+        )]
+    })
+
+    user_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[-0-9a-zA-Z]+$",
+        description="The existing user's ID (the UserExists message names it; "
+        "`GET /api/v2/users?filter=<email>` lists it). Its email must be spec.email.",
+    )
+    email: str | None = Field(
+        default=None, min_length=3, max_length=255, pattern=EMAIL_PATTERN,
+        description="The existing user's email: must equal spec.email (compared without "
+        "case). Adopts the one user with that email, whatever its ID.",
+    )
+
+
 class DatadogUserSpec(OrgTargetFields):
     """Desired state of one Datadog user."""
 
@@ -58,8 +80,10 @@ class DatadogUserSpec(OrgTargetFields):
         max_length=255,
         pattern=EMAIL_PATTERN,
         description="The user's email, the user's identity in the org (Datadog stores it "
-        "lowercased). A user with this email that already exists in the org, even a disabled "
-        "one, is adopted: Datadog never deletes users, so it cannot hold two. Immutable.",
+        "lowercased). Datadog never deletes users, so an org cannot hold two with one email: "
+        "if one already exists (even disabled) and this resource did not create it, nothing "
+        "is changed and the object stalls with reason UserExists until spec.adopt names that "
+        "user. Immutable.",
         json_schema_extra=immutable(
             "spec.email", "create another DatadogUser for a different person"),
     )
@@ -86,16 +110,27 @@ class DatadogUserSpec(OrgTargetFields):
         description="True disables the user in Datadog (it cannot log in); false enables "
         "it again.",
     )
+    adopt: UserAdoption | None = Field(
+        default=None,
+        description="Take over a Datadog user that already exists instead of creating one. "
+        "As for every ddmsp kind, adoption is explicit: an existing user is never taken over "
+        "because its email matches (the object stalls with reason UserExists instead). Once "
+        "adopted, the user follows this spec (roles, name, disabled) and deletionPolicy "
+        "applies to it as to a user this resource created: with Delete, deleting this "
+        "resource disables the user. Mind adopting the org's own admin: its application "
+        "keys stop working when it is disabled.",
+    )
     deletion_policy: Literal["Delete", "Orphan"] = Field(
         default="Delete",
         description="Delete (default): deleting this resource disables the user in Datadog "
-        "(the API cannot delete users). Orphan: the user stays as it is.",
+        "(the API cannot delete users), but only a user this resource created or adopted "
+        "(status.userId). Orphan: the user stays as it is.",
     )
     management_policy: ManagementPolicy = Field(
         default="Full",
-        description="Full: create, adopt and correct the user. ObserveOnly: report the user, "
-        "its roles and any drift in status, change nothing (never creates, invites or "
-        "disables).",
+        description="Full: create (or adopt, with spec.adopt) and correct the user. "
+        "ObserveOnly: report the user with spec.email, its roles and any drift in status, "
+        "change nothing (never creates, invites or disables).",
     )
 
 
@@ -137,7 +172,11 @@ class DatadogUserObservedStatus(ManagedStatus):
         "credentials Secret's name.",
     )
     org_public_id: str | None = Field(default=None, description="That org's public_id.")
-    user_id: str | None = Field(default=None, description="The user's ID in Datadog.")
+    user_id: str | None = Field(
+        default=None,
+        description="The ID of the user this resource created or adopted; set only then. A "
+        "delete disables this user and no other.",
+    )
     email: str | None = Field(default=None, description="The email Datadog holds.")
     datadog_status: DatadogUserStatus | None = Field(
         default=None,
@@ -145,7 +184,12 @@ class DatadogUserObservedStatus(ManagedStatus):
         "Active or Disabled.",
     )
     adopted: bool | None = Field(
-        default=None, description="True when a user with this email already existed."
+        default=None, description="True when the user was adopted through spec.adopt."
+    )
+    create_started_at: str | None = Field(
+        default=None,
+        description="Set while a user create is in flight (RFC 3339): if its answer is lost, "
+        "the user with this email found next is recognised as this resource's own.",
     )
     roles: list[str] = Field(
         default_factory=list, description="The names of the roles the user holds (sorted)."
@@ -169,12 +213,17 @@ USER = KindInfo(
     status_model=DatadogUserObservedStatus,
     description="A user in one Datadog org (a client's people, or the MSP's own staff), with "
     "an exact set of roles. Created through Datadog's Users API and invited by email; an "
-    "existing user with the same email is adopted. Deleting it disables the user.",
+    "existing user with the same email is managed only when spec.adopt names it. Deleting "
+    "it disables the user.",
     printer_columns=(
         {"name": "Org", "type": "string", "jsonPath": ".status.org"},
         {"name": "Email", "type": "string", "jsonPath": ".spec.email"},
         {"name": "Status", "type": "string", "jsonPath": ".status.datadogStatus"},
         {"name": "Roles", "type": "string", "jsonPath": ".status.rolesSummary"},
     ),
-    spec_rules=ORG_TARGET_RULES,
+    spec_rules=(*ORG_TARGET_RULES, cel(
+        "!has(self.adopt) || !has(self.adopt.email) || "
+        "self.adopt.email.lowerAscii() == self.email.lowerAscii()",
+        "spec.adopt.email must be spec.email: a DatadogUser adopts only the user with its own "
+        "email", ".adopt.email")),
 )

@@ -316,11 +316,22 @@ def org_json(org: Org) -> dict[str, Any]:
     }
 
 
+NOT_ALLOWED = "Not allowed to access this organization"
+
+
 def own_org(request: web.Request) -> Org:
-    """The org named in the path, only if the caller's keys belong to it (else 403)."""
+    """The org named in the path, only if the caller's keys belong to it.
+
+    Any other ID, unknown or another org's (a child's, seen with its parent's keys, too),
+    answers 400 ``{"errors": ["Not allowed to access this organization"]}``, as Datadog's
+    recorded answers do for GET and PUT ``/api/v1/org/{public_id}`` and the v1 IdP upload
+    (DataDog/datadog-api-client-go, ``tests/api/datadogV1/cassettes/TestOrgsGetErrors/
+    400_Bad_Request.yaml``, ``TestOrgsUpdateErrors/400_Bad_Request.yaml``, 2021-04-12, and
+    ``TestOrgsUploadIdpErrors/400_Bad_Request.yaml``, 2023-12-22). A 403 on these paths comes
+    only from the keys (invalid, or lacking the route's permission: ``middleware.py``)."""
     org = caller_org(request)
     if request.match_info["public_id"] != org.public_id:
-        raise SimError(403, "Forbidden")
+        raise SimError(400, NOT_ALLOWED)
     return org
 
 

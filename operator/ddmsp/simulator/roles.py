@@ -14,6 +14,18 @@ the defaults back). The recorded answers do not echo the flag, so neither does t
 Role names: a clone with a taken name answers 409 (recorded); the spec says a name "is
 neither unique nor a stable identifier"; case is not recorded: the simulator refuses a name
 equal to another one regardless of case (the stricter reading).
+
+Managed roles (Datadog Admin Role, Datadog Standard Role, Datadog Read Only Role) exist in
+every org. Datadog's RBAC docs (account_management/rbac/permissions): "Managed roles are
+created and maintained by Datadog. Their permissions may be automatically updated by Datadog
+[...]. Users cannot modify managed roles directly, but they can clone them"; the Recommended
+Secure Configuration guide on the Admin Role: "It cannot be deleted or decommissioned, but all
+users can be removed from the role". The same RBAC page also says "users can delete managed
+roles from their account", which reads as removing the role from users; no recording shows
+the API's answer to a PATCH, permission change or DELETE of a managed role. The stricter
+reading: each is refused with 400 ``{"errors": ["Managed roles cannot be modified"]}`` (the
+status and text are the simulator's own), the name included; users can still be added to
+and removed from them (``users.py``). A role named like a managed one is a taken name (409).
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ DEFAULT_ROLE_PERMISSION_IDS: list[str] = load_data("role_defaults.json")[
     "default_role_permission_ids"
 ]
 
+MANAGED_REFUSED = "Managed roles cannot be modified"
 MANAGED_ROLES: dict[str, list[str]] = {
     "Datadog Admin Role": [p["id"] for p in PERMISSIONS],
     "Datadog Standard Role": [
@@ -126,6 +139,13 @@ class RolesState(StateBase):
             raise SimError(404, f"{role_id} not found")
         return role
 
+    def changeable_role(self, org: Org, role_id: str) -> Role:
+        """A role an API call may change or delete: never a managed one (module docstring)."""
+        role = self.find_role(org, role_id)
+        if role.managed:
+            raise SimError(400, MANAGED_REFUSED)
+        return role
+
     def _check_role_name(self, org: Org, name: Any, exclude: str | None = None) -> str:
         if not isinstance(name, str) or not name.strip():
             raise SimError(400, "Role name must be a non-empty string")
@@ -160,7 +180,7 @@ class RolesState(StateBase):
         """PATCH a role's name and/or its permission list (plus the defaults, unless
         ``opt_out``); a PATCH without a list leaves the permissions alone."""
         with self.lock:
-            role = self.find_role(org, role_id)
+            role = self.changeable_role(org, role_id)
             if name is not None:
                 name = self._check_role_name(org, name, exclude=role_id)
             if permission_ids is not None:
@@ -173,7 +193,7 @@ class RolesState(StateBase):
     def delete_role(self, org: Org, role_id: str) -> None:
         """Delete a role and the authn mappings that point at it."""
         with self.lock:
-            self.find_role(org, role_id)
+            self.changeable_role(org, role_id)
             del org.roles[role_id]
             for mid in [m.id for m in org.authn_mappings.values() if m.role_id == role_id]:
                 del org.authn_mappings[mid]
@@ -181,7 +201,7 @@ class RolesState(StateBase):
     def grant(self, org: Org, role_id: str, permission_id: str) -> Role:
         """Add one permission to a role (idempotent)."""
         with self.lock:
-            role = self.find_role(org, role_id)
+            role = self.changeable_role(org, role_id)
             if permission_id not in PERMISSIONS_BY_ID:
                 raise SimError(404, f"Permission {permission_id} not found")
             if permission_id not in role.permission_ids:
@@ -192,7 +212,7 @@ class RolesState(StateBase):
     def revoke(self, org: Org, role_id: str, permission_id: str) -> Role:
         """Remove one permission from a role (idempotent)."""
         with self.lock:
-            role = self.find_role(org, role_id)
+            role = self.changeable_role(org, role_id)
             if permission_id not in PERMISSIONS_BY_ID:
                 raise SimError(404, f"Permission {permission_id} not found")
             if permission_id in role.permission_ids:

@@ -230,7 +230,9 @@ def org_config_json(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 async def upload_idp_v1(request: web.Request) -> web.Response:
-    """POST /api/v1/org/{public_id}/idp_metadata."""
+    """POST /api/v1/org/{public_id}/idp_metadata. Another org's ID answers 400 "Not allowed
+    to access this organization" before the file is read (``own_org``; the recorded upload of
+    a file that is not metadata to a foreign ID got exactly that answer)."""
     state = state_of(request)
     org = own_org(request)
     require_saml_possible(org)

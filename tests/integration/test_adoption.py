@@ -1,0 +1,262 @@
+"""Adoption is explicit for every kind, Datadog's managed roles are never ours, and the causes
+of a refused adoption are named truthfully (issues 18 and 19), on a real kube-apiserver with
+the simulator and the operator process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from ddmsp.simulator.server import RunningSimulator
+from tests.integration.conftest import Operator, put_secret, secret_data
+from tests.support.operator import wait_for
+
+pytestmark = pytest.mark.kube
+
+ORGS, ROLES, USERS = "datadogclientorgs", "datadogroles", "datadogusers"
+ADMIN, STANDARD, READ_ONLY = "Datadog Admin Role", "Datadog Standard Role", "Datadog Read Only Role"
+
+
+def client_org(operator: Operator, name: str, **spec: Any) -> None:
+    operator.apply(ORGS, {"kind": "DatadogClientOrg", "metadata": {"name": name},
+                          "spec": {"displayName": f"Org {name}"[:32], **spec}})
+
+
+def org_id(operator: Operator, name: str) -> str:
+    return str(operator.get(ORGS, name)["status"]["clientOrg"]["publicId"])
+
+
+def ready_org(operator: Operator, name: str = "acme") -> str:
+    client_org(operator, name)
+    operator.wait_condition(ORGS, name, timeout=60)
+    return org_id(operator, name)
+
+
+def role(name: str, **spec: Any) -> dict[str, Any]:
+    return {"kind": "DatadogRole", "metadata": {"name": name},
+            "spec": {"orgRef": {"name": "acme"}, "permissions": ["monitors_write"], **spec}}
+
+
+def user(name: str, email: str, **spec: Any) -> dict[str, Any]:
+    return {"kind": "DatadogUser", "metadata": {"name": name},
+            "spec": {"orgRef": {"name": "acme"}, "email": email,
+                     "roles": [{"roleName": READ_ONLY}], **spec}}
+
+
+def managed_roles(sim: RunningSimulator, public_id: str) -> dict[str, Any]:
+    org = next(o for o in sim.state.snapshot()["orgs"] if o["public_id"] == public_id)
+    return {r["name"]: r for r in org["roles"] if r["managed"]}
+
+
+def sim_user(sim: RunningSimulator, public_id: str, email: str) -> dict[str, Any]:
+    org = next(o for o in sim.state.snapshot()["orgs"] if o["public_id"] == public_id)
+    return next(u for u in org["users"] if u["email"] == email.lower())
+
+
+def delete(operator: Operator, plural: str, name: str) -> None:
+    operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,
+                                                     plural, name)
+
+
+def gone(operator: Operator, plural: str, name: str) -> bool:
+    try:
+        operator.get(plural, name)
+    except client.ApiException as exc:
+        return exc.status == 404
+    return False
+
+
+def refused(operator: Operator, plural: str, body: dict[str, Any]) -> str:
+    with pytest.raises(client.ApiException) as err:
+        operator.apply(plural, body)
+    assert err.value.status == 422
+    return str(err.value.body)
+
+
+def role_writes(sim: RunningSimulator) -> dict[str, dict[int, int]]:
+    return {k: v for k, v in sim.state.calls().items()
+            if k.split()[0] in ("PATCH", "DELETE", "POST") and k.split()[1].startswith(
+                "/api/v2/roles/")}
+
+
+def test_managed_roles_are_untouched_whatever_the_spec_says(operator: Operator,
+                                                             sim: RunningSimulator) -> None:
+    operator.start()
+    pid = ready_org(operator)
+    before = managed_roles(sim, pid)
+    assert set(before) == {ADMIN, STANDARD, READ_ONLY}
+    admin_id = next(r.id for r in sim.state.orgs[pid].roles.values() if r.name == ADMIN)
+
+    # Admission refuses every spelling of a managed role's name, as name or adoption.
+    for spec in ({"roleName": ADMIN}, {"roleName": " datadog standard ROLE "},
+                 {"roleName": "mine", "adopt": {"roleName": "Datadog Read Only Role"}}):
+        message = refused(operator, ROLES, role("managed", **spec))
+        assert "managed roles" in message and "clone" in message
+
+    # Adoption by ID, which admission cannot judge: stalled, nothing sent to the role.
+    operator.apply(ROLES, role("by-id", adopt={"roleId": admin_id}))
+    cond = operator.wait_condition(ROLES, "by-id", "Stalled", reason="ManagedRole", timeout=30)
+    assert admin_id in cond["message"] and "never changes, adopts or deletes" in cond["message"]
+    status = operator.get(ROLES, "by-id")["status"]
+    assert status["phase"] == "Stalled" and "roleId" not in status
+    assert operator.condition(ROLES, "by-id", "Ready")["status"] == "False"  # type: ignore[index]
+
+    # A status that records a managed role (an adoption made before this rule): the role is
+    # refused, the status forgets it, and deleting the object deletes nothing.
+    legacy = role("legacy", adopt={"roleName": "Legacy Ops"})
+    legacy["metadata"]["annotations"] = {"ddmsp.io/paused": "true"}
+    operator.apply(ROLES, legacy)
+    operator.wait_condition(ROLES, "legacy", "Synced", "False", "ReconcilePaused", timeout=30)
+    operator.objects.patch_namespaced_custom_object_status(
+        "ddmsp.io", "v1alpha1", operator.namespace, ROLES, "legacy",
+        {"status": {"roleId": admin_id, "adopted": True}})
+    operator.patch(ROLES, "legacy", {"metadata": {"annotations": {"ddmsp.io/paused": None}}})
+    cond = operator.wait_condition(ROLES, "legacy", "Stalled", reason="ManagedRole", timeout=30)
+    assert "status recorded" in cond["message"]
+    wait_for(lambda: "roleId" not in operator.get(ROLES, "legacy")["status"], timeout=20,
+             what="the managed role forgotten")
+
+    delete(operator, ROLES, "by-id")
+    delete(operator, ROLES, "legacy")
+    wait_for(lambda: gone(operator, ROLES, "by-id") and gone(operator, ROLES, "legacy"),
+             timeout=45, what="both roles deleted")
+    assert managed_roles(sim, pid) == before  # same IDs, names and permissions
+    assert role_writes(sim) == {}, "no PATCH, DELETE or permission change on any role"
+
+
+def test_existing_user_is_refused_until_adopted(operator: Operator,
+                                                sim: RunningSimulator) -> None:
+    operator.start()
+    pid = ready_org(operator)
+    org = sim.state.orgs[pid]
+    admin_email = org.user_email.lower()  # the org's own administrator, seeded by Datadog
+    admin = sim_user(sim, pid, admin_email)
+    assert admin["status"] == "Active" and admin["roles"] == [ADMIN]
+
+    # Without spec.adopt: stalled naming the user and the fix, nothing changed in Datadog.
+    operator.apply(USERS, user("boss", admin_email))
+    cond = operator.wait_condition(USERS, "boss", "Stalled", reason="UserExists", timeout=30)
+    assert admin["id"] in cond["message"] and f"spec.adopt.userId: {admin['id']}" in \
+        cond["message"] and ADMIN in cond["message"]
+    status = operator.get(USERS, "boss")["status"]
+    assert "userId" not in status and status["phase"] == "Stalled"
+    assert sim.state.calls()["POST /api/v2/users"] == {409: 1}
+    # Deleting it disables nobody: status never proved the user this object's.
+    delete(operator, USERS, "boss")
+    wait_for(lambda: gone(operator, USERS, "boss"), timeout=45, what="boss deleted")
+    assert sim_user(sim, pid, admin_email) == admin
+    assert "DELETE /api/v2/users/{user_id}" not in sim.state.calls()
+
+    # Admission: spec.adopt.email must be the user's own email.
+    message = refused(operator, USERS, user("other", "a@client.example",
+                                            adopt={"email": "b@client.example"}))
+    assert "spec.adopt.email must be spec.email" in message
+
+    # Adopted by ID (as the message says): managed from then on, roles exact.
+    existing = sim.state.create_user(org, "ops@client.example", "Ops", None, None)
+    sim.state.add_to_role(org, next(r.id for r in org.roles.values() if r.name == STANDARD),
+                          existing.id)
+    operator.apply(USERS, user("ops", "ops@client.example"))
+    cond = operator.wait_condition(USERS, "ops", "Stalled", reason="UserExists", timeout=30)
+    assert existing.id in cond["message"] and STANDARD in cond["message"]
+    assert sim_user(sim, pid, "ops@client.example")["roles"] == [STANDARD]
+    operator.patch(USERS, "ops", {"spec": {"adopt": {"userId": existing.id}}})
+    operator.wait_condition(USERS, "ops", timeout=30)
+    status = operator.get(USERS, "ops")["status"]
+    assert status["userId"] == existing.id and status["adopted"] is True
+    assert status["phase"] == "Ready"
+    assert sim_user(sim, pid, "ops@client.example")["roles"] == [READ_ONLY]
+    assert any(e.reason == "Adopted" for e in operator.events("ops"))
+    # An adopted user is this object's: deletionPolicy Delete disables it.
+    delete(operator, USERS, "ops")
+    wait_for(lambda: gone(operator, USERS, "ops"), timeout=45, what="ops deleted")
+    assert sim_user(sim, pid, "ops@client.example")["status"] == "Disabled"
+    assert sim_user(sim, pid, admin_email)["status"] == "Active"
+
+
+def test_two_objects_for_one_user_conflict_in_words(operator: Operator,
+                                                     sim: RunningSimulator) -> None:
+    operator.start()
+    ready_org(operator)
+    operator.apply(USERS, user("first", "twin@client.example"))
+    operator.wait_condition(USERS, "first", timeout=30)
+    operator.apply(USERS, user("second", "Twin@client.example"))
+    cond = operator.wait_condition(USERS, "second", status="False", reason="Conflict",
+                                   timeout=30)
+    ns = operator.namespace
+    assert (f"DatadogUser {ns}/first already manages the user twin@client.example in the org "
+            f"of DatadogClientOrg {ns}/acme") in cond["message"]
+    assert "user/orgRef:" not in cond["message"]
+
+
+def adopt_org(operator: Operator, name: str, public_id: str, secret: str) -> None:
+    client_org(operator, name, adopt={"publicId": public_id,
+                                      "credentialsSecretRef": {"name": secret}})
+
+
+def not_ready(operator: Operator, name: str) -> dict[str, Any]:
+    status = operator.get(ORGS, name)["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and status.get("phase") != "Ready", status
+    return status
+
+
+def test_adopt_errors_name_their_cause_and_phase_is_never_ready(operator: Operator,
+                                                                 sim: RunningSimulator) -> None:
+    operator.start()
+    acme, beta = ready_org(operator, "acme"), ready_org(operator, "beta")
+    ns = operator.namespace
+    acme_keys = secret_data(operator.api, ns, "acme-datadog-credentials")
+    beta_keys = secret_data(operator.api, ns, "beta-datadog-credentials")
+    assert acme_keys and beta_keys
+    keys = {k: acme_keys[k] for k in ("api-key", "app-key")}
+
+    # A wrong public ID (here: one digit off) with the right keys: AdoptedOrgNotFound, naming
+    # the org the keys do belong to, and Datadog's answer.
+    typo = acme[:-1] + ("0" if acme[-1] != "0" else "1")
+    put_secret(operator.api, ns, "acme-keys", keys)
+    adopt_org(operator, "typo", typo, "acme-keys")
+    cond = operator.wait_condition(ORGS, "typo", "Stalled", reason="AdoptedOrgNotFound")
+    assert typo in cond["message"] and f"they are the keys of org {acme}" in cond["message"]
+    assert "Not allowed to access this organization" in cond["message"]
+    assert "MissingPermission" not in str(not_ready(operator, "typo"))
+
+    # Another org's keys in the adopt Secret, which says so (`org-public-id`): SecretConflict.
+    put_secret(operator.api, ns, "acme-copy", acme_keys)
+    adopt_org(operator, "swapped", beta, "acme-copy")
+    cond = operator.wait_condition(ORGS, "swapped", "Stalled", reason="SecretConflict")
+    assert f"holds the keys of org {acme}" in cond["message"] and beta in cond["message"]
+    not_ready(operator, "swapped")
+
+    # Another org's keys under a Secret that claims the wanted org: SecretConflict too.
+    put_secret(operator.api, ns, "liar", {**{k: beta_keys[k] for k in ("api-key", "app-key")},
+                                          "org-public-id": acme})
+    adopt_org(operator, "liar", acme, "liar")
+    cond = operator.wait_condition(ORGS, "liar", "Stalled", reason="SecretConflict")
+    assert f"they are the keys of org {beta}" in cond["message"]
+    not_ready(operator, "liar")
+    assert not any(k in str(operator.get(ORGS, n)) for n in ("typo", "swapped", "liar")
+                   for k in (*acme_keys.values(), *beta_keys.values()) if len(k) > 20)
+
+    # The documented fix for wrong keys: put the right ones, then ask for a new attempt.
+    put_secret(operator.api, ns, "liar", {**keys, "org-public-id": acme})
+    operator.patch(ORGS, "liar", {"metadata": {"annotations": {"ddmsp.io/retry": "1"}}})
+    operator.wait_condition(ORGS, "liar", timeout=60)
+    assert operator.get(ORGS, "liar")["status"]["phase"] == "Ready"
+
+
+def test_a_ready_org_that_loses_access_is_not_phase_ready(operator: Operator,
+                                                          sim: RunningSimulator) -> None:
+    operator.process.extra_args += ["--drift-interval", "1.5"]
+    operator.start()
+    pid = ready_org(operator)
+    assert operator.get(ORGS, "acme")["status"]["phase"] == "Ready"
+    sim.set_org_permissions(pid, ["usage_read"])  # the org's keys lose org_management
+    operator.wait_condition(ORGS, "acme", status="False", reason="MissingPermission",
+                            timeout=60)
+    assert operator.get(ORGS, "acme")["status"]["phase"] != "Ready"
+    sim.set_org_permissions(pid, None)
+    operator.wait_condition(ORGS, "acme", timeout=120)
+    assert operator.get(ORGS, "acme")["status"]["phase"] == "Ready"
