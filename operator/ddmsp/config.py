@@ -37,6 +37,11 @@ class OperatorSettings(BaseModel):
     )
     drift_interval: float = Field(default=600.0, gt=0, description="DDMSP_DRIFT_INTERVAL (s)")
     wait_poll: float = Field(default=15.0, gt=0, description="DDMSP_WAIT_POLL: dependency waits")
+    permission_recheck: float = Field(
+        default=30.0, gt=0,
+        description="DDMSP_PERMISSION_RECHECK (s): after Datadog refused a permission (403), "
+        "ask again no sooner than this (a human has to grant it first)",
+    )
     create_settle_seconds: float = Field(
         default=60.0, ge=0,
         description="DDMSP_CREATE_SETTLE_SECONDS: after an interrupted org create, wait this "
@@ -139,6 +144,7 @@ _ENV = {
     "cost_refresh_interval": "DDMSP_COST_REFRESH_INTERVAL",
     "drift_interval": "DDMSP_DRIFT_INTERVAL",
     "wait_poll": "DDMSP_WAIT_POLL",
+    "permission_recheck": "DDMSP_PERMISSION_RECHECK",
     "create_settle_seconds": "DDMSP_CREATE_SETTLE_SECONDS",
     "metadata_poll": "DDMSP_METADATA_POLL",
     "worker_limit": "DDMSP_WORKER_LIMIT",
@@ -178,6 +184,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between cost/usage refreshes per partner (default 3600)")
     parser.add_argument("--drift-interval", type=float, help="seconds between drift checks")
     parser.add_argument("--wait-poll", type=float, help="seconds between dependency checks")
+    parser.add_argument("--permission-recheck", type=float,
+                        help="seconds before a permission Datadog refused is asked again")
     parser.add_argument("--metadata-poll", type=float,
                         help="seconds between reads of an unlabelled IdP metadata source")
     parser.add_argument("--worker-limit", type=int, help="max objects handled concurrently")

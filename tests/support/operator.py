@@ -56,6 +56,8 @@ class OperatorProcess:
             "--datadog-url", self.datadog_url,
             "--liveness", "", "--metrics-port", "0",
             "--wait-poll", "1", "--drift-interval", "600", "--backoff-cap", "10",
+            # production waits 30 s before asking Datadog again about a refused permission
+            "--permission-recheck", "2",
             *[a for ns in self.namespaces for a in ("--namespace", ns)],
             *self.extra_args,
         ]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,11 +24,10 @@ from ddmsp.datadog import (
     RetryPolicy,
     SamlSetting,
 )
+from tests.contract.conftest import CASSETTES as REFERENCE_CASSETTES
 
 BASE = "https://api.datadoghq.com"
-CASSETTES = Path(__file__).resolve().parents[3] / "shared" / "datadog-api" / "cassettes"
-if not CASSETTES.is_dir():  # checked out elsewhere: fall back to the known location
-    CASSETTES = Path("/work/shared/datadog-api/cassettes")
+CASSETTES = REFERENCE_CASSETTES  # the workspace's reference, else the copy vendored in the clone
 
 
 def recorded(cassette: str, method: str, path: str, nth: int = 0) -> tuple[int, Any]:

@@ -84,15 +84,21 @@ def rl_headers(reset: str, remaining: str = "0", name: str = "orgs") -> dict[str
 
 async def test_get_5xx_retried_with_backoff_then_succeeds(router: respx.Router) -> None:
     route = router.get("/api/v2/roles/r1").mock(
-        side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(200, json=ROLE)]
+        side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(500),
+                     httpx.Response(200, json=ROLE)]
     )
     sleeps = Sleeps()
-    async with make(router, sleeps) as dd:
+    async with make(router, sleeps, backoff_max=1.0) as dd:
         role = await dd.get_role("r1")
     assert role.name == "ops"
-    assert route.call_count == 3
-    assert len(sleeps.calls) == 2
-    assert sleeps.calls[1] >= sleeps.calls[0] / 2  # exponential with jitter
+    assert route.call_count == 4
+    assert len(sleeps.calls) == 3
+    # exponential with jitter: the k-th wait lies in [base*2^(k-1)/2, base*2^(k-1)], so the
+    # third is at least twice the first (a constant or linear backoff fails here)
+    for attempt, slept in enumerate(sleeps.calls, start=1):
+        ceiling = 0.001 * 2 ** (attempt - 1)
+        assert ceiling / 2 <= slept <= ceiling, (attempt, slept)
+    assert sleeps.calls[2] >= 2 * sleeps.calls[0]
 
 
 async def test_get_5xx_gives_up_after_max_attempts(router: respx.Router) -> None:

@@ -116,7 +116,8 @@ class ClientOrgConnector:
         return [f"Secret {obj.namespace}/{n}" for n in names]
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll)
+        return translate_datadog_error(exc, self.settings.wait_poll,
+                                       self.settings.permission_recheck)
 
 
 class ClientOrgExternal:

@@ -132,7 +132,8 @@ async def credentials_from_secret(
     )
 
 
-def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0) -> ReconcileOutcome | None:
+def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0,
+                            permission_recheck: float = 30.0) -> ReconcileOutcome | None:
     """Datadog errors as engine outcomes: waits retry by themselves (with the engine's
     backoff), blocks need a human or a spec change."""
     if not isinstance(exc, DatadogError):
@@ -149,7 +150,7 @@ def translate_datadog_error(exc: BaseException, wait_poll: float = 15.0) -> Reco
                 f"permission{'s' if ' and ' in needed else ''} (or are no longer valid). "
                 f"Grant {needed} to the application key (its scopes, or its owner's role), "
                 "or put keys that have it in the Secret; the operator retries by itself",
-                delay=max(wait_poll, 30),
+                delay=max(wait_poll, permission_recheck),
             )
     if isinstance(exc, AuthenticationError):
         return Waiting("CredentialsInvalid",

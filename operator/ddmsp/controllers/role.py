@@ -239,7 +239,8 @@ class RoleConnector:
         return RoleExternal(ctx, target, await self.catalogue.get(target.dd))
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll)
+        return translate_datadog_error(exc, self.settings.wait_poll,
+                                       self.settings.permission_recheck)
 
 
 _OWNED_KEYS = ("roleId", "adopted", "createStartedAt")

@@ -173,7 +173,8 @@ class SamlConnector:
         return SamlExternal(ctx, target, public_id, self.settings)
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll)
+        return translate_datadog_error(exc, self.settings.wait_poll,
+                                       self.settings.permission_recheck)
 
 
 class SamlExternal:

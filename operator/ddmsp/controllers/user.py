@@ -102,7 +102,8 @@ class UserConnector:
         return UserExternal(ctx, target, self.settings.wait_poll)
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll)
+        return translate_datadog_error(exc, self.settings.wait_poll,
+                                       self.settings.permission_recheck)
 
 
 class UserExternal:
