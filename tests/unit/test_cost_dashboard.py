@@ -4,6 +4,7 @@ every query names only metrics the operator exports (a renamed gauge fails here)
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -107,8 +108,11 @@ def dashboard_checker() -> str:
     """hack/dashboard-check, built by CI's setup step (here too when missing or stale)."""
     subprocess.run(["bash", str(CHECKER_SETUP)], capture_output=True, timeout=900)
     if not CHECKER.exists():
-        pytest.skip("ddmsp-dashboard-check could not be built (hack/ci-setup.d/"
-                    "31-dashboard-check.sh: Go or the grafana-foundation-sdk module missing)")
+        why = ("ddmsp-dashboard-check could not be built (hack/ci-setup.d/"
+               "31-dashboard-check.sh: Go or the grafana-foundation-sdk module missing)")
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs hack/ci-setup.d/31-dashboard-check.sh, yet: {why}")
+        pytest.skip(why)
     return str(CHECKER)
 
 
