@@ -30,7 +30,10 @@ def row_of(body: dict[str, Any]) -> dict[str, Any]:
     cost = status.get("cost") or {}
     budget = status.get("budget") or {}
     top = (cost.get("topProducts") or [{}])[0]
-    percent = budget.get("projectedPercent") or budget.get("estimatedPercent")
+    # the figure `kubectl get -o wide` shows too (status.budget.percent); older statuses
+    # without it: the same rule, projected if known, else estimated
+    percent = budget.get("percent") or budget.get("projectedPercent") \
+        or budget.get("estimatedPercent")
     return {
         "namespace": meta.get("namespace", ""),
         "client": meta["name"],

@@ -49,7 +49,8 @@ class Env:
         self.port = free_port()
         self.op: OperatorProcess | None = None
 
-    def start(self, calendar: datetime | None = None) -> OperatorProcess:
+    def start(self, calendar: datetime | None = None,
+              refresh_interval: float = 10) -> OperatorProcess:
         """Start the operator; ``calendar`` pins its calendar (``DDMSP_CLOCK_START``)."""
         pinned = {"DDMSP_CLOCK_START": calendar.strftime("%Y-%m-%dT%H:%M:%SZ")} \
             if calendar else {}
@@ -57,7 +58,8 @@ class Env:
             self.cluster.kubeconfig, self.sim.base_url, [self.namespace],
             self.tmp / "operator.log",
             extra_env={"DDMSP_PARTNER_SECRET": f"{self.namespace}/partner", **pinned},
-            extra_args=["--cost-refresh-interval", "10", "--metrics-port", str(self.port)],
+            extra_args=["--cost-refresh-interval", str(refresh_interval),
+                        "--metrics-port", str(self.port)],
         ).start()
         return self.op
 
@@ -306,3 +308,46 @@ def test_missing_cost_permissions_are_named_and_provisioning_goes_on(
              (partner().get("missingPermissions") or []))
     ready = next(c for c in partner()["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False" and ready["reason"] == "MissingPermission"
+
+
+def test_a_budget_is_judged_when_it_is_set_not_at_the_next_refresh(env: Env) -> None:
+    """A budget added to a client whose cost is known raises its conditions at once (the
+    refresh interval here is an hour), and `-o wide`, `ddmsp report` and the metric show
+    one figure. Before the 12th Datadog projects nothing: the message says so."""
+    early = datetime(2030, 3, 5, 9, tzinfo=UTC)  # no projection yet
+    env.sim.set_clock(early)
+    env.start(calendar=early, refresh_interval=3600)
+    env.apply("acme", displayName="Acme Corp")
+    env.wait("acme cost", lambda: env.status("acme").get("cost"))
+    estimated = float(env.status("acme")["cost"]["estimatedTotal"])
+    assert estimated > 0
+    limit = max(1, int(estimated / 2.29))  # the estimate is ~229% of it
+    env.patch("acme", {"budget": {"monthlyLimit": limit}})
+    exceeded = env.wait("BudgetExceeded at once", lambda: (lambda c: c if c and c["status"]
+                        == "True" else None)(env.condition("acme", "BudgetExceeded")),
+                        timeout=60)
+    assert exceeded["reason"] == "EstimateOverBudget"
+    budget = env.status("acme")["budget"]
+    assert budget["basis"] == "estimated" and "projectedPercent" not in budget
+    want = f"{estimated / limit * 100:.1f}"
+    assert budget["percent"] == budget["estimatedPercent"] == want
+    # a threshold below the ratio: the warning names the missing projection, not "0.0%"
+    env.patch("acme", {"budget": {"monthlyLimit": int(estimated * 10) + 1,
+                                  "warnAtPercent": [5, 100]}})
+    warning = env.wait("BudgetWarning", lambda: (lambda c: c if c and c["status"] == "True"
+                       and c["reason"] == "ThresholdReached" else None)(
+                           env.condition("acme", "BudgetWarning")), timeout=60)
+    assert "no projection yet" in warning["message"] and "projection 0.0%" not in warning[
+        "message"]
+    shown = env.status("acme")["budget"]["percent"]
+    wide = env.cluster.kubectl("-n", env.namespace, "get", "ddorg", "acme", "-o", "wide",
+                               "--no-headers").stdout
+    assert shown in wide.split()
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("DDMSP_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "ddmsp", "report", "-n", env.namespace, "-o", "json",
+         "--kubeconfig", str(env.cluster.kubeconfig)],
+        check=True, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+        env={**clean_env, "PYTHONPATH": str(REPO_ROOT / "operator")})
+    row = json.loads(out.stdout)["clients"][0]
+    assert f"{row['budget_percent']:.1f}" == shown

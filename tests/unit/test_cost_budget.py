@@ -60,3 +60,14 @@ def test_no_projection_yet_judges_the_estimate_only() -> None:
     assert judged.status["estimatedPercent"] == "90.0"
     assert "projectedPercent" not in judged.status
     assert judged.status["notified"] == ["estimated:80"]
+    # the one figure shown everywhere, and a message that does not pretend a projection
+    assert judged.status["percent"] == "90.0" and judged.status["basis"] == "estimated"
+    ok, reason, message = judged.conditions[BUDGET_WARNING]
+    assert ok and reason == "ThresholdReached"
+    assert "no projection yet" in message and "projection 0.0%" not in message
+
+
+def test_the_shown_percent_is_the_projection_once_there_is_one() -> None:
+    judged = judge({"monthlyLimit": 100}, cost("2026-11", 20, 60), None)
+    assert judged.status["percent"] == "60.0" and judged.status["basis"] == "projected"
+    assert "projection 60.0%" in judged.conditions[BUDGET_WARNING][2]

@@ -44,6 +44,8 @@ def judge(budget: dict[str, Any], cost: dict[str, Any],
                               "estimatedPercent": _pct(ratios["estimated"] * 100)}
     if "projected" in ratios:
         status["projectedPercent"] = _pct(ratios["projected"] * 100)
+    status["basis"] = "projected" if "projected" in ratios else "estimated"
+    status["percent"] = status[f"{status['basis']}Percent"]
     announce: list[tuple[str, str]] = []
     for basis in BASES:
         if basis not in ratios:
@@ -60,6 +62,8 @@ def judge(budget: dict[str, Any], cost: dict[str, Any],
                                  f"{threshold}%)"))
     status["notified"] = notified
     est, proj = ratios["estimated"] * 100, ratios.get("projected", 0.0) * 100
+    projection = (f"projection {proj:.1f}%" if "projected" in ratios else
+                  "no projection yet (Datadog projects a month from about its 12th)")
     lowest = thresholds[0]
     exceeded = est >= 100
     conditions = {
@@ -76,10 +80,10 @@ def judge(budget: dict[str, Any], cost: dict[str, Any],
                    f"the projected month end is {proj:.1f}% of the ${limit:.2f} budget")
     elif max(est, proj) >= lowest:
         warning = (True, "ThresholdReached",
-                   f"estimate {est:.1f}%, projection {proj:.1f}% of the budget (warn at "
+                   f"estimate {est:.1f}%, {projection} of the ${limit:.2f} budget (warn at "
                    f"{lowest}%)")
     else:
         warning = (False, "WithinBudget",
-                   f"estimate {est:.1f}%, projection {proj:.1f}% of the budget")
+                   f"estimate {est:.1f}%, {projection} of the ${limit:.2f} budget")
     conditions[BUDGET_WARNING] = warning
     return Judgement(status=status, conditions=conditions, announce=announce, ratios=ratios)

@@ -207,6 +207,10 @@ class ClientOrgExternal:
         record["name"] = org.name or record.get("name", "")
         if self.refresher is not None and not self.obj.status.get("cost"):
             self.refresher.poke()  # a new client: cost arrives with the next (early) refresh
+        elif self.refresher is not None and not self.ctx.drift_check:
+            # a spec change (a budget added, changed or removed): judged now from the cost
+            # already known, not at the next hourly refresh
+            self.refresher.rejudge(self.obj.namespace, self.obj.name)
         return self._compare_name(org)
 
     def _compare_name(self, org: Org) -> Observation:

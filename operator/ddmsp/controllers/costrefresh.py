@@ -78,6 +78,7 @@ class CostRefresher:
         # reconciler that raced ours (and carried the older status.budget) cannot make a
         # threshold announce twice
         self._announced: dict[tuple[str, str, str], set[str]] = {}
+        self._rejudging: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ the loop
     def start(self) -> None:
@@ -93,6 +94,27 @@ class CostRefresher:
 
     def poke(self) -> None:
         self._wake.set()
+
+    def rejudge(self, namespace: str, name: str) -> None:
+        """Judge one client's budget again now, from the last view read (no Datadog call):
+        a budget added or changed is judged at once, not at the next hourly refresh. With
+        no view yet (a restart), an early refresh is asked for instead."""
+        task = asyncio.get_running_loop().create_task(self._rejudge(namespace, name))
+        self._rejudging.add(task)
+        task.add_done_callback(self._rejudging.discard)
+
+    async def _rejudge(self, namespace: str, name: str) -> None:
+        try:
+            body = await self.kube.get_fresh(CLIENT_ORG, namespace, name)
+            member = await self._client(body) if body is not None else None
+            view = self.last_views.get(member.partner.key) if member is not None else None
+            if member is None or view is None:
+                self.poke()
+                return
+            await self._update_client(member, view)
+        except Exception as exc:  # advisory: the next refresh judges it anyway
+            log.info("%s/%s: budget not judged now (%s); the next cost refresh will",
+                     namespace, name, type(exc).__name__)
 
     async def _loop(self) -> None:
         # This loop holds no reconcile worker: it may wait out a rate-limit reset (as it

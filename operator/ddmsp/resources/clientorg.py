@@ -331,7 +331,16 @@ class BudgetStatus(KubeModel):
         default=None, description="Month-to-date estimate as a percentage of the budget."
     )
     projected_percent: str | None = Field(
-        default=None, description="Projected month-end cost as a percentage of the budget."
+        default=None, description="Projected month-end cost as a percentage of the budget "
+        "(absent until Datadog projects the month, from about the 12th)."
+    )
+    percent: str | None = Field(
+        default=None, description="The one figure shown in `kubectl get -o wide` and "
+        "`ddmsp report`: the projected percentage once Datadog projects the month, before "
+        "that the month-to-date estimate's (see basis)."
+    )
+    basis: Literal["estimated", "projected"] | None = Field(
+        default=None, description="Which cost `percent` is based on."
     )
     notified: list[str] = Field(
         default_factory=list,
@@ -395,7 +404,7 @@ def _kind_info() -> KindInfo:
             {"name": "Projected", "type": "string", "priority": 1,
              "jsonPath": ".status.cost.projectedTotal"},
             {"name": "Budget %", "type": "string", "priority": 1,
-             "jsonPath": ".status.budget.projectedPercent"},
+             "jsonPath": ".status.budget.percent"},
         ),
         spec_rules=tuple(SPEC_RULES),
         # Only admission sees metadata.name: the Secrets named after it must stay valid names.
