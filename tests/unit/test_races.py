@@ -490,3 +490,69 @@ async def test_only_a_loop_that_holds_no_worker_waits_out_a_long_reset() -> None
         assert slept == [5]
     finally:
         await dd.aclose()
+
+
+async def test_the_partners_cost_merge_keeps_what_the_checker_wrote_meanwhile() -> None:
+    """DatadogPartner has two writers: the key checker (Ready, org_management) and the cost
+    merge (CostReadable, cost permissions). The merge used to send its conditions list from
+    its own read without a precondition: a checker verdict written in between vanished.
+    The API server is faked (merge patch with lists replaced, resourceVersion enforced)."""
+    import copy
+
+    from kubernetes import client
+
+    from ddmsp.controllers.costs import PartnerView
+    from ddmsp.controllers.partner import merge_cost_status
+    from ddmsp.reconcile.conditions import get_condition, set_condition
+    from ddmsp.reconcile.statuswrite import apply_merge_patch
+
+    body: dict[str, Any] = {
+        "metadata": {"name": "p", "resourceVersion": "1", "generation": 1},
+        "status": {"missingPermissions": [],
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "KeysValid"}]}}
+    raced = [False]
+
+    def checker_writes() -> None:  # the checker's verdict, between the merge's read and write
+        raced[0] = True
+        status = body["status"]
+        set_condition(status["conditions"], "Ready", False, "MissingPermission", "no org_mgmt")
+        status["missingPermissions"] = ["org_management"]
+        body["metadata"]["resourceVersion"] = "2"
+
+    def patch(patch_body: dict[str, Any]) -> dict[str, Any]:
+        if not raced[0]:
+            checker_writes()
+        version = (patch_body.get("metadata") or {}).get("resourceVersion")
+        if version and version != body["metadata"]["resourceVersion"]:
+            raise client.ApiException(status=409)
+        body["status"] = apply_merge_patch(body["status"], patch_body["status"])
+        body["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
+        return copy.deepcopy(body)
+
+    class Custom:  # what get_partner and an unconditional status patch call
+        def get_cluster_custom_object(self, *args: Any) -> dict[str, Any]:
+            return copy.deepcopy(body)
+
+        def patch_cluster_custom_object_status(self, *args: Any) -> dict[str, Any]:
+            return patch(args[-1])
+
+    class Kube:  # the KubeAPI calls of reconcile/statuswrite.py
+        custom = Custom()
+
+        async def get_fresh(self, *args: Any) -> dict[str, Any]:
+            return copy.deepcopy(body)
+
+        async def patch_status(self, info: Any, ns: str, name: str, status: dict[str, Any],
+                               *, resource_version: str | None = None) -> dict[str, Any]:
+            meta = {"resourceVersion": resource_version} if resource_version else {}
+            return patch({"metadata": meta, "status": status})
+
+    view = PartnerView(month="2026-12", missing_permissions={"usage_read"})
+    await merge_cost_status(Kube(), "p", view, view.totals(), 3)  # type: ignore[arg-type]
+    status = body["status"]
+    assert (get_condition(status["conditions"], "Ready") or {}).get("reason") \
+        == "MissingPermission", status["conditions"]
+    assert (get_condition(status["conditions"], "CostReadable") or {}).get("reason") \
+        == "MissingPermission"
+    assert status["missingPermissions"] == ["org_management", "usage_read"]
+    assert status["clients"] == 3
