@@ -16,6 +16,7 @@ from typing import Any, cast
 from kubernetes import client, config
 
 from ddmsp import API_GROUP, API_VERSION
+from ddmsp.cli_errors import describe
 from ddmsp.resources.clientorg import CLIENT_ORG
 
 
@@ -81,8 +82,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {ref} in namespace {namespace}: {exc}", file=sys.stderr)
         return 1
     except client.ApiException as exc:
-        why = {404: "not found", 403: "forbidden"}.get(exc.status, f"HTTP {exc.status}")
-        print(f"error: {ref} in namespace {namespace}: {why}", file=sys.stderr)
+        verb = "patch" if exc.status == 403 else "get"
+        print(f"error: {ref}: {describe(exc, verb, f'{info.plural}.{API_GROUP}', namespace)}",
+              file=sys.stderr)
         return 1
     print(f"{ref} registration confirmed")
     return 0

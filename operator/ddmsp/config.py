@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
@@ -51,6 +51,14 @@ class OperatorSettings(BaseModel):
         default=5.0, gt=0,
         description="DDMSP_METADATA_POLL (s): how often an IdP metadata ConfigMap/Secret "
         "without the label ddmsp.io/idp-metadata is re-read by name",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="DDMSP_LOG_FORMAT: text (one line, [namespace/name] prefix) or json (one "
+        "object per line with an `object` field naming the Kubernetes object)",
+    )
+    verbose: bool = Field(
+        default=False, description="DDMSP_VERBOSE: DEBUG lines too (every pass and timer)"
     )
     worker_limit: int = Field(default=64, gt=0, description="DDMSP_WORKER_LIMIT")
     kube_threads: int = Field(default=32, gt=0, description="DDMSP_KUBE_THREADS")
@@ -148,6 +156,8 @@ _ENV = {
     "create_settle_seconds": "DDMSP_CREATE_SETTLE_SECONDS",
     "metadata_poll": "DDMSP_METADATA_POLL",
     "worker_limit": "DDMSP_WORKER_LIMIT",
+    "log_format": "DDMSP_LOG_FORMAT",
+    "verbose": "DDMSP_VERBOSE",
     "kube_threads": "DDMSP_KUBE_THREADS",
     "liveness": "DDMSP_LIVENESS",
     "metrics_port": "DDMSP_METRICS_PORT",
@@ -184,6 +194,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between cost/usage refreshes per partner (default 3600)")
     parser.add_argument("--drift-interval", type=float, help="seconds between drift checks")
     parser.add_argument("--wait-poll", type=float, help="seconds between dependency checks")
+    parser.add_argument("--log-format", choices=["text", "json"],
+                        help="text (default) or json, one object per line")
+    parser.add_argument("--verbose", type=_bool, help="log every pass and timer (DEBUG); "
+                        "default false")
     parser.add_argument("--permission-recheck", type=float,
                         help="seconds before a permission Datadog refused is asked again")
     parser.add_argument("--metadata-poll", type=float,

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, cast
 
+from ddmsp.cli_errors import describe
+
 COLUMNS = ("namespace", "client", "display_name", "mode", "phase", "org_id", "estimated",
            "projected", "last_month", "budget_percent", "top_product", "cost_read_at")
 HEADERS = {"namespace": "NAMESPACE", "client": "CLIENT", "display_name": "DISPLAY NAME",
@@ -138,8 +140,9 @@ def main(args: argparse.Namespace,
     try:
         bodies = lister(args.kubeconfig, list(args.namespaces or []))
     except Exception as exc:  # one line, not a trace: this is a user command
-        print(f"ddmsp report: cannot read DatadogClientOrgs: {type(exc).__name__}: "
-              f"{str(exc)[:300]}", file=sys.stderr)
+        namespaces = list(args.namespaces or [])
+        print("ddmsp report: " + describe(exc, "list", "datadogclientorgs.ddmsp.io",
+                                          ",".join(namespaces) or None), file=sys.stderr)
         return 2
     rows = [row_of(b) for b in bodies]
     descending = args.sort_by in NUMERIC and not args.ascending

@@ -11,7 +11,7 @@ from typing import Any, cast
 import kopf
 from kubernetes import client, config
 
-from ddmsp import API_GROUP
+from ddmsp import API_GROUP, logsetup
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import build_controllers
 from ddmsp.controllers.costrefresh import CostRefresher
@@ -164,18 +164,6 @@ async def run_operator(settings: OperatorSettings) -> None:
         raise SystemExit(1)  # as client-go does: a deposed leader exits and restarts
 
 
-class _WaitsAreNotErrors(logging.Filter):
-    """kopf logs every TemporaryError at ERROR; for ddmsp those are planned waits
-    (DPN registration, an org not Ready yet, a rate-limit reset): log them at INFO."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.INFO and str(record.msg).startswith("Handler 'watch'"):
-            return False  # the watch-event hook runs on every event: its success is noise
-        if record.levelno == logging.ERROR and "failed temporarily" in str(record.msg):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
-
-
 def main(settings: OperatorSettings) -> int:
     """Run until stopped; a missing or broken kubeconfig is a one-line error, not a trace."""
     try:
@@ -184,10 +172,6 @@ def main(settings: OperatorSettings) -> int:
         print(f"ddmsp run: cannot load Kubernetes credentials: {exc}. Set KUBECONFIG or "
               "run in a Pod with a ServiceAccount.", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_WaitsAreNotErrors())
+    logsetup.configure(settings.log_format, verbose=settings.verbose)
     asyncio.run(run_operator(settings))
     return 0

@@ -65,4 +65,5 @@ def test_json_and_csv_carry_every_column_faked_lister(capsys: pytest.CaptureFixt
 def test_unreadable_cluster_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     code = cli_main(["report", "--kubeconfig", "/nonexistent/kubeconfig"])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("ddmsp report: cannot read DatadogClientOrgs")
+    assert code == 2 and err.startswith("ddmsp report: no Kubernetes credentials")
+    assert err.count("\n") == 1 and "KUBECONFIG or --kubeconfig" in err

@@ -325,10 +325,12 @@ class Reconciler:
                                obj.generation)
 
     async def _finish(self, obj: ManagedObject, result: Result) -> Result:
+        before = cond.get_condition(obj.original_status.get("conditions") or [], cond.READY)
         if obj.handled:
             obj.status["observedGeneration"] = obj.generation
         if not self._message_only_refresh(obj, result):
             await self._write_status(obj)
+        _log_ready_change(obj, before)
         ready = cond.is_true(obj.conditions, cond.READY)
         metrics.READY.labels(self.info.kind, obj.namespace, obj.name).set(1 if ready else 0)
         metrics.RECONCILES.labels(self.info.kind, _outcome_label(obj, result, ready)).inc()
@@ -393,6 +395,8 @@ class Reconciler:
         return known
 
     async def _event(self, obj: ManagedObject, type_: str, reason: str, message: str) -> None:
+        log.log(logging.WARNING if type_ == "Warning" else logging.INFO, "%s: %s: %s",
+                _who(obj), reason, message)
         await self.kube.post_event(obj.body, type_, reason, message)
 
     async def _event_once(self, obj: ManagedObject, type_: str, reason: str, message: str) -> None:
@@ -401,6 +405,26 @@ class Reconciler:
         if ready and ready.get("reason") == reason and ready.get("message") == message:
             return
         await self._event(obj, type_, reason, message)
+
+
+def _who(obj: ManagedObject) -> str:
+    """``DatadogRole team-a/sre (org o1abc)``: kind, namespace/name and, when known, the org."""
+    status = obj.status
+    org = ((status.get("clientOrg") or {}).get("publicId") or status.get("orgPublicId")
+           or ((obj.body.get("spec") or {}).get("orgRef") or {}).get("name"))
+    return f"{obj.info.kind} {obj.namespace}/{obj.name}" + (f" (org {org})" if org else "")
+
+
+def _log_ready_change(obj: ManagedObject, before: dict[str, Any] | None) -> None:
+    """One INFO line when the Ready condition's status or reason changed in this pass;
+    a pass that changed neither (a drift check, a retry of the same wait) logs at DEBUG."""
+    before = before or {}
+    after = cond.get_condition(obj.conditions, cond.READY) or {}
+    level = logging.INFO if (before.get("status"), before.get("reason")) != \
+        (after.get("status"), after.get("reason")) else logging.DEBUG
+    if log.isEnabledFor(level):
+        log.log(level, "%s: Ready=%s %s%s", _who(obj), after.get("status"), after.get("reason"),
+                f": {after['message']}" if after.get("message") else "")
 
 
 def _only_messages_differ(old: dict[str, Any], new: dict[str, Any]) -> bool:
