@@ -1,13 +1,12 @@
-"""SAML: IdP metadata upload (v1 and v2), authn mappings and org configs.
+"""SAML: IdP metadata upload (v1 and v2) and authn mappings.
 
-Why: the operator uploads customers' IdP metadata, maps SAML attributes to roles and sets the
-SAML-related org configs; this area mirrors the "Organizations / IdP metadata", "Authn
-Mappings" and "Org Configs" sections of Datadog's API reference.
+Why: the operator uploads customers' IdP metadata and maps SAML attributes to roles; this area
+mirrors the "Organizations / IdP metadata" and "Authn Mappings" sections of Datadog's API
+reference. Org configs live in ``orgconfigs``.
 """
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,9 +28,7 @@ from ddmsp.simulator.http import (
 from ddmsp.simulator.idp import IdpMetadata, parse_idp_metadata
 from ddmsp.simulator.orgs import ORG_PATH, own_org, require_saml_possible
 from ddmsp.simulator.roles import RolesState, role_json
-from ddmsp.simulator.store import Org, SimError, load_data, now_iso
-
-ORG_CONFIG_SEED: list[dict[str, Any]] = load_data("org_configs.json")["org_configs"]
+from ddmsp.simulator.store import Org, SimError, now_iso
 
 
 @dataclass
@@ -46,32 +43,9 @@ class AuthnMapping:
     modified_at: str
 
 
-def org_config_not_found(name: str) -> str:
-    """The recorded 404 message (datadog-api-client-python
-    test_get_a_specific_org_config_value_returns_not_found_response:
-    ``{"errors":["OrgConfig: i_dont_exist not found"]}``)."""
-    return f"OrgConfig: {name} not found"
-
-
-def _value_fits(value_type: str, value: Any) -> bool:
-    """Whether an org config value matches its declared value_type."""
-    if value_type == "bool":
-        return isinstance(value, bool)
-    if value_type == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if value_type in ("enum", "string"):
-        return isinstance(value, str)
-    return isinstance(value, list) and all(isinstance(x, str) for x in value)
-
-
 # ------------------------------------------------------------------------------------ state
 class SamlState(RolesState):
-    """IdP metadata, authn mappings (they point at roles) and org configs of each org."""
-
-    def _init_org(self, org: Org) -> None:
-        super()._init_org(org)
-        for cfg in ORG_CONFIG_SEED:
-            org.org_configs[cfg["name"]] = {**copy.deepcopy(cfg), "modified_at": None}
+    """IdP metadata and authn mappings (they point at roles) of each org."""
 
     def _decode_org(self, raw: dict[str, Any]) -> None:
         super()._decode_org(raw)
@@ -102,9 +76,6 @@ class SamlState(RolesState):
                 "sso_url": org.idp_metadata.sso_url,
             }
         )
-        out["org_configs"] = {
-            k: v["value"] for k, v in org.org_configs.items() if v.get("modified_at") is not None
-        }
 
     # --------------------------------------------------------------------- authn mappings
     def find_mapping(self, org: Org, mapping_id: str) -> AuthnMapping:
@@ -170,19 +141,6 @@ class SamlState(RolesState):
             if meta.sso_url:
                 org.settings["saml_idp_endpoint"] = meta.sso_url
 
-    def update_org_config(self, org: Org, name: str, value: Any) -> dict[str, Any]:
-        """Set an org config value after checking it against its value_type."""
-        with self.lock:
-            cfg = org.org_configs.get(name)
-            if cfg is None:
-                raise SimError(404, org_config_not_found(name))
-            vt = cfg["value_type"]
-            if not _value_fits(vt, value):
-                raise SimError(400, f"Invalid value for org config '{name}' of type {vt}")
-            cfg["value"] = copy.deepcopy(value)
-            cfg["modified_at"] = now_iso()
-            return cfg
-
     # ------------------------------------------------------------------- drift mutators
     def add_authn_mapping(
         self, org_public_id: str, attribute_key: str, attribute_value: str, role_name: str
@@ -211,21 +169,6 @@ def mapping_json(m: AuthnMapping) -> dict[str, Any]:
             "modified_at": m.modified_at,
         },
         "relationships": {"role": {"data": {"type": "roles", "id": m.role_id}}},
-    }
-
-
-def org_config_json(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A v2 org config resource."""
-    return {
-        "type": "org_configs",
-        "id": cfg["id"],
-        "attributes": {
-            "name": cfg["name"],
-            "description": cfg["description"],
-            "value_type": cfg["value_type"],
-            "value": cfg["value"],
-            "modified_at": cfg["modified_at"],
-        },
     }
 
 
@@ -380,36 +323,7 @@ async def upload_idp_v2(request: web.Request) -> web.Response:
     )
 
 
-async def list_org_configs(request: web.Request) -> web.Response:
-    """GET /api/v2/org_configs."""
-    org = caller_org(request)
-    with state_of(request).lock:
-        data = [org_config_json(c) for c in org.org_configs.values()]
-    return web.json_response({"data": data})
-
-
-async def get_org_config(request: web.Request) -> web.Response:
-    """GET /api/v2/org_configs/{org_config_name}."""
-    name = request.match_info["org_config_name"]
-    cfg = caller_org(request).org_configs.get(name)
-    if cfg is None:
-        raise SimError(404, org_config_not_found(name))
-    return web.json_response({"data": org_config_json(cfg)})
-
-
-async def update_org_config(request: web.Request) -> web.Response:
-    """PATCH /api/v2/org_configs/{org_config_name}."""
-    name = request.match_info["org_config_name"]
-    data = data_of(await read_json(request), "org_configs")
-    attrs = need_obj(data.get("attributes"), "data.attributes")
-    if "value" not in attrs:
-        raise SimError(400, "attributes.value is required")
-    cfg = state_of(request).update_org_config(caller_org(request), name, attrs["value"])
-    return web.json_response({"data": org_config_json(cfg)})
-
-
 MAPPING_PATH = "/api/v2/authn_mappings/{authn_mapping_id}"
-CONFIG_PATH = "/api/v2/org_configs/{org_config_name}"
 
 ROUTES: list[Route] = [
     ("POST", ORG_PATH + "/idp_metadata", upload_idp_v1, "both", "saml"),
@@ -419,7 +333,4 @@ ROUTES: list[Route] = [
     ("PATCH", MAPPING_PATH, update_mapping, "both", "authn_mappings"),
     ("DELETE", MAPPING_PATH, delete_mapping, "both", "authn_mappings"),
     ("POST", "/api/v2/saml_configurations/idp_metadata", upload_idp_v2, "both", "saml"),
-    ("GET", "/api/v2/org_configs", list_org_configs, "both", "org_configs"),
-    ("GET", CONFIG_PATH, get_org_config, "both", "org_configs"),
-    ("PATCH", CONFIG_PATH, update_org_config, "both", "org_configs"),
 ]

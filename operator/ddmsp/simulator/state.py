@@ -3,7 +3,8 @@
 Why: the simulator must keep Datadog's invariants (keys belong to one org, role names are unique
 per org, a child org is readable only with its own keys, ...) in one place that the HTTP layer,
 the tests (drift mutators, snapshots) and the CLI (--state-file) all share. Each area keeps its
-state in its own mixin (``orgs.OrgsState``, ``roles.RolesState``, ``saml.SamlState``, ...);
+state in its own mixin (``orgs.OrgsState``, ``roles.RolesState``, ``saml.SamlState``,
+``orgconfigs.OrgConfigsState``, ...);
 adding an area is one more base class here. Every public method takes the lock because the
 aiohttp app runs in another thread than the tests that poke at it. ``state.clock``
 (``ddmsp.simulator.clock.SimClock``) is the one clock every area reads for "now";
@@ -20,6 +21,7 @@ from typing import Any
 from ddmsp.simulator.clock import rfc3339
 from ddmsp.simulator.faults import FaultsState
 from ddmsp.simulator.idp import IdpMetadata
+from ddmsp.simulator.orgconfigs import OrgConfigsState
 from ddmsp.simulator.orgs import OrgsState, default_settings, validate_org_name
 from ddmsp.simulator.permissions import KeyPermissionsState
 from ddmsp.simulator.ratelimits import DEFAULT_RATE_LIMITS, RateInfo, RateLimit, RateLimitState
@@ -73,7 +75,8 @@ __all__ = [
 
 
 class SimState(
-    OrgsState, SamlState, UsersState, KeyPermissionsState, RateLimitState, FaultsState
+    OrgsState, SamlState, OrgConfigsState, UsersState, KeyPermissionsState, RateLimitState,
+    FaultsState,
 ):
     """All simulated Datadog state plus the simulator's own knobs (faults, limits, calls)."""
 
