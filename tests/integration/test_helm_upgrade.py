@@ -85,9 +85,12 @@ def test_upgrade_from_the_previous_chart_keeps_objects_ready_without_datadog_wri
             for example in EXAMPLES:
                 cluster.kubectl("-n", namespace, "apply", "-f",
                                 str(REPO_ROOT / "examples" / example))
-            wait_for(lambda: all(s == "True" for s, _ in ready(api, namespace).values()),
-                     timeout=180, what=f"all Ready under {PREVIOUS}; log:\n"
-                                       f"{before.log()[-3000:]}")
+            try:
+                wait_for(lambda: all(s == "True" for s, _ in ready(api, namespace).values()),
+                         timeout=180, what=f"all Ready under {PREVIOUS}")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {ready(api, namespace)}; log:\n"
+                                     f"{before.log()[-3000:]}") from None
             settled = ready(api, namespace)
         finally:
             before.stop()  # the Recreate strategy: the old Pod goes first

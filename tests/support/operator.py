@@ -43,9 +43,12 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             **({} if self.command else {"PYTHONPATH": str(REPO_ROOT / "operator")}),
-            # Plain HTTP on 127.0.0.1 where a test scrapes metrics (--metrics-port N); an
-            # environment variable, not a flag, so older versions of the code ignore it.
+            # Environment variables, not flags, so that an older version of the code (the
+            # upgrade test runs the previous release) ignores what it does not know:
+            # plain HTTP on 127.0.0.1 where a test scrapes metrics (--metrics-port N);
             "DDMSP_METRICS_SECURE": "false",
+            # production waits 30 s before asking Datadog again about a refused permission
+            "DDMSP_PERMISSION_RECHECK": "2",
             **self.extra_env,
         }
         env.pop("DDMSP_CRASH_AT", None)
@@ -56,8 +59,6 @@ class OperatorProcess:
             "--datadog-url", self.datadog_url,
             "--liveness", "", "--metrics-port", "0",
             "--wait-poll", "1", "--drift-interval", "600", "--backoff-cap", "10",
-            # production waits 30 s before asking Datadog again about a refused permission
-            "--permission-recheck", "2",
             *[a for ns in self.namespaces for a in ("--namespace", ns)],
             *self.extra_args,
         ]
