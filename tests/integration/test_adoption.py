@@ -143,7 +143,7 @@ def test_existing_user_is_refused_until_adopted(operator: Operator,
         cond["message"] and ADMIN in cond["message"]
     status = operator.get(USERS, "boss")["status"]
     assert "userId" not in status and status["phase"] == "Stalled"
-    assert sim.state.calls()["POST /api/v2/users"] == {409: 1}
+    assert "POST /api/v2/users" not in sim.state.calls()  # looked up, never sent
     # Deleting it disables nobody: status never proved the user this object's.
     delete(operator, USERS, "boss")
     wait_for(lambda: gone(operator, USERS, "boss"), timeout=45, what="boss deleted")
@@ -263,3 +263,21 @@ def test_a_ready_org_that_loses_access_is_not_phase_ready(operator: Operator,
     sim.set_org_permissions(pid, None)
     operator.wait_condition(ORGS, "acme", timeout=120)
     assert operator.get(ORGS, "acme")["status"]["phase"] == "Ready"
+
+
+def test_a_user_create_whose_answer_was_lost_is_recognised_not_refused(
+        operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    pid = ready_org(operator)
+    sim.add_fault(route="POST /api/v2/users", commit_then_drop=True, times=1)
+    operator.apply(USERS, user("lost", "lost@client.example"))
+    operator.wait_condition(USERS, "lost", timeout=60)
+    status = operator.get(USERS, "lost")["status"]
+    dd = sim_user(sim, pid, "lost@client.example")
+    assert status["userId"] == dd["id"] and "adopted" not in status
+    assert "createStartedAt" not in status
+    # The answer dropped, then (the client's retry or the next pass) Datadog's 409.
+    assert sim.state.calls()["POST /api/v2/users"] == {0: 1, 409: 1}
+    assert dd["roles"] == [READ_ONLY]
+    assert any(e.reason == "Created" and "answer was lost" in e.message
+               for e in operator.events("lost"))

@@ -4,8 +4,9 @@ What Datadog imposes, and how this client follows it (evidence in ``simulator/us
 - An email is a user's identity and Datadog never deletes users: a create for an email that
   exists (even disabled) answers 409. Adoption is explicit, as for every kind: that user is
   taken over only when ``spec.adopt`` names it; otherwise the object stalls (``UserExists``)
-  naming the user and the fix. ``status.createStartedAt`` is saved before a create, so the
-  409 that follows a create whose answer was lost is recognised as this object's own user.
+  naming the user and the fix, and nothing is sent. The email is looked up before a create
+  and ``status.createStartedAt`` saved, so the 409 that follows a create whose answer was
+  lost (no user had the email when it began) is recognised as this object's own user.
 - ``DELETE /api/v2/users/{id}`` only disables; ``deletionPolicy: Delete`` means "disable".
   Only the user recorded in ``status.userId`` (created or adopted) is ever disabled;
   ObserveOnly reports the user with the spec's email without recording it as its own.
@@ -312,7 +313,13 @@ class UserExternal:
     async def create(self) -> None:
         started = self.obj.status.get("createStartedAt")
         if not started:
-            self.obj.status["createStartedAt"] = now_rfc3339()
+            # Only an email nobody has is created: an existing user (even disabled) is
+            # someone else's until spec.adopt names it. Nothing is sent for it.
+            existing = await self.dd.find_user_by_email(self.email)
+            if existing is not None:
+                raise self._exists(existing)
+            started = now_rfc3339()
+            self.obj.status["createStartedAt"] = started
             await self.ctx.save_status()  # before the call: a lost answer is recognised later
         try:
             user = await self.dd.create_user(self.email, self.spec.name)
@@ -325,9 +332,10 @@ class UserExternal:
                     f"Datadog says a user {self.email} exists (409) but no user has that "
                     "email: another user probably has it as its handle; rename that user in "
                     "Datadog or use another email") from None
-            if not started:
-                raise self._exists(found) from None
-            # An earlier create of ours was sent and its answer lost: this is its user.
+            # No user had this email when our create began (looked up just before it, here
+            # or by the pass whose answer was lost): the one that has it now is that
+            # create's, its answer lost (the client may also have sent it again and met
+            # the 409 itself). The same reading as a role's lost create.
             self.obj.status.update(userId=found.id, email=found.email)
             self._clear("adopted")
             await self.ctx.save_status()
