@@ -54,7 +54,8 @@ json_value = st.recursive(
     max_leaves=12,
 )
 RESOURCE_TYPES = st.sampled_from(
-    ["roles", "permissions", "authn_mappings", "org_configs", "users", "", 3]
+    ["roles", "permissions", "authn_mappings", "org_configs", "users", "api_keys",
+     "application_keys", "", 3]
 )
 plausible = st.fixed_dictionaries(
     {
@@ -67,7 +68,8 @@ plausible = st.fixed_dictionaries(
                     "attributes": st.one_of(
                         json_value,
                         st.dictionaries(
-                            st.sampled_from(["name", "attribute_key", "attribute_value", "value"]),
+                            st.sampled_from(["name", "attribute_key", "attribute_value", "value",
+                                             "scopes", "email", "service_account"]),
                             json_value,
                         ),
                     ),
@@ -170,6 +172,9 @@ def _path(template: str, sim: RunningSimulator, fill: dict[str, str]) -> str:
         "org_config_name": "custom_roles",
         "user_id": "00000000-0000-0000-0000-000000000000",
         "user_invitation_uuid": "00000000-0000-0000-0000-000000000000",
+        "api_key_id": "00000000-0000-0000-0000-000000000000",
+        "app_key_id": "00000000-0000-0000-0000-000000000000",
+        "service_account_id": "00000000-0000-0000-0000-000000000000",
     }
     path = template
     for name, value in valid.items():

@@ -25,13 +25,16 @@ def _create(sim: RunningSimulator, name: str) -> dict[str, object]:
 
 def test_config_get_put_and_validation(sim: RunningSimulator) -> None:
     got = requests.get(sim.base_url + "/_sim/config", timeout=5).json()
-    assert got == {"org_listing": sim.state.config.org_listing, "saml_can_be_enabled": True}
+    keys = {"one_time_read": False, "api_key_limit": 50}
+    assert got == {"org_listing": sim.state.config.org_listing, "saml_can_be_enabled": True,
+                   **keys}
     assert DEFAULT_ORG_LISTING in ("own", "children")
     put = _put(sim, "/_sim/config", {"org_listing": "own"})
-    assert put.json() == {"org_listing": "own", "saml_can_be_enabled": True}
+    assert put.json() == {"org_listing": "own", "saml_can_be_enabled": True, **keys}
     assert sim.set_config(saml_can_be_enabled=False) == {
-        "org_listing": "own", "saml_can_be_enabled": False}
-    for bad in ({"org_listing": "all"}, {"saml_can_be_enabled": "no"}, {"other": 1}, [1]):
+        "org_listing": "own", "saml_can_be_enabled": False, **keys}
+    for bad in ({"org_listing": "all"}, {"saml_can_be_enabled": "no"}, {"other": 1}, [1],
+                {"one_time_read": "yes"}, {"api_key_limit": 0}, {"api_key_limit": True}):
         answer = _put(sim, "/_sim/config", bad)
         assert answer.status_code == 400
         assert answer.json()["errors"]

@@ -87,7 +87,8 @@ async def sim_rate_limits(request: web.Request) -> web.Response:
 
 
 async def sim_get_config(request: web.Request) -> web.Response:
-    """GET /_sim/config: {"org_listing": "own" | "children", "saml_can_be_enabled": bool}."""
+    """GET /_sim/config: {"org_listing": "own" | "children", "saml_can_be_enabled": bool,
+    "one_time_read": bool, "api_key_limit": int}."""
     state = state_of(request)
     with state.lock:
         return web.json_response(state.config.as_dict())

@@ -15,12 +15,25 @@ from types import ModuleType
 
 from aiohttp import web
 
-from ddmsp.simulator import admin, cost, orgconfigs, orgs, roles, saml, usage, users
+from ddmsp.simulator import (
+    admin,
+    cost,
+    keys,
+    orgconfigs,
+    orgs,
+    roles,
+    saml,
+    serviceaccounts,
+    usage,
+    users,
+)
 from ddmsp.simulator.http import STATE, Route
 from ddmsp.simulator.middleware import META, RouteMeta, route_meta, sim_middleware
 from ddmsp.simulator.state import SimState
 
-AREAS: tuple[ModuleType, ...] = (orgs, roles, saml, orgconfigs, usage, cost, users)
+AREAS: tuple[ModuleType, ...] = (
+    orgs, roles, saml, orgconfigs, usage, cost, users, serviceaccounts, keys
+)
 
 API_ROUTES: list[Route] = [route for area in AREAS for route in area.ROUTES]
 ROUTE_META: dict[tuple[str, str], RouteMeta] = route_meta(API_ROUTES)

@@ -17,6 +17,18 @@ every plausible reading. Each switch is set through ``PUT /_sim/config`` (or
   now on. A recorded real child org creation (terraform-provider-datadog cassette
   ``TestAccDatadogChildOrganization_Create``) answered ``saml_can_be_enabled: false`` with null
   SAML URLs; the default stays ``true`` so SAML can be tested, and tests set ``false``.
+- ``one_time_read``: whether key secrets appear only in create answers. Datadog documents
+  "One-Time Read" mode (docs.datadoghq.com/account_management/api-app-keys, "One-Time Read
+  mode": orgs created after 2025-08-20 show application key secrets only at creation), while
+  the recorded exchanges show an API key's ``key`` on a later ``GET /api/v2/api_keys/{id}``
+  (datadog-api-client-python ``tests/v2/cassettes/test_scenarios/
+  test_get_api_key_returns_ok_response.yaml``). Default ``false`` (recorded); ``true`` hides
+  every secret outside its create answer (application keys are never re-readable in v2, as
+  recorded: see ``ddmsp.simulator.keys``).
+- ``api_key_limit``: API keys an org may hold. Datadog's docs: "Your org must have at least
+  one API key and at most 50 API keys" (raised from 5 to 50 in DataDog/documentation PR
+  #9920); orgs with a raised limit show it as ``meta.max_allowed`` (200 in
+  ``test_get_all_api_keys_returns_ok_response.yaml``). Default 50.
 """
 
 from __future__ import annotations
@@ -28,6 +40,8 @@ from typing import Any
 ORG_LISTINGS = ("own", "children")
 DEFAULT_ORG_LISTING = "own"
 DEFAULT_SAML_CAN_BE_ENABLED = True
+DEFAULT_ONE_TIME_READ = False
+DEFAULT_API_KEY_LIMIT = 50
 ORG_LISTING_ENV = "DDMSP_SIM_ORG_LISTING"
 
 
@@ -41,10 +55,13 @@ class SimConfig:
 
     org_listing: str = DEFAULT_ORG_LISTING
     saml_can_be_enabled: bool = DEFAULT_SAML_CAN_BE_ENABLED
+    one_time_read: bool = DEFAULT_ONE_TIME_READ
+    api_key_limit: int = DEFAULT_API_KEY_LIMIT
 
     def update(self, fields: dict[str, Any]) -> None:
         """Apply a partial update after checking every field (all or nothing)."""
-        unknown = set(fields) - {"org_listing", "saml_can_be_enabled"}
+        unknown = set(fields) - {"org_listing", "saml_can_be_enabled", "one_time_read",
+                                 "api_key_limit"}
         if unknown:
             raise ConfigError(f"unknown config fields: {sorted(unknown)}")
         listing = fields.get("org_listing", self.org_listing)
@@ -53,7 +70,14 @@ class SimConfig:
         saml = fields.get("saml_can_be_enabled", self.saml_can_be_enabled)
         if not isinstance(saml, bool):
             raise ConfigError("saml_can_be_enabled must be a boolean")
+        otr = fields.get("one_time_read", self.one_time_read)
+        if not isinstance(otr, bool):
+            raise ConfigError("one_time_read must be a boolean")
+        limit = fields.get("api_key_limit", self.api_key_limit)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ConfigError("api_key_limit must be an integer between 1 and 10000")
         self.org_listing, self.saml_can_be_enabled = listing, saml
+        self.one_time_read, self.api_key_limit = otr, limit
 
     def as_dict(self) -> dict[str, Any]:
         """The ``GET /_sim/config`` body."""

@@ -193,7 +193,9 @@ class OrgsState(StateBase):
             name=name,
             created=v1_time(self.clock.now()),
             parent_id=parent,
-            user_email=f"admin@{public_id[:8]}.example.com",
+            # a child's first user is its creator, the parent's user (recorded: see create_org)
+            user_email=(self.orgs[parent].user_email if parent in self.orgs
+                        else f"admin@{public_id[:8]}.example.com"),
             settings=default_settings(public_id, self.config.saml_can_be_enabled),
         )
         self._init_org(org)

@@ -61,11 +61,23 @@ ACCESS_MANAGE = Requirement(("user_access_manage",))
 USERS_WRITE = Requirement(("user_access_invite", "user_access_manage"), "OR")
 USAGE = Requirement(("usage_read",))
 COST = Requirement(("usage_read", "billing_read"))
+API_KEYS_READ = Requirement(("api_keys_read",))
+API_KEYS_WRITE = Requirement(("api_keys_write",))
+API_KEYS_DELETE = Requirement(("api_keys_delete",))
+ORG_APP_KEYS_READ = Requirement(("org_app_keys_read",))
+ORG_APP_KEYS_WRITE = Requirement(("org_app_keys_write",))
+OWN_APP_KEYS = Requirement(("user_app_keys",))
+SERVICE_ACCOUNTS = Requirement(("service_account_write",))
 
 _ORG = "/api/v1/org/{public_id}"
 _ROLE = "/api/v2/roles/{role_id}"
 _MAP = "/api/v2/authn_mappings/{authn_mapping_id}"
 _USER = "/api/v2/users/{user_id}"
+_APIK = "/api/v2/api_keys"
+_APPK = "/api/v2/application_keys"
+_MYK = "/api/v2/current_user/application_keys"
+_SAK = "/api/v2/service_accounts/{service_account_id}/application_keys"
+_KEY = "/{app_key_id}"
 
 REQUIRED_PERMISSIONS: dict[tuple[str, str], Requirement] = {
     # organizations
@@ -104,6 +116,23 @@ REQUIRED_PERMISSIONS: dict[tuple[str, str], Requirement] = {
     ("GET", _USER + "/permissions"): ACCESS_READ,
     ("POST", "/api/v2/user_invitations"): USERS_WRITE,
     ("GET", "/api/v2/user_invitations/{user_invitation_uuid}"): ACCESS_READ,
+    # keys and service accounts (Datadog's docs, api-app-keys "Scopes" and the permission
+    # list: api_keys_read/_write/_delete; org_app_keys_read/_write for every user's keys;
+    # user_app_keys for one's own; service_account_write for service accounts and their keys)
+    ("GET", _APIK): API_KEYS_READ,
+    ("POST", _APIK): API_KEYS_WRITE,
+    ("GET", _APIK + "/{api_key_id}"): API_KEYS_READ,
+    ("PATCH", _APIK + "/{api_key_id}"): API_KEYS_WRITE,
+    ("DELETE", _APIK + "/{api_key_id}"): API_KEYS_DELETE,
+    ("GET", _APPK): ORG_APP_KEYS_READ,
+    ("GET", _APPK + _KEY): ORG_APP_KEYS_READ,
+    ("PATCH", _APPK + _KEY): ORG_APP_KEYS_WRITE,
+    ("DELETE", _APPK + _KEY): ORG_APP_KEYS_WRITE,
+    **{(m, p): OWN_APP_KEYS for m, p in (("GET", _MYK), ("POST", _MYK), ("GET", _MYK + _KEY),
+                                         ("PATCH", _MYK + _KEY), ("DELETE", _MYK + _KEY))},
+    ("POST", "/api/v2/service_accounts"): SERVICE_ACCOUNTS,
+    **{(m, p): SERVICE_ACCOUNTS for m, p in (("GET", _SAK), ("POST", _SAK), ("GET", _SAK + _KEY),
+                                             ("PATCH", _SAK + _KEY), ("DELETE", _SAK + _KEY))},
     # usage and cost
     ("GET", "/api/v1/usage/summary"): USAGE,
     ("GET", "/api/v2/usage/hourly_usage"): USAGE,

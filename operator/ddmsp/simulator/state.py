@@ -21,6 +21,7 @@ from typing import Any
 from ddmsp.simulator.clock import rfc3339
 from ddmsp.simulator.faults import FaultsState
 from ddmsp.simulator.idp import IdpMetadata
+from ddmsp.simulator.keys import KeysState
 from ddmsp.simulator.orgconfigs import OrgConfigsState
 from ddmsp.simulator.orgs import OrgsState, default_settings, validate_org_name
 from ddmsp.simulator.permissions import KeyPermissionsState
@@ -75,8 +76,8 @@ __all__ = [
 
 
 class SimState(
-    OrgsState, SamlState, OrgConfigsState, UsersState, KeyPermissionsState, RateLimitState,
-    FaultsState,
+    KeysState, OrgsState, SamlState, OrgConfigsState, UsersState, KeyPermissionsState,
+    RateLimitState, FaultsState,
 ):
     """All simulated Datadog state plus the simulator's own knobs (faults, limits, calls)."""
 
