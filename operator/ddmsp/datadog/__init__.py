@@ -17,8 +17,12 @@ from ddmsp.datadog.errors import (
     ValidationError,
 )
 from ddmsp.datadog.models import (
+    ApiKey,
+    ApplicationKey,
     AuthNMapping,
     CostCharge,
+    CreatedApiKey,
+    CreatedApplicationKey,
     CreatedOrg,
     Org,
     OrgBilling,
@@ -44,10 +48,14 @@ from ddmsp.datadog.sites import SITES, UnknownSiteError, api_base_url
 __all__ = [
     "DEFAULT_REGISTRY",
     "SITES",
+    "ApiKey",
+    "ApplicationKey",
     "AuthNMapping",
     "AuthenticationError",
     "ConflictError",
     "CostCharge",
+    "CreatedApiKey",
+    "CreatedApplicationKey",
     "CreatedOrg",
     "Credentials",
     "DatadogClient",

@@ -34,7 +34,11 @@ from ddmsp.datadog.errors import (
     error_for_status,
 )
 from ddmsp.datadog.models import (
+    ApiKey,
+    ApplicationKey,
     AuthNMapping,
+    CreatedApiKey,
+    CreatedApplicationKey,
     CreatedOrg,
     MessageResponse,
     Org,
@@ -64,6 +68,7 @@ PAGE_SIZE = 100
 # What the official clients send to the usage-metering endpoints (recorded exchanges).
 USAGE_ACCEPT = {"Accept": "application/json;datetime-format=rfc3339"}
 DateLike = date | datetime | str
+_SA_KEYS = "/api/v2/service_accounts/{service_account_id}/application_keys"
 
 # httpx failures that happen before a byte of the request can have reached the server.
 _NOT_SENT: tuple[type[Exception], ...] = (
@@ -922,6 +927,144 @@ class DatadogClient:
         body = {"data": {"type": "users", "id": user_id}}
         await self._call("DELETE", "/api/v2/roles/{role_id}/users", path, json_body=body)
 
+    # ------------------------------------------------------------------ v2 API keys
+
+    async def create_api_key(self, name: str) -> CreatedApiKey:
+        """A new API key of this org. Its secret is sure to be shown only here (One-Time Read
+        orgs never show it again), so keep it before anything else can fail. Not idempotent:
+        a lost answer leaves a key the caller can find by name."""
+        path = "/api/v2/api_keys"
+        body = {"data": {"type": "api_keys", "attributes": {"name": name}}}
+        data = await self._call("POST", path, path, json_body=body)
+        return self._parse_resource(CreatedApiKey.from_resource, data, "POST", path)
+
+    async def list_api_keys(self, name_filter: str | None = None) -> list[ApiKey]:
+        """Every API key of the org (never a secret); `name_filter` is Datadog's `filter`,
+        a match on names."""
+        path = "/api/v2/api_keys"
+        params = {"filter": name_filter} if name_filter else None
+        return [k async for k in self._paged(path, path, ApiKey.from_resource, params)]
+
+    async def get_api_key(self, key_id: str) -> ApiKey:
+        """One API key's metadata (a secret in the answer is dropped: never rely on it)."""
+        path = f"/api/v2/api_keys/{_q(key_id)}"
+        data = await self._call("GET", "/api/v2/api_keys/{api_key_id}", path)
+        return self._parse_resource(ApiKey.from_resource, data, "GET", path)
+
+    async def rename_api_key(self, key_id: str, name: str) -> ApiKey:
+        path = f"/api/v2/api_keys/{_q(key_id)}"
+        body = {"data": {"type": "api_keys", "id": key_id, "attributes": {"name": name}}}
+        data = await self._call("PATCH", "/api/v2/api_keys/{api_key_id}", path, json_body=body)
+        return self._parse_resource(ApiKey.from_resource, data, "PATCH", path)
+
+    async def delete_api_key(self, key_id: str) -> None:
+        """Revoke an API key at once (an org keeps at least one: the last is refused)."""
+        path = f"/api/v2/api_keys/{_q(key_id)}"
+        await self._call("DELETE", "/api/v2/api_keys/{api_key_id}", path)
+
+    # ------------------------------------------------------------------ v2 application keys
+
+    async def create_application_key(
+        self, name: str, scopes: list[str] | None = None
+    ) -> CreatedApplicationKey:
+        """A new application key owned by the user of this client's key (current_user).
+        `scopes` (permission names) narrow it; None gives the owner's permissions."""
+        path = "/api/v2/current_user/application_keys"
+        data = await self._call("POST", path, path, json_body=_app_key_body(name, scopes))
+        return self._parse_resource(CreatedApplicationKey.from_resource, data, "POST", path)
+
+    async def list_application_keys(self, name_filter: str | None = None
+                                    ) -> list[ApplicationKey]:
+        """The application keys of the current user (never a secret)."""
+        path = "/api/v2/current_user/application_keys"
+        params = {"filter": name_filter} if name_filter else None
+        return [k async for k in self._paged(path, path, ApplicationKey.from_resource, params)]
+
+    async def list_org_application_keys(
+        self, name_filter: str | None = None, owned_by: str | None = None
+    ) -> list[ApplicationKey]:
+        """Every application key of the org, whoever owns it (needs org_app_keys_read)."""
+        path = "/api/v2/application_keys"
+        params: dict[str, Any] = {}
+        if name_filter:
+            params["filter"] = name_filter
+        if owned_by:
+            params["filter[owned_by]"] = owned_by
+        return [k async for k in self._paged(path, path, ApplicationKey.from_resource,
+                                              params or None)]
+
+    async def get_application_key(self, key_id: str) -> ApplicationKey:
+        """Any application key of the org by ID (org-wide path): `last4`, no secret."""
+        path = f"/api/v2/application_keys/{_q(key_id)}"
+        data = await self._call("GET", "/api/v2/application_keys/{app_key_id}", path)
+        return self._parse_resource(ApplicationKey.from_resource, data, "GET", path)
+
+    async def delete_application_key(self, key_id: str) -> None:
+        """Revoke one of the current user's application keys."""
+        path = f"/api/v2/current_user/application_keys/{_q(key_id)}"
+        await self._call("DELETE", "/api/v2/current_user/application_keys/{app_key_id}", path)
+
+    async def delete_org_application_key(self, key_id: str) -> None:
+        """Revoke any application key of the org, e.g. a person's bootstrap key, with a
+        service account's key (needs org_app_keys_write)."""
+        path = f"/api/v2/application_keys/{_q(key_id)}"
+        await self._call("DELETE", "/api/v2/application_keys/{app_key_id}", path)
+
+    # ------------------------------------------------------------------ v2 service accounts
+
+    async def create_service_account(
+        self, email: str, name: str | None = None, role_ids: list[str] | None = None
+    ) -> User:
+        """A new service account (a user with `service_account: true`). Not idempotent:
+        several accounts may share one email, so a caller that may have crashed after the
+        create looks for its earlier account (`find_service_accounts`) first."""
+        path = "/api/v2/service_accounts"
+        attributes: dict[str, Any] = {"email": email, "service_account": True}
+        if name is not None:
+            attributes["name"] = name
+        resource: dict[str, Any] = {"type": "users", "attributes": attributes}
+        if role_ids:
+            resource["relationships"] = {
+                "roles": {"data": [{"type": "roles", "id": r} for r in role_ids]}}
+        data = await self._call("POST", path, path, json_body={"data": resource})
+        return self._parse_resource(User.from_resource, data, "POST", path)
+
+    async def find_service_accounts(self, email: str) -> list[User]:
+        """Every service account with this email (disabled ones included), oldest first."""
+        wanted = email.lower()
+        found = [u for u in await self.list_users(name_filter=wanted)
+                 if u.service_account and (u.email or "").lower() == wanted]
+        return sorted(found, key=lambda u: (u.created_at is None, u.created_at or 0, u.id))
+
+    async def create_service_account_application_key(
+        self, service_account_id: str, name: str, scopes: list[str] | None = None
+    ) -> CreatedApplicationKey:
+        """A new application key owned by a service account; its secret is shown only here."""
+        path = f"/api/v2/service_accounts/{_q(service_account_id)}/application_keys"
+        data = await self._call("POST", _SA_KEYS, path, json_body=_app_key_body(name, scopes))
+        return self._parse_resource(CreatedApplicationKey.from_resource, data, "POST", path)
+
+    async def list_service_account_application_keys(
+        self, service_account_id: str
+    ) -> list[ApplicationKey]:
+        path = f"/api/v2/service_accounts/{_q(service_account_id)}/application_keys"
+        return [k async for k in self._paged(_SA_KEYS, path, ApplicationKey.from_resource)]
+
+    async def get_service_account_application_key(
+        self, service_account_id: str, key_id: str
+    ) -> ApplicationKey:
+        path = (f"/api/v2/service_accounts/{_q(service_account_id)}/application_keys/"
+                f"{_q(key_id)}")
+        data = await self._call("GET", _SA_KEYS + "/{app_key_id}", path)
+        return self._parse_resource(ApplicationKey.from_resource, data, "GET", path)
+
+    async def delete_service_account_application_key(
+        self, service_account_id: str, key_id: str
+    ) -> None:
+        path = (f"/api/v2/service_accounts/{_q(service_account_id)}/application_keys/"
+                f"{_q(key_id)}")
+        await self._call("DELETE", _SA_KEYS + "/{app_key_id}", path)
+
 
 # ---------------------------------------------------------------------- helpers
 
@@ -948,6 +1091,13 @@ def _prepare_metadata(metadata: bytes, strip_bom: bool) -> bytes:
 
 def _as_is(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
+
+
+def _app_key_body(name: str, scopes: list[str] | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"name": name}
+    if scopes is not None:
+        attributes["scopes"] = list(scopes)
+    return {"data": {"type": "application_keys", "attributes": attributes}}
 
 
 def _total_count(data: Any) -> int | None:

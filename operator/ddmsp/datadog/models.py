@@ -324,3 +324,79 @@ class UserInvitation(_Model):
         users = _relationship_ids(resource, "user")
         data["user_id"] = users[0] if users else None
         return cls.model_validate(data)
+
+
+# ---------------------------------------------------------------- v2 keys
+
+
+class _KeyModel(BaseModel):
+    """Key metadata. Unknown fields are dropped, not kept: a read of a key may carry its
+    secret (``attributes.key``, re-readable for API keys outside One-Time Read mode), and a
+    secret must never ride along in an extra field."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
+
+
+class ApiKey(_KeyModel):
+    """A v2 API key without its secret (``last4`` names it for people)."""
+
+    id: str
+    name: str | None = None
+    last4: str | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    created_by_id: str | None = None
+
+    @classmethod
+    def from_resource(cls, resource: dict[str, Any]) -> ApiKey:
+        data = _flatten(resource)
+        data.pop("key", None)
+        creators = _relationship_ids(resource, "created_by")
+        data["created_by_id"] = creators[0] if creators else None
+        return cls.model_validate(data)
+
+
+class CreatedApiKey(ApiKey):
+    """``POST /api/v2/api_keys``: the one answer sure to hold the secret."""
+
+    key: SecretStr
+
+    @classmethod
+    def from_resource(cls, resource: dict[str, Any]) -> CreatedApiKey:
+        data = _flatten(resource)
+        creators = _relationship_ids(resource, "created_by")
+        data["created_by_id"] = creators[0] if creators else None
+        return cls.model_validate(data)
+
+
+class ApplicationKey(_KeyModel):
+    """A v2 application key without its secret; ``owner_id`` is the owning user or service
+    account; ``scopes`` None means the owner's permissions."""
+
+    id: str
+    name: str | None = None
+    last4: str | None = None
+    created_at: datetime | None = None
+    scopes: list[str] | None = None
+    owner_id: str | None = None
+
+    @classmethod
+    def from_resource(cls, resource: dict[str, Any]) -> ApplicationKey:
+        data = _flatten(resource)
+        data.pop("key", None)
+        owners = _relationship_ids(resource, "owned_by")
+        data["owner_id"] = owners[0] if owners else None
+        return cls.model_validate(data)
+
+
+class CreatedApplicationKey(ApplicationKey):
+    """The create answer of an application key: the only time its secret is shown."""
+
+    key: SecretStr
+
+    @classmethod
+    def from_resource(cls, resource: dict[str, Any]) -> CreatedApplicationKey:
+        data = _flatten(resource)
+        owners = _relationship_ids(resource, "owned_by")
+        data["owner_id"] = owners[0] if owners else None
+        return cls.model_validate(data)
