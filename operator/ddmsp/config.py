@@ -113,6 +113,15 @@ class OperatorSettings(BaseModel):
         description="DDMSP_SHUTDOWN_TIMEOUT (s): at shutdown, wait this long for passes in "
         "flight (an org create and its Secret write) to finish",
     )
+    escrow_namespace: str | None = Field(
+        default=None,
+        description="DDMSP_ESCROW_NAMESPACE: where the keys of a deleted DatadogClientOrg are "
+        "kept (escrow Secrets, never garbage-collected; default: the Lease's namespace)",
+    )
+
+    @property
+    def key_escrow_namespace(self) -> str:
+        return self.escrow_namespace or self.lease_namespace
 
     @property
     def lease_namespace(self) -> str:
@@ -172,6 +181,7 @@ _ENV = {
     "backoff_cap": "DDMSP_BACKOFF_CAP",
     "restart_spread": "DDMSP_RESTART_SPREAD",
     "shutdown_timeout": "DDMSP_SHUTDOWN_TIMEOUT",
+    "escrow_namespace": "DDMSP_ESCROW_NAMESPACE",
 }
 
 
@@ -221,6 +231,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "objects after a restart over this many seconds")
     parser.add_argument("--shutdown-timeout", type=float, help="seconds to wait for passes "
                         "in flight at shutdown")
+    parser.add_argument("--escrow-namespace", help="namespace of the escrow Secrets "
+                        "(keys of deleted DatadogClientOrgs)")
 
 
 def _bool(value: str) -> bool:

@@ -94,7 +94,9 @@ def test_defaults_cluster_mode_restricted_pod_and_probes() -> None:
     assert lease_role["metadata"]["name"].endswith("-leader-election")
     assert lease_role["rules"] == [{"apiGroups": ["coordination.k8s.io"],
                                     "resources": ["leases"],
-                                    "verbs": ["get", "create", "update"]}]
+                                    "verbs": ["get", "create", "update"]},
+                                   {"apiGroups": [""], "resources": ["secrets"],  # key escrow
+                                    "verbs": ["get", "list", "create", "patch"]}]
     assert env(docs)["DDMSP_LEADER_ELECTION_ID"] == lease_role["metadata"]["name"].removesuffix(
         "-leader-election")
     (deploy,) = of_kind(docs, "Deployment")

@@ -28,8 +28,9 @@ def build_controllers(
     refresher: CostRefresher | None = None,
 ) -> list[Controller]:
     return [
+        # The org's finalizer: it outlives its dependents and escrows its keys (deletion).
         Controller(Reconciler(CLIENT_ORG, ClientOrgConnector(settings, clients, refresher), kube),
-                   needs_finalizer=False),
+                   needs_finalizer=True),
         Controller(Reconciler(ROLE, RoleConnector(settings, clients), kube),
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
         Controller(Reconciler(SAML_CONFIG, SamlConnector(settings, clients), kube),

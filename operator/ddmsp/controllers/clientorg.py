@@ -29,6 +29,7 @@ from ddmsp.controllers.datadog_access import (
     credentials_from_secret,
     translate_datadog_error,
 )
+from ddmsp.controllers.keyescrow import KeyEscrow, has_keys, meta_of
 from ddmsp.controllers.partners import resolve_partner
 from ddmsp.datadog import (
     ConflictError,
@@ -44,6 +45,7 @@ from ddmsp.datadog import (
 from ddmsp.datadog.errors import org_not_accessible
 from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
+from ddmsp.reconcile.deletion import FINALIZER
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.kube import decode_secret
 from ddmsp.reconcile.managed import ManagedObject
@@ -85,6 +87,24 @@ def org_is_standalone(org: Org) -> bool:
     return bool(org.trial) or subscription.lower() == "trial"
 
 
+def _key_secrets(obj: ManagedObject) -> dict[str, tuple[str, str | None]]:
+    """Secret name -> (org role, recorded public ID or None) of every Secret that may hold
+    this object's org keys: the ones status names, and the spec's own names (keys written
+    by a create whose status write was lost)."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for key, role in ((CLIENT, "client"), (PARENT, "parent")):
+        record = obj.status.get(key)
+        if isinstance(record, dict) and record.get("credentialsSecret"):
+            found[str(record["credentialsSecret"])] = (role, str(record.get("publicId") or "")
+                                                       or None)
+    spec: DatadogClientOrgSpec | None = obj.spec
+    if spec is not None and spec.adopt is None:
+        found.setdefault(client_secret_name(obj.name, spec), ("client", None))
+        if spec.provisioning == "SpinOff":
+            found.setdefault(parent_secret_name(obj.name, spec), ("parent", None))
+    return found
+
+
 def _parse_precise(stamp: str) -> datetime:
     try:
         return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
@@ -100,9 +120,53 @@ class ClientOrgConnector:
         self.settings = settings
         self.clients = clients
         self.refresher = refresher  # cost and usage come from it (status.cost, status.usage)
+        # Key Secrets found being deleted and escrowed (namespace, name, uid): said once.
+        self.escrowed: set[tuple[str, str, str]] = set()
 
     async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
-        return ClientOrgExternal(ctx, self.settings, self.clients, self.refresher)
+        external = ClientOrgExternal(ctx, self.settings, self.clients, self.refresher)
+        external.escrowed = self.escrowed
+        return external
+
+    async def release(self, ctx: ReconcileContext) -> None:
+        """The org object goes (its dependents have finished): copy the keys of every org
+        it made or adopted to escrow, then release the Secrets' finalizers. An event (on
+        the escrow Secret too: a namespace being deleted takes no new events) says where
+        the keys went. Datadog orgs themselves cannot be deleted: they stay."""
+        obj, kube, ns = ctx.obj, ctx.kube, ctx.obj.namespace
+        escrow = KeyEscrow(kube, self.settings.key_escrow_namespace)
+        for secret, (role, public_id) in _key_secrets(obj).items():
+            found = await kube.read_secret(ns, secret)
+            data = decode_secret(found) if found is not None else {}
+            labels = dict((meta_of(found).labels if found is not None else None) or {})
+            recorded = public_id is not None
+            ours = recorded or labels.get(f"{API_GROUP}/owner-name") == obj.name
+            pid = public_id or data.get(ORG_ID_KEY, "").strip()
+            if ours and pid and has_keys(data):
+                kept = await escrow.deposit(
+                    data={**data, ORG_ID_KEY: pid}, source_namespace=ns,
+                    source_name=obj.name, source_secret=secret, role=role)
+                where = f"Secret {escrow.namespace}/{kept}"
+                message = (f"the keys of the {role} org {pid} (it lives on in Datadog) are kept "
+                           f"in escrow {where}; Secret {ns}/{secret} is released. Applying "
+                           f"DatadogClientOrg {ns}/{obj.name} again re-attaches that org "
+                           "(docs/operations.md, \"Keys in escrow\")")
+                log.info("DatadogClientOrg %s/%s: %s", ns, obj.name, message)
+                await ctx.event("Normal", "KeysEscrowed", message)
+                await kube.post_event(
+                    {"apiVersion": "v1", "kind": "Secret",
+                     "metadata": {"name": kept, "namespace": escrow.namespace}},
+                    "Normal", "KeysEscrowed",
+                    f"keys of the {role} org {pid} of DatadogClientOrg {ns}/{obj.name} "
+                    f"(from Secret {ns}/{secret})")
+            elif recorded and pid and await escrow.find_org(pid, ns) is None:
+                await ctx.event("Warning", "KeysLost",
+                                f"the keys of the {role} org {pid} are neither in Secret "
+                                f"{ns}/{secret} nor in escrow: restore them from a backup "
+                                "if that org is still needed")
+            if found is not None and not await escrow.unguard(ns, secret):
+                raise Waiting("ObjectChanged", f"Secret {ns}/{secret} changed while it was "
+                              "being released; again", delay=1, phase="Deleting")
 
     def claims(self, obj: ManagedObject) -> list[str]:
         """The Secrets that hold this client's keys, and an adopted org: two objects
@@ -133,8 +197,38 @@ class ClientOrgExternal:
         self.spec: DatadogClientOrgSpec = ctx.obj.spec
         self.settings = settings
         self.clients = clients
+        self.escrowed: set[tuple[str, str, str]] = set()
 
     # ---------------------------------------------------------------- helpers
+    def _escrow(self) -> KeyEscrow:
+        return KeyEscrow(self.ctx.kube, self.settings.key_escrow_namespace)
+
+    async def _guard_keys(self, found: Any, what: str) -> None:
+        """Hold the Secret with a living org's keys (keyescrow.py); one that is being
+        deleted meanwhile stays readable, its keys are copied to escrow, and a warning
+        says what happens."""
+        meta = meta_of(found)
+        if meta.deletion_timestamp is None:
+            await self._escrow().guard(found)  # no call when it is held already
+            return
+        memo = (self.obj.namespace, str(meta.name), str(meta.uid))
+        if memo in self.escrowed or FINALIZER not in (meta.finalizers or []):
+            return  # told already; or going without our finalizer: nothing holds it
+        self.escrowed.add(memo)
+        data = decode_secret(found)
+        pid = data.get(ORG_ID_KEY, "").strip()
+        if not (pid and has_keys(data)):
+            return
+        kept = await self._escrow().deposit(
+            data=data, source_namespace=self.obj.namespace, source_name=self.obj.name,
+            source_secret=str(meta.name), role=what)
+        await self.ctx.event(
+            "Warning", "KeysSecretDeleting",
+            f"Secret {self.obj.namespace}/{meta.name} with the keys of the {what} org {pid} "
+            f"is being deleted while this DatadogClientOrg uses it: it stays (finalizer "
+            f"{FINALIZER}) until this object is deleted; a copy is in escrow Secret "
+            f"{self.settings.key_escrow_namespace}/{kept}")
+
     def _dd(self, credentials: Credentials) -> DatadogClient:
         return self.clients.get(credentials, self.spec.site)
 
@@ -150,7 +244,10 @@ class ClientOrgExternal:
         secret = record.get("credentialsSecret")
         if not secret:
             raise Blocked("CredentialsLost", f"status names no Secret for the {what} org")
-        data = await self.ctx.kube.read_secret_data(self.obj.namespace, secret)
+        found = await self.ctx.kube.read_secret(self.obj.namespace, secret)
+        data = decode_secret(found) if found is not None else None
+        if found is not None and has_keys(data):
+            await self._guard_keys(found, what)
         if data is None or not data.get(API_KEY) or not data.get(APP_KEY):
             raise Blocked(
                 "CredentialsLost",
@@ -224,6 +321,9 @@ class ClientOrgExternal:
         adopt = self.spec.adopt
         assert adopt is not None
         ns, secret = self.obj.namespace, adopt.credentials_secret_ref.name
+        found = await self.ctx.kube.read_secret(ns, secret)
+        if found is not None and has_keys(decode_secret(found)):
+            await self._guard_keys(found, "client")
         credentials = await credentials_from_secret(self.ctx.kube, ns, secret,
                                                     "adopted org keys")
         data = await self.ctx.kube.read_secret_data(ns, secret,
@@ -471,6 +571,8 @@ class ClientOrgExternal:
 
         async def recover() -> bool:
             data = await owned_secret_data()
+            if not has_keys(data):  # gone (a namespace deleted, a Secret deleted): escrow?
+                data = await self._restore_from_escrow(secret, role, labels) or data
             if not data:
                 return False
             if data.get(ORG_ID_KEY) and data.get(API_KEY) and data.get(APP_KEY):
@@ -607,6 +709,46 @@ class ClientOrgExternal:
                                  f"created {role} org {result.org.name} "
                                  f"({result.org.public_id}); keys in Secret {secret}")
         return True
+
+    async def _restore_from_escrow(self, secret: str, role: str, labels: dict[str, str]
+                                   ) -> dict[str, str] | None:
+        """The keys this object's org had when this object (same namespace and name) was
+        deleted, put back into its Secret: never a second org for the same client. In the
+        same namespace (same UID) at once; in a namespace deleted and created again only
+        once a cluster admin approved it on the escrow Secret."""
+        escrow = self._escrow()
+        found = await escrow.find_source(self.obj.namespace, self.obj.name, role)
+        if not found:
+            return None
+        where = escrow.namespace
+        names = ", ".join(f"{e.name} (org {e.public_id})" for e in found)
+        if len(found) > 1:
+            raise Waiting(
+                "KeysInEscrow",
+                f"escrow holds the keys of {len(found)} {role} orgs that DatadogClientOrg "
+                f"{self.obj.namespace}/{self.obj.name} used before: {names} (namespace "
+                f"{where}); no org is created. A cluster admin detaches all but the one to "
+                f"re-attach: kubectl label secret <name> -n {where} {API_GROUP}/source-",
+                delay=30, phase=self.obj.status.get("phase"), event=True)
+        kept = found[0]
+        same_namespace = bool(kept.source_namespace_uid) and \
+            kept.source_namespace_uid == await self.ctx.kube.namespace_uid(self.obj.namespace)
+        if not (same_namespace or kept.restore_approved):
+            raise Waiting(
+                "KeysInEscrow",
+                f"the keys of the {role} org {kept.public_id}, which DatadogClientOrg "
+                f"{self.obj.namespace}/{self.obj.name} used before its namespace was deleted, "
+                f"are in escrow Secret {where}/{kept.name}; no second org is created. To "
+                "re-attach this object to that org, a cluster admin approves: kubectl "
+                f"annotate secret {kept.name} -n {where} {API_GROUP}/restore=true . To create "
+                "a new org instead, a cluster admin detaches the escrow (the keys stay "
+                f"there): kubectl label secret {kept.name} -n {where} {API_GROUP}/source-",
+                delay=30, phase=self.obj.status.get("phase"), event=True)
+        await self.ctx.kube.write_secret(self.obj.namespace, secret, kept.data, labels)
+        await self.ctx.event("Normal", "KeysRestored",
+                             f"the keys of the {role} org {kept.public_id} were restored from "
+                             f"escrow Secret {where}/{kept.name} into Secret {secret}")
+        return kept.data
 
     async def _known_children(self, creator_source: str) -> set[str]:
         """Orgs this operator created with these creator keys that are still children

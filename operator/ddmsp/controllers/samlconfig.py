@@ -192,6 +192,7 @@ class SamlExternal:
         self.to_create: list[Triple] = []
         self.to_repoint: list[tuple[AuthNMapping, str]] = []
         self.to_delete: list[AuthNMapping] = []
+        self.left_on_told = False
 
     # ----------------------------------------------------------- inputs
     async def _metadata_bytes(self) -> bytes | str:
@@ -273,8 +274,17 @@ class SamlExternal:
 
     # ----------------------------------------------------------- contract
     async def observe(self) -> Observation:
-        if self.obj.deleting:
-            return Observation(exists=True)
+        if self.obj.deleting:  # what this config's delete would still undo
+            patch, mappings, left_on = await self._undo_plan()
+            if left_on and not self.left_on_told:
+                self.left_on_told = True
+                await self.ctx.event("Warning", "SAMLLeftOn",
+                                     "SAML stays on: strict mode (not switched on by this "
+                                     "config) is on, and SAML off under strict mode would "
+                                     "lock everyone out")
+            return Observation(exists=bool(patch or mappings),
+                               message=f"still to undo: {sorted(patch)} and "
+                               f"{len(mappings)} authn mapping(s)")
         if self.spec.strict_mode and not self.spec.acknowledge_lockout_risk:
             raise Blocked("LockoutRiskNotAcknowledged", LOCKOUT_MESSAGE)
         self.meta = meta = await self._load_metadata()
@@ -364,34 +374,44 @@ class SamlExternal:
                 turned_on.remove(name)
         self.obj.status["turnedOn"] = turned_on
 
+    async def _undo_plan(self) -> tuple[dict[str, Any], list[str], bool]:
+        """(org settings patch, IDs of recorded authn mappings still in Datadog, whether SAML
+        must stay on under a strict mode this config does not own): what ``delete`` does,
+        and what the engine's observation after it must find empty."""
+        turned_on = set(self.obj.status.get("turnedOn") or [])
+        patch: dict[str, Any] = {}
+        left_on = False
+        if turned_on:
+            org = await self.dd.get_org(self.public_id)
+            actual = org.settings or OrgSettings()
+            strict_on = bool(actual.saml_strict_mode and actual.saml_strict_mode.enabled)
+            if strict_on and "strictMode" in turned_on:
+                patch["saml_strict_mode"] = {"enabled": False}
+                strict_on = False
+            if actual.saml and actual.saml.enabled and "enabled" in turned_on:
+                if strict_on:
+                    left_on = True
+                else:
+                    patch["saml"] = {"enabled": False}
+        mappings: list[str] = []
+        recorded = {str(m["id"]) for m in self.obj.status.get("roleMappings") or []
+                    if isinstance(m, dict) and m.get("id")}
+        if self.spec.role_mappings is not None and recorded:
+            mappings = sorted(recorded & {m.id for m in await self.dd.list_authn_mappings()})
+        return patch, mappings, left_on
+
     async def delete(self) -> None:
         """Switch off what this config switched on; delete the authn mappings it manages.
 
         SAML or strict mode that was on before this config (or that someone else turned on)
         stays on. SAML is not switched off under a strict mode this config does not own:
         that would leave nobody able to log in."""
-        turned_on = set(self.obj.status.get("turnedOn") or [])
-        org = await self.dd.get_org(self.public_id)
-        actual = org.settings or OrgSettings()
-        strict_on = bool(actual.saml_strict_mode and actual.saml_strict_mode.enabled)
-        patch: dict[str, Any] = {}
-        if strict_on and "strictMode" in turned_on:
-            patch["saml_strict_mode"] = {"enabled": False}
-            strict_on = False
-        if actual.saml and actual.saml.enabled and "enabled" in turned_on:
-            if strict_on:
-                await self.ctx.event("Warning", "SAMLLeftOn",
-                                     "SAML stays on: strict mode (not switched on by this "
-                                     "config) is on, and SAML off under strict mode would "
-                                     "lock everyone out")
-            else:
-                patch["saml"] = {"enabled": False}
+        patch, mappings, _ = await self._undo_plan()
         if patch:
             await self.dd.update_org(self.public_id, patch)
-        if self.spec.role_mappings is not None:
-            for mapping in self.obj.status.get("roleMappings") or []:
-                with contextlib.suppress(NotFoundError):
-                    await self.dd.delete_authn_mapping(str(mapping["id"]))
+        for mapping_id in mappings:
+            with contextlib.suppress(NotFoundError):
+                await self.dd.delete_authn_mapping(mapping_id)
 
 
 def saml_not_available(public_id: str) -> str:

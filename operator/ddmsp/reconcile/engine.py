@@ -18,12 +18,15 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes.client import ApiException
+
 from ddmsp import metrics
 from ddmsp.reconcile import conditions as cond
+from ddmsp.reconcile import deletion
 from ddmsp.reconcile.claims import describe as describe_claim
 from ddmsp.reconcile.createguard import CreateGuard
 from ddmsp.reconcile.external import Connector, Observation, ReconcileContext
-from ddmsp.reconcile.kube import KubeAPI
+from ddmsp.reconcile.kube import KubeAPI, ObjectChanged
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.objectcache import resource_version
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
@@ -78,6 +81,9 @@ class Reconciler:
         self.backoff_cap = backoff_cap
         self.message_refresh = message_refresh
         self.runtime: Any = None  # the handlers' Runtime (claims, wakes); None in unit tests
+        # Whether the engine holds ddmsp.io/finalizer (reconcile/deletion.py): register_kind
+        # sets it for every kind it wires; a bare Reconciler (unit tests) does not.
+        self.finalizer = False
         self._failures: dict[tuple[str, str], tuple[str, int]] = {}
         self._written: dict[tuple[str, str], float] = {}  # last status write, monotonic
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
@@ -138,8 +144,14 @@ class Reconciler:
     async def _reconcile(self, namespace: str, name: str, drift_check: bool) -> Result:
         async with self._lock(namespace, name):
             body = await self.kube.get(self.info, namespace, name)
-            if body is None or body["metadata"].get("deletionTimestamp"):
+            if body is None:
                 return GONE
+            if body["metadata"].get("deletionTimestamp"):
+                return await self._delete(body)
+            if self.finalizer and not deletion.has_finalizer(body):
+                body = await self._add_finalizer(body)
+                if body is None:
+                    return Result(requeue_after=0.5, reason="ObjectChanged")
             try:
                 obj = ManagedObject.from_body(self.info, body)
             except Blocked as blocked:
@@ -260,49 +272,130 @@ class Reconciler:
         return Result(stalled=True, message=outcome.message, reason=outcome.reason)
 
     # ------------------------------------------------------------------- deletion
-    async def finalize(self, body: dict[str, Any]) -> Result:
-        """Apply the deletion policy; returns a requeue when the external delete must retry."""
+    async def _add_finalizer(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Put the engine's finalizer on before anything exists in Datadog; None when the
+        object changed meanwhile (the pass runs again on the newer body)."""
+        meta = body["metadata"]
+        try:
+            return await self.kube.patch_finalizers(
+                self.info, meta["namespace"], meta["name"],
+                [*deletion.finalizers(body), deletion.FINALIZER], meta["resourceVersion"])
+        except ObjectChanged:
+            return None
+
+    async def _delete(self, body: dict[str, Any]) -> Result:
+        """The deletion pass, on the body read under the object's lock: wait for the objects
+        that act through this one, apply the deletion policy (observe, delete, observe
+        again), let the kind release what it holds, then drop the finalizer as a
+        compare-and-swap. Only ``Orphan`` (or ObserveOnly) and a proven-unreachable org
+        leave anything in Datadog; every other obstacle waits and is retried."""
         meta = body["metadata"]
         with contextlib.suppress(KeyError):  # a gauge per live object only
             metrics.READY.remove(self.info.kind, meta["namespace"], meta["name"])
-        async with self._lock(meta["namespace"], meta["name"]):
-            try:
-                obj = ManagedObject.from_body(self.info, body)
-            except Blocked:
-                return DONE  # an unparseable spec cannot name anything to delete
-            if obj.deletion_policy != "Delete" or obj.management_policy == "ObserveOnly":
-                await self._event(obj, "Normal", "Orphaned",
-                                  f"deletionPolicy {obj.deletion_policy}: left in Datadog")
-                return DONE
-            if obj.paused:
-                await self._event(obj, "Warning", "Orphaned",
-                                  "deleted while paused: left in Datadog untouched")
-                return DONE
-            ctx = self._context(obj, False)
-            try:
-                self._check_claims(obj)
-                external = await self.connector.connect(ctx)
-                observation = await external.observe()
-                if observation.exists:
-                    await external.delete()
-                    await self._event(obj, "Normal", "Deleted", "deleted from Datadog")
-            except Waiting as waiting:
-                if waiting.reason in {"OrgNotReady", "CredentialsMissing", "Conflict"}:
-                    await self._event(obj, "Warning", "Orphaned",
-                                      f"could not reach the org to delete: {waiting.message}")
-                    return DONE
-                return Result(requeue_after=waiting.delay, message=waiting.message)
-            except Blocked as blocked:
-                await self._event(obj, "Warning", "Orphaned", blocked.message)
-                return DONE
-            except Exception as exc:
-                translated = self.connector.translate_error(exc)
-                if isinstance(translated, Blocked):
-                    await self._event(obj, "Warning", "Orphaned", translated.message)
-                    return DONE
-                delay = translated.delay if isinstance(translated, Waiting) else self.error_backoff
-                return Result(requeue_after=delay, message=_safe_message(exc))
-            return DONE
+        if not deletion.has_finalizer(body):
+            return GONE  # not ours to hold (or already released)
+        try:
+            obj = ManagedObject.from_body(self.info, body)
+        except Blocked:  # an unparseable spec names nothing this object could have made
+            obj = ManagedObject(self.info, body, None, copy.deepcopy(body.get("status") or {}),
+                                copy.deepcopy(body.get("status") or {}))
+            await self._event(obj, "Warning", "Orphaned",
+                              "the spec does not validate: nothing to delete is known")
+            return await self._release(obj)
+        try:
+            await self._wait_for_dependents(obj)
+            await self._apply_deletion_policy(obj)
+            release = getattr(self.connector, "release", None)
+            if release is not None:
+                await release(self._context(obj, False))
+        except deletion.OrgGone as gone:
+            await self._event(obj, "Warning", "Orphaned", gone.message)
+        except ReconcileOutcome as outcome:
+            return await self._deletion_waits(obj, outcome)
+        except Exception as exc:
+            translated = self.connector.translate_error(exc)
+            if translated is None:
+                log.error("%s: deletion failed: %s", obj.ref(), _safe_message(exc))
+                translated = Waiting("DeletionError", _safe_message(exc),
+                                     delay=self.error_backoff)
+            return await self._deletion_waits(obj, translated)
+        return await self._release(obj)
+
+    async def _wait_for_dependents(self, obj: ManagedObject) -> None:
+        kinds = [self.runtime.reconcilers[p].info
+                 for p in (self.runtime.dependents.get(self.info.plural) or [])
+                 if p in self.runtime.reconcilers] if self.runtime is not None else []
+        if not kinds:
+            return
+        users = await deletion.referencing(self.kube, kinds, obj.namespace, obj.name)
+        if users:
+            raise Waiting(
+                "WaitingForDependents",
+                f"deletion waits until {len(users)} object(s) using this org have finished "
+                f"their own deletion policy (its keys and record stay until then): "
+                f"{', '.join(users[:10])}{' ...' if len(users) > 10 else ''}. Objects not "
+                "being deleted must be deleted or pointed at another org",
+                delay=10, phase="Deleting")
+
+    async def _apply_deletion_policy(self, obj: ManagedObject) -> None:
+        if obj.deletion_policy != "Delete" or obj.management_policy == "ObserveOnly":
+            what = (f"deletionPolicy {obj.deletion_policy}"
+                    if obj.deletion_policy != "Delete" else "managementPolicy ObserveOnly")
+            await self._event(obj, "Normal", "Orphaned", f"{what}: left in Datadog")
+            return
+        if obj.paused:
+            raise Waiting(
+                "DeletionPaused",
+                "deletion waits: the ddmsp.io/paused annotation is \"true\" and "
+                "deletionPolicy is Delete. Remove the annotation to delete in Datadog, or "
+                "set spec.deletionPolicy: Orphan to leave it there",
+                delay=None, phase="Deleting")
+        external = await self.connector.connect(self._context(obj, False))
+        observation = await external.observe()
+        if not observation.exists:
+            return
+        await external.delete()
+        observation = await external.observe()
+        if observation.exists:
+            raise Waiting("Deleting", observation.message or "still present in Datadog after "
+                          "the delete; checking again", delay=5, phase="Deleting")
+        await self._event(obj, "Normal", "Deleted", "deleted from Datadog")
+
+    async def _deletion_waits(self, obj: ManagedObject, outcome: ReconcileOutcome) -> Result:
+        """A deletion that cannot finish now keeps its finalizer and says why; it is retried
+        with the engine's backoff (a Blocked one needs a human, but Datadog may change too,
+        so it is retried at the backoff cap)."""
+        fix = ("" if outcome.reason in ("WaitingForDependents", "DeletionPaused")
+               else " (to give up and leave it in Datadog: set spec.deletionPolicy: Orphan)")
+        message = f"deleting: {outcome.message}{fix}"
+        stalled = isinstance(outcome, Blocked)
+        if stalled:
+            await self._event_once(obj, "Warning", outcome.reason, message)
+        self._set(obj, ready=(False, outcome.reason, message),
+                  synced=(not stalled, outcome.reason, message if stalled else ""),
+                  reconciling=(not stalled, outcome.reason, "" if stalled else message),
+                  stalled=(stalled, outcome.reason, message if stalled else ""))
+        obj.status["phase"] = "Deleting"
+        obj.handled = False
+        await self._write_status(obj)
+        delay: float | None = outcome.delay if isinstance(outcome, Waiting) else self.backoff_cap
+        return Result(requeue_after=delay, message=message, reason=outcome.reason)
+
+    async def _release(self, obj: ManagedObject) -> Result:
+        """Drop the finalizer, as a compare-and-swap on the version this pass started from
+        (or its own last write): a change meanwhile means another pass, never a release
+        decided on an outdated object."""
+        rest = [f for f in deletion.finalizers(obj.body) if f != deletion.FINALIZER]
+        try:
+            await self.kube.patch_finalizers(self.info, obj.namespace, obj.name, rest,
+                                             str(obj.metadata.get("resourceVersion") or ""))
+        except ObjectChanged:
+            return Result(requeue_after=0.5, reason="ObjectChanged")
+        except ApiException as exc:
+            if exc.status == 404:
+                return GONE
+            raise
+        return GONE
 
     # -------------------------------------------------------------------- helpers
     def _context(self, obj: ManagedObject, drift_check: bool) -> ReconcileContext:

@@ -14,7 +14,9 @@ Runtime's own, filled by one LIST per kind before the queues start and kept by t
 handler: kopf's indexes make every object wait at startup until every object of every
 kind is indexed, through a toggle per object that wakes every waiting object, which took
 138 s before the first pass at 5,000 objects (bench/README.md).
-Deletion stays a kopf handler with a finalizer, so the deletion policy always runs.
+Deletion is a pass of the same queue: the engine holds its own finalizer and runs the
+deletion policy on the object read under its lock (reconcile/deletion.py); kopf registers
+no change or deletion handler for these kinds, so it never adds or removes a finalizer.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import kopf
 
 from ddmsp import metrics
+from ddmsp.reconcile import deletion
 from ddmsp.reconcile.conditions import READY, STALLED, get_condition
 from ddmsp.reconcile.createguard import CREATION_RESULT_UNKNOWN
 from ddmsp.reconcile.engine import Reconciler
@@ -346,11 +349,14 @@ def register_kind(
     needs_finalizer: bool,
     depends_on_org: str | None = None,
 ) -> None:
-    """Register one kind's handlers and indexes. ``depends_on_org``: the plural of the
-    org kind whose readiness this kind waits for (through ``spec.orgRef``)."""
+    """Register one kind's handlers and indexes. ``needs_finalizer``: the engine holds
+    ``ddmsp.io/finalizer`` on its objects (deletion runs as one of its passes).
+    ``depends_on_org``: the plural of the org kind whose readiness this kind waits for
+    (through ``spec.orgRef``); such an org's deletion waits for these objects."""
     group, version, plural = info.group, info.version, info.plural
     runtime.reconcilers[plural] = reconciler
     runtime.engine_kinds.add((group, info.kind))
+    reconciler.finalizer = needs_finalizer
     reconciler.kube.cache.watched.add(plural)
 
     def key_of(kwargs: dict[str, Any]) -> Key:
@@ -382,6 +388,9 @@ def register_kind(
             for claim in runtime.unindex(plural, body):
                 for holder in runtime.holders(plural, claim):
                     runtime.enqueue(plural, (holder.namespace, holder.name))
+            org = deletion.org_ref_name(body)
+            if depends_on_org is not None and org:  # an org being deleted waits for it
+                runtime.enqueue(depends_on_org, (key[0], org))
             return
         cache.offer(plural, dict(event.get("object") or body))
         runtime.index(plural, body)
@@ -411,11 +420,3 @@ def register_kind(
                 runtime.wake_waiting_siblings(depends_on_org, key[0], str(org), plural)
 
     kopf.on.event(group, version, plural, registry=registry, id="watch")(watched)
-
-    async def delete(**kwargs: Any) -> None:
-        result = await reconciler.finalize(dict(kwargs["body"]))
-        if result.requeue_after is not None:
-            raise kopf.TemporaryError(result.message or "requeue", delay=result.requeue_after)
-
-    kopf.on.delete(group, version, plural, registry=registry, id="finalize",
-                   optional=not needs_finalizer, backoff=10)(delete)

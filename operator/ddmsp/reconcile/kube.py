@@ -108,6 +108,28 @@ class KubeAPI:
         self.cache.offer(info.plural, updated)
         return updated
 
+    async def patch_finalizers(
+        self, info: KindInfo, namespace: str, name: str, finalizers: list[str],
+        resource_version: str,
+    ) -> dict[str, Any]:
+        """Set metadata.finalizers as a compare-and-swap on ``resource_version`` (a merge
+        patch replaces the whole list, so only a precondition keeps another controller's
+        finalizer added meanwhile): ``ObjectChanged`` when the object changed since."""
+        meta = {"finalizers": finalizers or None, "resourceVersion": resource_version}
+        try:
+            updated = cast(dict[str, Any], await self._run(
+                self.custom.patch_namespaced_custom_object,
+                info.group, info.version, namespace, info.plural, name, {"metadata": meta},
+            ))
+        except client.ApiException as exc:
+            if exc.status in (404, 409):
+                self.cache.forget(info.plural, namespace, name)
+            if exc.status == 409:
+                raise ObjectChanged(f"{info.kind} {namespace}/{name} changed") from None
+            raise
+        self.cache.offer(info.plural, updated)
+        return updated
+
     async def patch_status(
         self, info: KindInfo, namespace: str, name: str, status: dict[str, Any],
         *, resource_version: str | None = None,
@@ -140,13 +162,49 @@ class KubeAPI:
 
     # -------------------------------------------------------------------- secrets
     async def read_secret(self, namespace: str, name: str) -> client.V1Secret | None:
+        """The Secret as the API server has it now (its decoded data is remembered, as
+        ``read_secret_data`` does)."""
         try:
-            secret = await self._run(self.core.read_namespaced_secret, name, namespace)
-            return cast(client.V1Secret, secret)
+            secret = cast(client.V1Secret,
+                          await self._run(self.core.read_namespaced_secret, name, namespace))
+        except client.ApiException as exc:
+            if exc.status == 404:
+                self._secret_data.pop((namespace, name), None)
+                return None
+            raise
+        self._secret_data[(namespace, name)] = (time.monotonic(), decode_secret(secret))
+        return secret
+
+    async def patch_secret(self, namespace: str, name: str, patch: dict[str, Any]
+                           ) -> client.V1Secret:
+        """Merge-patch a Secret (metadata.resourceVersion in the patch makes it a
+        compare-and-swap: ``ObjectChanged`` when it changed since)."""
+        self._secret_data.pop((namespace, name), None)
+        try:
+            return cast(client.V1Secret, await self._run(
+                self.core.patch_namespaced_secret, name, namespace, patch))
+        except client.ApiException as exc:
+            if exc.status == 409:
+                raise ObjectChanged(f"Secret {namespace}/{name} changed") from None
+            raise
+
+    async def create_secret(self, namespace: str, body: client.V1Secret) -> client.V1Secret:
+        return cast(client.V1Secret,
+                    await self._run(self.core.create_namespaced_secret, namespace, body))
+
+    async def list_secrets(self, namespace: str, label_selector: str) -> list[client.V1Secret]:
+        found = await self._run(self.core.list_namespaced_secret, namespace,
+                                label_selector=label_selector)
+        return list(found.items or [])
+
+    async def namespace_uid(self, namespace: str) -> str | None:
+        try:
+            ns = await self._run(self.core.read_namespace, namespace)
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+        return str(ns.metadata.uid or "") or None
 
     async def read_secret_data(self, namespace: str, name: str, *, max_age: float = 0.0
                                ) -> dict[str, str] | None:
