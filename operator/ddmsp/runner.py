@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -23,13 +24,18 @@ from ddmsp.reconcile.createguard import set_leadership
 from ddmsp.reconcile.handlers import EngineDiffBase, Runtime, register_kind
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.leader import LeaderElector
+from ddmsp.resources import PARTNER
 
 log = logging.getLogger(__name__)
 
 # kopf's own bookkeeping lives under kopf.ddmsp.io/, so that user-facing annotations
 # under ddmsp.io/ (paused, create-pending) stay in kopf's diff and trigger handlers.
 KOPF_PREFIX = f"kopf.{API_GROUP}"
-FINALIZER = f"{API_GROUP}/finalizer"
+# ddmsp.io/finalizer is the engine's (reconcile/deletion.py). kopf's own (timers, the
+# partner kind) must have another name: kopf drops its finalizer from any object it sees
+# being deleted once its own handlers are done, which would cut the engine's deletion short.
+FINALIZER = f"{KOPF_PREFIX}/finalizer"
+LEGACY_FINALIZER = f"{API_GROUP}/finalizer"  # kopf's, on DatadogPartners made before
 
 
 def kube_api_client(settings: OperatorSettings) -> client.ApiClient:
@@ -64,6 +70,24 @@ def build_registry(
     # (labelled sources watched, others polled by name: never a cluster-wide Secret watch).
     register_metadata_watch(registry, kube, settings.metadata_poll)
     register_partner_kind(registry, settings, kube, clients, refresher)  # + DatadogPartner
+
+    @kopf.on.event(PARTNER.group, PARTNER.version, PARTNER.plural, registry=registry,
+                   id="legacy-finalizer")
+    async def drop_legacy_finalizer(body: Any, **_: Any) -> None:
+        """kopf put ddmsp.io/finalizer on partners before it took its own name: a partner
+        being deleted lets it go once kopf's own finalizer is gone (its handlers done)."""
+        meta = body.get("metadata") or {}
+        held = list(meta.get("finalizers") or [])
+        if not meta.get("deletionTimestamp") or LEGACY_FINALIZER not in held \
+                or FINALIZER in held:
+            return
+        rest = [f for f in held if f != LEGACY_FINALIZER]
+        with contextlib.suppress(client.ApiException):
+            await asyncio.to_thread(
+                kube.custom.patch_cluster_custom_object, PARTNER.group, PARTNER.version,
+                PARTNER.plural, meta["name"],
+                {"metadata": {"finalizers": rest or None,
+                              "resourceVersion": meta.get("resourceVersion")}})
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -84,7 +84,12 @@ def apply_client(operator: Operator) -> dict[str, str]:
     for body in manifests():
         operator.apply(PLURALS[body["kind"]], body)
     for body in manifests():
-        operator.wait_condition(PLURALS[body["kind"]], body["metadata"]["name"], timeout=90)
+        plural, name = PLURALS[body["kind"]], body["metadata"]["name"]
+        try:
+            operator.wait_condition(plural, name, timeout=90)
+        except AssertionError:
+            raise AssertionError(f"{plural}/{name} not Ready: "
+                                 f"{operator.get(plural, name).get('status')}") from None
     status = operator.get(ORGS, "acme")["status"]["clientOrg"]
     keys = secret_data(operator.api, operator.namespace, SECRET)
     assert keys is not None
