@@ -295,3 +295,15 @@ def test_namespace_deletion_tears_down_and_keys_come_back_with_an_admin_step(
     assert operator.get(ORGS, "acme")["status"]["clientOrg"]["publicId"] == org["publicId"]
     restored = secret_data(operator.api, operator.namespace, SECRET)
     assert restored is not None and restored["app-key"] == org["app-key"]
+
+
+def test_a_deleted_role_wakes_its_users_and_saml_configs_at_once(
+        operator: Operator, escrow_ns: str) -> None:
+    """Issue 18 item 6 (in part): a role deleted leaves users and SAML mappings naming it
+    Ready for up to the drift interval (600 s here) unless its deletion wakes them."""
+    start(operator, escrow_ns)
+    apply_client(operator)
+    delete(operator, ROLES, "ops")
+    wait_for(lambda: not exists(operator, ROLES, "ops"), timeout=60)
+    for plural, name in ((USERS, "alice"), (SAML, "sso")):
+        operator.wait_condition(plural, name, status="False", reason="RoleNotReady", timeout=20)

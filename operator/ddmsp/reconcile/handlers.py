@@ -89,6 +89,7 @@ class Runtime:
     _org_state: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
     _dependent_ready: dict[tuple[str, Key], bool] = field(default_factory=dict)
     _triggers: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
+    _identity: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
     _claims: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # uid -> memo
     # plural -> claim -> uid -> holder; and what each object holds, to move it on change
     _holders: dict[str, dict[str, dict[str, Holder]]] = field(default_factory=dict)
@@ -153,6 +154,15 @@ class Runtime:
         for plural in self.dependents.get(org_plural, []):
             for dependent in self.dependents_of(plural, namespace, name):
                 self.enqueue(plural, (namespace, dependent))
+
+    def wake_siblings(self, org_plural: str, namespace: str, org: str, plural: str) -> None:
+        """An object of an org was deleted or its Datadog identity changed (a role's ID or
+        name): every object of the other kinds in that org re-checks at once, Ready ones
+        too (a user or SAML mapping naming that role no longer matches)."""
+        for other in self.dependents.get(org_plural, []):
+            if other != plural:
+                for dependent in self.dependents_of(other, namespace, org):
+                    self.enqueue(other, (namespace, dependent))
 
     def wake_waiting_siblings(self, org_plural: str, namespace: str, org: str,
                               plural: str) -> None:
@@ -306,6 +316,13 @@ def _settled(body: dict[str, Any]) -> bool:
                 and status.get("observedGeneration") == generation)
 
 
+def _identity(body: dict[str, Any]) -> tuple[Any, ...]:
+    """What other objects of the same org may name a dependent by: a role's ID and name
+    (other kinds have neither, so a change of theirs wakes nobody)."""
+    status = body.get("status") or {}
+    return (status.get("roleId"), status.get("roleName"))
+
+
 def _org_fingerprint(body: dict[str, Any]) -> tuple[Any, ...]:
     """What dependents of an org care about: readiness and the orgs' IDs and Secrets."""
     status = body.get("status") or {}
@@ -391,6 +408,9 @@ def register_kind(
             org = deletion.org_ref_name(body)
             if depends_on_org is not None and org:  # an org being deleted waits for it
                 runtime.enqueue(depends_on_org, (key[0], org))
+                if _identity(body)[0]:  # a role: users and SAML mappings naming it
+                    runtime.wake_siblings(depends_on_org, key[0], org, plural)  # re-check now
+            runtime._identity.pop((plural, key), None)
             return
         cache.offer(plural, dict(event.get("object") or body))
         runtime.index(plural, body)
@@ -412,6 +432,14 @@ def register_kind(
                 if before is not None:  # first sight (a restart) wakes nobody: dependents
                     runtime.wake_dependents(plural, key[0], key[1])  # have their own pass
         if depends_on_org is not None:
+            identity = _identity(body)
+            before_identity = runtime._identity.get((plural, key))
+            runtime._identity[(plural, key)] = identity
+            org_name = deletion.org_ref_name(body)
+            # A first ID is news only to those waiting for it (wake_waiting_siblings below).
+            if before_identity and before_identity[0] and before_identity != identity \
+                    and org_name:
+                runtime.wake_siblings(depends_on_org, key[0], org_name, plural)
             now_ready = _settled(body)
             was_ready = runtime._dependent_ready.get((plural, key), False)
             runtime._dependent_ready[(plural, key)] = now_ready
