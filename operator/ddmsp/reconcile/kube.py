@@ -127,7 +127,13 @@ class KubeAPI:
             if exc.status == 409:
                 raise ObjectChanged(f"{info.kind} {namespace}/{name} changed") from None
             raise
-        self.cache.offer(info.plural, updated)
+        gone = (updated.get("metadata") or {})
+        if gone.get("deletionTimestamp") and not gone.get("finalizers"):
+            # The last finalizer went: the object is deleted. Its watch event may have been
+            # handled already (the cache forgot it): never bring it back from this answer.
+            self.cache.forget(info.plural, namespace, name)
+        else:
+            self.cache.offer(info.plural, updated)
         return updated
 
     async def patch_status(
