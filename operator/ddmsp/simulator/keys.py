@@ -20,7 +20,9 @@ API keys:
 - ``GET /api/v2/api_keys/{id}`` shows ``key`` again (``test_get_api_key_returns_ok_response.yaml``)
   unless the ``one_time_read`` switch is on (``config.py``); an unknown id answers 404
   ``{"errors": ["API key not found"]}`` (``test_get_api_key_returns_not_found_response.yaml``).
-- ``PATCH`` renames (200), ``DELETE`` answers 204 (key_management.feature).
+- ``PATCH`` renames (200, the answer shows ``key`` like a GET), ``DELETE`` answers 204 and a
+  second ``DELETE`` 404 ``API key not found`` (``test_edit_an_api_key_returns_ok_response.yaml``,
+  ``test_delete_an_api_key_returns_no_content_response.yaml``).
 - At most ``api_key_limit`` (50) keys per org and at least one (docs: "Your org must have at
   least one API key and at most 50 API keys"; "Key names must be unique across your
   organization"). No recording shows the refusals: the simulator answers 400 ``API key limit
@@ -30,9 +32,15 @@ API keys:
 Application keys:
 
 - Created through ``current_user`` (owner: the user whose key made the call) or a service
-  account (owner: that account); the create answer alone carries ``key``; later reads, on any
-  path, show ``last4`` and no ``key`` (``test_get_an_application_key_returns_ok_response.yaml``,
-  ``test_get_one_application_key_for_this_service_account_returns_ok_response.yaml``).
+  account (owner: that account); the create answer carries ``key``. Later reads show ``last4``
+  and no ``key`` on the org-wide and service-account paths
+  (``test_get_an_application_key_returns_ok_response.yaml``, 2025-09;
+  ``test_get_one_application_key_for_this_service_account_returns_ok_response.yaml``), while the
+  owner's own ``GET /api/v2/current_user/application_keys/{id}`` shows ``key`` again
+  (``test_get_one_application_key_owned_by_current_user_returns_ok_response.yaml``, 2025-09),
+  except in one-time-read mode. Unknown ids: 404 ``{"errors": ["Application key not found"]}``
+  (``test_get_an_application_key_returns_not_found_response.yaml``,
+  ``test_get_one_application_key_owned_by_current_user_returns_not_found_response.yaml``).
 - One key is reachable through ``/api/v2/application_keys/{id}`` (any owner in the org) and the
   path of its owner (``current_user`` or ``service_accounts/{id}``); the recordings create on one
   path and read or delete on the other. Another owner's key on an owner path answers 404.
@@ -54,8 +62,8 @@ Application keys:
   application key belongs to the child's first user, who has that caller's email, and it is
   also revoked when that caller is disabled in the parent org (stricter reading).
 
-Key secrets are held only in memory (the state file keeps hashes), so after a reload an API
-key's secret is no longer shown, as in one-time-read mode.
+Key secrets are held only in memory (the state file keeps hashes), so after a reload a key's
+secret is no longer shown, as in one-time-read mode.
 """
 
 from __future__ import annotations
@@ -137,6 +145,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
         self.api_keys: dict[str, ApiKeyRecord] = {}
         self.app_keys: dict[str, AppKeyRecord] = {}
         self._api_secrets: dict[str, str] = {}  # id -> secret, memory only
+        self._app_secrets: dict[str, str] = {}  # id -> secret, memory only
 
     # ------------------------------------------------------------------------- lookups
     def _seed_user(self, org: Org) -> User | None:
@@ -239,6 +248,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
             self.app_keys[kid] = AppKeyRecord(
                 kid, org.public_id, f"{email} (api)", key_hash(app_key), app_key[-4:], ts, owner,
                 origin_org=origin_org, origin_user=origin_user)
+            self._app_secrets[kid] = app_key
 
     def _to_json_extra(self, out: dict[str, Any]) -> None:
         super()._to_json_extra(out)
@@ -250,6 +260,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
         self.api_keys = {k["id"]: ApiKeyRecord(**k) for k in data.get("api_keys") or []}
         self.app_keys = {k["id"]: AppKeyRecord(**k) for k in data.get("app_keys") or []}
         self._api_secrets = {}
+        self._app_secrets = {}
 
     def _snapshot_org(self, org: Org, out: dict[str, Any]) -> None:
         super()._snapshot_org(org, out)
@@ -346,6 +357,13 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
             return None
         return self._api_secrets.get(rec.id)
 
+    def app_key_secret(self, rec: AppKeyRecord) -> str | None:
+        """The secret the owner's own read shows: none in one-time-read mode, after a
+        reload, or once the key is revoked."""
+        if self.config.one_time_read or rec.revoked:
+            return None
+        return self._app_secrets.get(rec.id)
+
     # ---------------------------------------------------------------- application keys
     def org_app_keys(self, org: Org, owner_id: str | None = None) -> list[AppKeyRecord]:
         """The application keys of an org (of one owner when given)."""
@@ -372,6 +390,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
             rec = AppKeyRecord(kid, org.public_id, text, key_hash(secret), secret[-4:],
                                self._ts(), owner_id, scopes=checked)
             self.app_keys[kid] = rec
+            self._app_secrets[kid] = secret
             org.app_key_hashes.append(rec.key_hash)
             self.app_key_index[rec.key_hash] = org.public_id
             return rec, secret
@@ -391,6 +410,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
         with self.lock:
             rec = self.find_app_key(org, key_id, owner_id)
             del self.app_keys[key_id]
+            self._app_secrets.pop(key_id, None)
             if rec.key_hash in org.app_key_hashes:
                 org.app_key_hashes.remove(rec.key_hash)
             self.app_key_index.pop(rec.key_hash, None)
@@ -556,8 +576,8 @@ async def delete_api_key(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ application keys HTTP
 def _owner_scope(request: web.Request) -> str | None:
     """Whose keys a path reaches: None (org-wide), the caller, or the service account."""
-    path = request.match_info.route.resource.canonical if request.match_info.route.resource \
-        else ""
+    resource = request.match_info.route.resource
+    path = resource.canonical if resource is not None else ""
     if path.startswith("/api/v2/current_user/"):
         return _me(request)
     if path.startswith("/api/v2/service_accounts/"):
@@ -603,11 +623,20 @@ async def create_app_key(request: web.Request) -> web.Response:
     return _answer(request, {"data": app_key_json(rec, secret)}, status=201)
 
 
+def _is_mine(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return resource is not None and resource.canonical.startswith("/api/v2/current_user/")
+
+
 async def get_app_key(request: web.Request) -> web.Response:
-    """GET one application key on any of its paths: ``last4``, never the secret."""
-    rec = state_of(request).find_app_key(caller_org(request), request.match_info["app_key_id"],
-                                         _owner_scope(request))
-    return _answer(request, {"data": app_key_json(rec)})
+    """GET one application key on any of its paths: ``last4``; the secret only on the
+    owner's own path, as recorded (not in one-time-read mode)."""
+    state = state_of(request)
+    with state.lock:
+        rec = state.find_app_key(caller_org(request), request.match_info["app_key_id"],
+                                 _owner_scope(request))
+        secret = state.app_key_secret(rec) if _is_mine(request) else None
+        return _answer(request, {"data": app_key_json(rec, secret)})
 
 
 async def update_app_key(request: web.Request) -> web.Response:
