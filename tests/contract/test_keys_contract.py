@@ -473,3 +473,40 @@ def test_key_cassettes_are_vendored() -> None:
 def test_recorded_key_exchanges_replay(sim: RunningSimulator, cassette: Path) -> None:
     problems = replay_keys(sim, cassette)
     assert not problems, "\n".join(problems)
+
+
+async def test_a_disabled_service_account_gets_no_new_key(sim: RunningSimulator) -> None:
+    """Not recorded; the stricter reading: 400, so a hand-over never stores a dead key."""
+    async with ddmsp(sim, sim.partner_api_key, sim.partner_app_key) as dd:
+        sa = await dd.create_service_account("gone@example.com")
+        await dd.update_user(sa.id, disabled=True)
+        with pytest.raises(ValidationError):
+            await dd.create_service_account_application_key(sa.id, "late")
+        assert await dd.list_service_account_application_keys(sa.id) == []
+
+
+async def test_state_file_keeps_owners_and_revocations_but_no_secret(
+        sim: RunningSimulator, child: CreatedOrg, tmp_path: Path) -> None:
+    """The state file holds hashes, owners and revocations; a secret never reaches it, so after
+    a reload no read shows one (as in one-time-read mode)."""
+    api_key, boot_app = secrets(child)
+    async with ddmsp(sim, api_key, boot_app) as dd:
+        sa = await dd.create_service_account("keep@client.example")
+        made = await dd.create_service_account_application_key(sa.id, "kept")
+        extra = await dd.create_api_key("kept-api")
+        owner = (await dd.list_application_keys())[0].owner_id
+        assert owner is not None
+        await dd.update_user(owner, disabled=True)  # revokes boot_app
+    saved = tmp_path / "state.json"
+    saved.write_text(json.dumps(sim.state.to_json()))
+    text = saved.read_text()
+    for secret in (api_key, boot_app, made.key.get_secret_value(), extra.key.get_secret_value()):
+        assert secret not in text
+    restored = type(sim.state)()
+    restored.load(saved)
+    rec = restored.app_key_record(boot_app)
+    assert rec is not None and rec.revoked
+    assert restored.org_for_keys(api_key, boot_app) is None
+    api_rec = restored.api_key_record(extra.key.get_secret_value())
+    assert api_rec is not None and restored.api_key_secret(api_rec) is None
+    assert restored.org_for_keys(extra.key.get_secret_value(), made.key.get_secret_value())

@@ -56,7 +56,8 @@ Application keys:
   application key stops working" (service accounts docs): disabling a user (``DELETE`` or
   ``PATCH disabled: true`` on ``/api/v2/users/{id}``) revokes their application keys for good
   (re-enabling does not bring them back: the stricter reading); a revoked key authenticates
-  like an unknown one, 403 ``{"errors": ["Forbidden"]}`` (``middleware.py``).
+  like an unknown one, 403 ``{"errors": ["Forbidden"]}`` (``middleware.py``), and a disabled
+  service account gets no new key (400; not recorded, the stricter reading).
 - The keys ``POST /api/v1/org`` returns are created by, and owned by, the calling user
   (terraform-provider-datadog ``TestAccDatadogChildOrganization_Create``): in the child the
   application key belongs to the child's first user, who has that caller's email, and it is
@@ -146,6 +147,8 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
         self.app_keys: dict[str, AppKeyRecord] = {}
         self._api_secrets: dict[str, str] = {}  # id -> secret, memory only
         self._app_secrets: dict[str, str] = {}  # id -> secret, memory only
+        self._api_by_hash: dict[str, str] = {}  # key hash -> id (every request looks up)
+        self._app_by_hash: dict[str, str] = {}
 
     # ------------------------------------------------------------------------- lookups
     def _seed_user(self, org: Org) -> User | None:
@@ -157,15 +160,15 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
         """The record of an application key (by its secret), if the simulator made one."""
         if not app_key:
             return None
-        h = key_hash(app_key)
         with self.lock:
-            return next((k for k in self.app_keys.values() if k.key_hash == h), None)
+            kid = self._app_by_hash.get(key_hash(app_key))
+            return self.app_keys.get(kid) if kid else None
 
     def api_key_record(self, api_key: str) -> ApiKeyRecord | None:
         """The record of an API key (by its secret)."""
-        h = key_hash(api_key)
         with self.lock:
-            return next((k for k in self.api_keys.values() if k.key_hash == h), None)
+            kid = self._api_by_hash.get(key_hash(api_key))
+            return self.api_keys.get(kid) if kid else None
 
     def current_user_id(self, org: Org, app_key: str | None) -> str:
         """The user a request acts as: its application key's owner."""
@@ -238,6 +241,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
                 kid, org.public_id, f"API Key created by {email} on {ts[:10]}", key_hash(api_key),
                 api_key[-4:], ts, ts, owner, owner)
             self._api_secrets[kid] = api_key
+            self._api_by_hash[key_hash(api_key)] = kid
         if self.app_key_record(app_key) is None:
             origin_org = origin_user = None
             parent = self.orgs.get(org.parent_id) if org.parent_id else None
@@ -249,6 +253,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
                 kid, org.public_id, f"{email} (api)", key_hash(app_key), app_key[-4:], ts, owner,
                 origin_org=origin_org, origin_user=origin_user)
             self._app_secrets[kid] = app_key
+            self._app_by_hash[key_hash(app_key)] = kid
 
     def _to_json_extra(self, out: dict[str, Any]) -> None:
         super()._to_json_extra(out)
@@ -259,6 +264,8 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
         super()._load_extra(data)
         self.api_keys = {k["id"]: ApiKeyRecord(**k) for k in data.get("api_keys") or []}
         self.app_keys = {k["id"]: AppKeyRecord(**k) for k in data.get("app_keys") or []}
+        self._api_by_hash = {k.key_hash: k.id for k in self.api_keys.values()}
+        self._app_by_hash = {k.key_hash: k.id for k in self.app_keys.values()}
         self._api_secrets = {}
         self._app_secrets = {}
 
@@ -326,6 +333,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
             rec = ApiKeyRecord(kid, org.public_id, text, key_hash(secret), secret[-4:], ts, ts,
                                user_id, user_id)
             self.api_keys[kid] = rec
+            self._api_by_hash[rec.key_hash] = kid
             self._api_secrets[kid] = secret
             org.key_hashes.append(rec.key_hash)
             self.key_index[rec.key_hash] = org.public_id
@@ -346,6 +354,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
             if len(self.org_api_keys(org)) <= 1:
                 raise SimError(400, "An organization must have at least one API key")
             del self.api_keys[key_id]
+            self._api_by_hash.pop(rec.key_hash, None)
             self._api_secrets.pop(key_id, None)
             if rec.key_hash in org.key_hashes:
                 org.key_hashes.remove(rec.key_hash)
@@ -383,6 +392,9 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
                        ) -> tuple[AppKeyRecord, str]:
         """A new application key owned by ``owner_id`` and its secret."""
         with self.lock:
+            owner = self._user(org.public_id, owner_id)
+            if owner is not None and owner.disabled:
+                raise SimError(400, f"User {owner_id} is disabled")
             text = _app_key_name(name)
             checked = _scopes(scopes)
             secret = new_app_key()
@@ -390,6 +402,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
             rec = AppKeyRecord(kid, org.public_id, text, key_hash(secret), secret[-4:],
                                self._ts(), owner_id, scopes=checked)
             self.app_keys[kid] = rec
+            self._app_by_hash[rec.key_hash] = kid
             self._app_secrets[kid] = secret
             org.app_key_hashes.append(rec.key_hash)
             self.app_key_index[rec.key_hash] = org.public_id
@@ -410,6 +423,7 @@ class KeysState(ServiceAccountsState, KeyPermissionsState):
         with self.lock:
             rec = self.find_app_key(org, key_id, owner_id)
             del self.app_keys[key_id]
+            self._app_by_hash.pop(rec.key_hash, None)
             self._app_secrets.pop(key_id, None)
             if rec.key_hash in org.app_key_hashes:
                 org.app_key_hashes.remove(rec.key_hash)
