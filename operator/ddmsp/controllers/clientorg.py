@@ -30,6 +30,7 @@ from ddmsp.controllers.datadog_access import (
     translate_datadog_error,
 )
 from ddmsp.controllers.keyescrow import KeyEscrow, has_keys, meta_of
+from ddmsp.controllers.orgsettings import SettingsPlan, apply_settings, observe_settings
 from ddmsp.controllers.partners import resolve_partner
 from ddmsp.datadog import (
     ConflictError,
@@ -198,6 +199,8 @@ class ClientOrgExternal:
         self.settings = settings
         self.clients = clients
         self.escrowed: set[tuple[str, str, str]] = set()
+        self._org_plan = SettingsPlan()  # spec.settings that differ (controllers/orgsettings)
+        self._name_differs = False
 
     # ---------------------------------------------------------------- helpers
     def _escrow(self) -> KeyEscrow:
@@ -288,8 +291,9 @@ class ClientOrgExternal:
             return Observation(exists=False, phase=self._pending_phase(),
                                message="the client's org does not exist yet")
         credentials = await self._org_credentials(record, "client")
+        dd = self._dd(credentials)
         try:
-            org = await self._dd(credentials).get_org(record["publicId"])
+            org = await dd.get_org(record["publicId"])
         except (NotFoundError, ValidationError) as exc:
             if isinstance(exc, ValidationError) and not org_not_accessible(exc):
                 raise
@@ -308,7 +312,7 @@ class ClientOrgExternal:
             # a spec change (a budget added, changed or removed): judged now from the cost
             # already known, not at the next hourly refresh
             self.refresher.rejudge(self.obj.namespace, self.obj.name)
-        return self._compare_name(org)
+        return await self._compare(org, dd)
 
     def _compare_name(self, org: Org) -> Observation:
         want = self.spec.display_name
@@ -354,7 +358,17 @@ class ClientOrgExternal:
             "credentialsSecret": secret,
             "adopted": True,
         }
-        return self._compare_name(org)
+        return await self._compare(org, dd)
+
+    async def _compare(self, org: Org, dd: DatadogClient) -> Observation:
+        """The org's name, then spec.settings (controllers/orgsettings.py), with its keys."""
+        observation = self._compare_name(org)
+        self._name_differs = not observation.up_to_date
+        self._org_plan = await observe_settings(dd, org, self.spec.settings)
+        if not self._org_plan:
+            return observation
+        return Observation(exists=True, up_to_date=False,
+                           diff=observation.diff + self._org_plan.diff)
 
     async def _adopted_org_refused(self, dd: DatadogClient, secret: str, named: str,
                                    exc: DatadogError) -> Blocked:
@@ -768,8 +782,8 @@ class ClientOrgExternal:
         record = self._record(CLIENT)
         assert record is not None
         credentials = await self._org_credentials(record, "client")
-        await self._dd(credentials).update_org(record["publicId"], {},
-                                               name=self.spec.display_name)
+        name = self.spec.display_name if self._name_differs or not self._org_plan else None
+        await apply_settings(self._dd(credentials), record["publicId"], self._org_plan, name)
         record["name"] = self.spec.display_name
 
     async def delete(self) -> None:

@@ -46,6 +46,10 @@ class OrgSettings(_Model):
     saml_idp_metadata_uploaded: bool | None = None
     saml_login_url: str | None = None
     saml_strict_mode: SamlSetting | None = None
+    # shown by Datadog beyond the v1 spec (terraform-provider-datadog
+    # TestAccDatadogOrganizationSettings_*); read only as far as anything shows
+    default_landing_page: str | None = None
+    custom_landing_page: str | None = None
 
 
 class OrgSubscription(_Model):

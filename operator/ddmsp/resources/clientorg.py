@@ -17,6 +17,7 @@ from ddmsp.resources.common import (
     text_line,
 )
 from ddmsp.resources.kinds import KindInfo
+from ddmsp.resources.orgsettings import OrgSettingsSpec
 
 Provisioning = Literal["ChildOrg", "SpinOff"]
 PUBLIC_ID = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
@@ -189,6 +190,13 @@ class DatadogClientOrgSpec(KubeModel):
         default="Full",
         description="Full: create and correct the org. ObserveOnly: report what exists and "
         "any drift, change nothing (use with spec.adopt).",
+    )
+    settings: OrgSettingsSpec | None = Field(
+        default=None,
+        description="Organization settings and org configs of the client org, applied with "
+        "the org's own keys and kept as written here (drift is corrected, or only reported "
+        "under ObserveOnly). A setting left out is left as it is in Datadog. SAML settings "
+        "belong to a DatadogSAMLConfig.",
     )
 
     model_rules: ClassVar[tuple[Rule, ...]] = (

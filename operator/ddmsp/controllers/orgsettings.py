@@ -1,0 +1,94 @@
+"""``spec.settings`` of a DatadogClientOrg: compare with Datadog, and apply what differs.
+
+Called from ``ClientOrgExternal`` (controllers/clientorg.py): its observe hands the org it
+already read (``GET /api/v1/org/{public_id}``, which carries the v1 settings) to
+``observe_settings``, which adds one ``GET /api/v2/org_configs`` only when the spec sets any
+org config; its update calls ``apply_settings`` with the plan. Everything uses the org's own
+keys (a partner's keys cannot read or change a child org). Settings the spec leaves unset are
+neither compared nor written, and a pass where nothing differs writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddmsp.datadog import DatadogClient, Org, ValidationError
+from ddmsp.datadog.errors import org_not_accessible
+from ddmsp.reconcile.outcomes import Blocked
+from ddmsp.resources.orgsettings import OrgSettingsSpec, spec_path
+
+
+@dataclass
+class SettingsPlan:
+    """What differs: v1 settings for one PUT, org configs for one PATCH each."""
+
+    v1: dict[str, Any] = field(default_factory=dict)
+    configs: dict[str, Any] = field(default_factory=dict)
+    diff: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.v1 or self.configs)
+
+
+def _show(value: Any) -> str:
+    return "unset" if value is None else repr(value)
+
+
+async def observe_settings(dd: DatadogClient, org: Org,
+                           spec: OrgSettingsSpec | None) -> SettingsPlan:
+    """Compare the spec's settings with the org's (``org`` as just read with its own keys)."""
+    plan = SettingsPlan()
+    if spec is None:
+        return plan
+    have_v1 = org.settings.model_dump() if org.settings is not None else {}
+    for key, want in spec.wanted_v1().items():
+        have = have_v1.get(key)
+        if have != want:
+            plan.v1[key] = want
+            plan.diff.append(f"{spec_path(key)} is {_show(have)} in Datadog, spec wants "
+                             f"{_show(want)}")
+    wanted = spec.wanted_configs()
+    if not wanted:
+        return plan
+    have_configs = {c.name: c.value for c in await dd.list_org_configs()}
+    for name, want in wanted.items():
+        if name not in have_configs:
+            raise Blocked(
+                "OrgConfigUnavailable",
+                f"{spec_path(name)}: org {org.public_id} offers no org config {name!r} "
+                "(GET /api/v2/org_configs does not list it); remove the field from the spec",
+            )
+        have = have_configs[name]
+        if have != want:
+            plan.configs[name] = want
+            plan.diff.append(f"{spec_path(name)} is {_show(have)} in Datadog, spec wants "
+                             f"{_show(want)}")
+    return plan
+
+
+async def apply_settings(dd: DatadogClient, public_id: str, plan: SettingsPlan,
+                         name: str | None = None) -> None:
+    """Write what the plan says differs: one PUT (with ``name`` when it is being set too)
+    for the v1 settings, one PATCH per org config. A refused value becomes a condition
+    naming the spec field (admission cannot know every value Datadog refuses, e.g. a time
+    zone it does not offer)."""
+    if plan.v1 or name is not None:
+        try:
+            await dd.update_org(public_id, plan.v1, name=name)
+        except ValidationError as exc:
+            if not plan.v1 or org_not_accessible(exc):
+                raise
+            fields = ", ".join(spec_path(k) for k in plan.v1)
+            raise Blocked("InvalidSetting", f"Datadog refused {fields} for org {public_id} "
+                          f"({exc.status}: {'; '.join(exc.api_errors) or exc.message}); fix "
+                          "the spec") from None
+    for config, value in plan.configs.items():
+        try:
+            await dd.update_org_config(config, value)
+        except ValidationError as exc:
+            raise Blocked(
+                "InvalidSetting",
+                f"Datadog refused {spec_path(config)} = {value!r} for org {public_id} "
+                f"({exc.status}: {'; '.join(exc.api_errors) or exc.message}); fix the spec",
+            ) from None
