@@ -91,6 +91,16 @@ class Env:
         return [e.message for e in self.core.list_namespaced_event(self.namespace).items
                 if e.involved_object.name == name and e.reason in reasons]
 
+    def report(self) -> list[dict[str, Any]]:
+        """`ddmsp report -o json` rows, run as a user would: with no Datadog keys at hand."""
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("DDMSP_")}
+        out = subprocess.run(
+            [sys.executable, "-m", "ddmsp", "report", "-n", self.namespace, "-o", "json",
+             "--kubeconfig", str(self.cluster.kubeconfig)],
+            check=True, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+            env={**clean_env, "PYTHONPATH": str(REPO_ROOT / "operator")})
+        return list(json.loads(out.stdout)["clients"])
+
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return str(r.read().decode())
@@ -155,13 +165,7 @@ def test_every_client_gets_cost_and_usage_from_one_partner_view(env: Env) -> Non
             f'"{env.namespace}",org_public_id="{acme_id}"}}') in text
 
     # ddmsp report: from the cluster only (no Datadog keys in its environment)
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("DDMSP_")}
-    out = subprocess.run(
-        [sys.executable, "-m", "ddmsp", "report", "-n", env.namespace, "-o", "json",
-         "--kubeconfig", str(env.cluster.kubeconfig)],
-        check=True, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
-        env={**clean_env, "PYTHONPATH": str(REPO_ROOT / "operator")})
-    rows = {r["client"]: r for r in json.loads(out.stdout)["clients"]}
+    rows = {r["client"]: r for r in env.report()}
     assert set(rows) == {"acme", "globex"}
     for name, row in rows.items():
         assert row["estimated"] == float(env.status(name)["cost"]["estimatedTotal"])
@@ -343,11 +347,5 @@ def test_a_budget_is_judged_when_it_is_set_not_at_the_next_refresh(env: Env) -> 
     wide = env.cluster.kubectl("-n", env.namespace, "get", "ddorg", "acme", "-o", "wide",
                                "--no-headers").stdout
     assert shown in wide.split()
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("DDMSP_")}
-    out = subprocess.run(
-        [sys.executable, "-m", "ddmsp", "report", "-n", env.namespace, "-o", "json",
-         "--kubeconfig", str(env.cluster.kubeconfig)],
-        check=True, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
-        env={**clean_env, "PYTHONPATH": str(REPO_ROOT / "operator")})
-    row = json.loads(out.stdout)["clients"][0]
+    row = env.report()[0]
     assert f"{row['budget_percent']:.1f}" == shown
