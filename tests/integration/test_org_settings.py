@@ -141,3 +141,69 @@ def test_bad_values_refused_at_admission_naming_the_field(
     assert refused.value.status == 422
     body = str(refused.value.body)
     assert field in body, body
+
+
+FLEET = 50
+
+
+def test_partner_defaults_reach_the_fleet_and_a_client_override_wins(
+        operator: Operator) -> None:
+    op, sim = operator, operator.sim
+    objects = client.CustomObjectsApi(op.api)
+    partner = f"fleet-{op.namespace}"[:63]
+    objects.create_cluster_custom_object("ddmsp.io", "v1alpha1", "datadogpartners", {
+        "apiVersion": "ddmsp.io/v1alpha1", "kind": "DatadogPartner",
+        "metadata": {"name": partner},
+        "spec": {"credentialsSecretRef": {"namespace": op.namespace, "name": "partner"},
+                 "allowedNamespaces": [op.namespace],
+                 "defaults": {"settings": {"privateWidgetShare": True,
+                                           "monitorTimezone": "Asia/Tokyo",
+                                           "restrictExportToCsv": True}}}})
+    try:
+        fast(op, drift=5)
+        names = [f"c{i:02d}" for i in range(FLEET)]
+        for name in names:
+            own = {"monitorTimezone": "UTC"} if name == "c00" else None
+            op.apply(ORGS, client_org(name, partnerRef={"name": partner},
+                                      **({"settings": own} if own else {})))
+
+        def zones() -> dict[str, Any]:
+            out = {}
+            for name in names:
+                status = op.get(ORGS, name).get("status") or {}
+                pid = (status.get("clientOrg") or {}).get("publicId")
+                out[name] = config(sim, pid, "monitor_timezone") if pid else None
+            return out
+
+        wait_for(lambda: zones()["c00"] == "UTC" and all(
+            z == "Asia/Tokyo" for n, z in zones().items() if n != "c00"),
+            timeout=300, interval=2, what="defaults applied to the fleet")
+        for name in ("c00", "c01"):
+            pid = org_id(op, name)
+            assert sim_org(sim, pid)["settings"]["private_widget_share"] is True
+            assert config(sim, pid, "restrict_export_to_csv") is True
+        sources = wait_for(lambda: op.get(ORGS, "c00")["status"].get("settingsSources"),
+                           what="settingsSources")
+        assert sources == {"monitorTimezone": "spec",
+                           "privateWidgetShare": f"DatadogPartner/{partner}",
+                           "restrictExportToCsv": f"DatadogPartner/{partner}"}
+        assert op.get(ORGS, "c01")["status"]["settingsSources"]["monitorTimezone"] == \
+            f"DatadogPartner/{partner}"
+
+        # a changed default reaches every client at its next pass; the override still wins
+        sim.state.reset_calls()
+        started = time.monotonic()
+        objects.patch_cluster_custom_object("ddmsp.io", "v1alpha1", "datadogpartners", partner,
+                                            {"spec": {"defaults": {"settings": {
+                                                "monitorTimezone": "Europe/Berlin"}}}})
+        wait_for(lambda: all(z == "Europe/Berlin" for n, z in zones().items() if n != "c00"),
+                 timeout=300, interval=2, what="changed default reached the fleet")
+        took = time.monotonic() - started
+        patches = sum(sim.state.calls().get(PATCH_CONFIG, {}).values())
+        assert zones()["c00"] == "UTC"
+        assert patches == FLEET - 1, patches  # one write per client, none for the override
+        print(f"changed default reached {FLEET - 1} client orgs in {took:.1f}s "
+              f"with {patches} PATCHes")
+    finally:
+        objects.delete_cluster_custom_object("ddmsp.io", "v1alpha1", "datadogpartners",
+                                             partner)

@@ -30,7 +30,13 @@ from ddmsp.controllers.datadog_access import (
     translate_datadog_error,
 )
 from ddmsp.controllers.keyescrow import KeyEscrow, has_keys, meta_of
-from ddmsp.controllers.orgsettings import SettingsPlan, apply_settings, observe_settings
+from ddmsp.controllers.orgsettings import (
+    SettingsPlan,
+    apply_settings,
+    effective_settings,
+    observe_settings,
+    partner_defaults,
+)
 from ddmsp.controllers.partners import resolve_partner
 from ddmsp.datadog import (
     ConflictError,
@@ -364,11 +370,20 @@ class ClientOrgExternal:
         """The org's name, then spec.settings (controllers/orgsettings.py), with its keys."""
         observation = self._compare_name(org)
         self._name_differs = not observation.up_to_date
-        self._org_plan = await observe_settings(dd, org, self.spec.settings)
+        self._org_plan = await self._observe_settings(org, dd)
         if not self._org_plan:
             return observation
         return Observation(exists=True, up_to_date=False,
                            diff=observation.diff + self._org_plan.diff)
+
+    async def _observe_settings(self, org: Org, dd: DatadogClient) -> SettingsPlan:
+        """spec.settings over the partner's defaults; status.settingsSources says whose."""
+        partner = self.obj.status.get("partner")
+        defaults = await partner_defaults(self.ctx.kube, partner)
+        wanted, sources = effective_settings(self.spec.settings, defaults, partner)
+        if (self.obj.status.get("settingsSources") or None) != (sources or None):
+            self.obj.status["settingsSources"] = sources or None
+        return await observe_settings(dd, org, wanted, sources)
 
     async def _adopted_org_refused(self, dd: DatadogClient, secret: str, named: str,
                                    exc: DatadogError) -> Blocked:

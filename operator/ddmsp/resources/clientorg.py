@@ -392,6 +392,12 @@ class DatadogClientOrgStatus(ManagedStatus):
     budget: BudgetStatus | None = Field(
         default=None, description="Standing against spec.budget this month."
     )
+    settings_sources: dict[str, str] | None = Field(
+        default=None,
+        description="Where each applied organization setting comes from, by its "
+        "spec.settings field name: `spec` (this object's spec.settings) or "
+        "`DatadogPartner/<name>` (that partner's spec.defaults.settings).",
+    )
 
 
 def _kind_info() -> KindInfo:

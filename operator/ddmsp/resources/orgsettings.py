@@ -128,12 +128,20 @@ class OrgSettingsSpec(KubeModel):
                 if getattr(self, f) is not None}
 
 
-def spec_path(name: str) -> str:
-    """``spec.settings.<camelCase>`` for a v1 key or an org config name (messages)."""
+def alias_of(field_name: str) -> str:
+    """The camelCase name of a spec.settings field."""
+    return OrgSettingsSpec.model_fields[field_name].alias or field_name
+
+
+def field_alias(name: str) -> str:
+    """The spec.settings field (camelCase) of a v1 key or an org config name."""
     for table in (V1_SETTINGS, ORG_CONFIGS):
         for field_name, key in table.items():
             if key == name:
-                info = OrgSettingsSpec.model_fields[field_name]
-                alias = info.alias or field_name
-                return f"spec.settings.{alias}"
-    return f"spec.settings ({name})"
+                return alias_of(field_name)
+    return name
+
+
+def spec_path(name: str) -> str:
+    """``spec.settings.<camelCase>`` for a v1 key or an org config name (messages)."""
+    return f"spec.settings.{field_alias(name)}"

@@ -14,6 +14,7 @@ from pydantic import Field
 from ddmsp.resources.base import KubeModel, Rule
 from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, Site
 from ddmsp.resources.kinds import KindInfo
+from ddmsp.resources.orgsettings import OrgSettingsSpec
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
@@ -66,6 +67,19 @@ class NamespaceSelector(KubeModel):
     )
 
 
+class PartnerDefaults(KubeModel):
+    """What every client org using this partner gets unless its own spec says otherwise."""
+
+    settings: OrgSettingsSpec | None = Field(
+        default=None,
+        description="Default organization settings and org configs (the fields of a "
+        "DatadogClientOrg's spec.settings) for every client org using this partner. A "
+        "client's own spec.settings overrides them field by field; its "
+        "status.settingsSources says where each applied value came from. A change reaches "
+        "each client org at its next pass (--drift-interval, jittered per object).",
+    )
+
+
 class DatadogPartnerSpec(KubeModel):
     """The partner's keys, site, and which namespaces may create orgs with them."""
 
@@ -95,6 +109,10 @@ class DatadogPartnerSpec(KubeModel):
         "without the legacy spec.partnerCredentialsSecretRef) in an allowed namespace. At "
         "most one partner may be the default: with two, no default is used and both report "
         "a condition.",
+    )
+    defaults: PartnerDefaults | None = Field(
+        default=None,
+        description="Fleet defaults applied to every client org that uses this partner.",
     )
 
 
