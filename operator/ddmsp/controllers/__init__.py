@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ddmsp.config import OperatorSettings
+from ddmsp.controllers.apikey import ApiKeyConnector, ApiKeyReconciler
 from ddmsp.controllers.clientorg import ClientOrgConnector
 from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
@@ -13,7 +14,7 @@ from ddmsp.controllers.samlconfig import SamlConnector
 from ddmsp.controllers.user import UserConnector
 from ddmsp.reconcile.engine import Reconciler
 from ddmsp.reconcile.kube import KubeAPI
-from ddmsp.resources import CLIENT_ORG, ROLE, SAML_CONFIG, USER
+from ddmsp.resources import API_KEY, CLIENT_ORG, ROLE, SAML_CONFIG, USER
 
 
 @dataclass(frozen=True)
@@ -36,5 +37,7 @@ def build_controllers(
         Controller(Reconciler(SAML_CONFIG, SamlConnector(settings, clients), kube),
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
         Controller(Reconciler(USER, UserConnector(settings, clients), kube),
+                   needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
+        Controller(ApiKeyReconciler(API_KEY, ApiKeyConnector(settings, clients), kube),
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
     ]

@@ -107,6 +107,39 @@ class KeySecretReference(KubeModel):
         default="api-key", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$",
         description="The data key holding the API key (default `api-key`).",
     )
+    app_key_key: str = Field(
+        default="app-key", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$",
+        description="The data key holding the application key, with spec.applicationKey "
+        "(default `app-key`).",
+    )
+
+    model_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.apiKeyKey != self.appKeyKey",
+             "spec.secretRef.apiKeyKey and spec.secretRef.appKeyKey must differ: each key "
+             "needs its own data key in the Secret",
+             lambda r: r.api_key_key != r.app_key_key),
+    )
+
+
+class ApplicationKeySpec(KubeModel):
+    """An application key of a service account of the org, rotated with the API key."""
+
+    service_account_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[-0-9a-zA-Z]+$",
+        description="The service account that owns the key (its user ID). Default: the "
+        "operator's own service account in the org (status.clientOrg.serviceAccount.id of "
+        "the DatadogClientOrg); the object waits (reason ServiceAccountMissing) until it "
+        "exists.",
+    )
+    scopes: list[str] | None = Field(
+        default=None, max_length=100,
+        description="Permission names the key is limited to, e.g. `dashboards_read`, "
+        "`monitors_write` (Datadog's scoped application keys). Unset: the key has all of its "
+        "service account's permissions, which for the operator's own account is the Datadog "
+        "Admin Role: set scopes.",
+        json_schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 128},
+                           "x-kubernetes-list-type": "set"},
+    )
 
 
 class DatadogAPIKeySpec(KubeModel):
@@ -125,6 +158,12 @@ class DatadogAPIKeySpec(KubeModel):
         description="The Secret the current key is written to. It carries the annotation "
         "ddmsp.io/content-hash (a hash of its data) and ddmsp.io/api-key-id; stakater "
         "Reloader and Argo CD pick up a rotation from it (docs/keys.md).",
+    )
+    application_key: ApplicationKeySpec | None = Field(
+        default=None,
+        description="Also keep an application key (owned by a service account of the org) "
+        "in the Secret under spec.secretRef.appKeyKey, rotated and revoked together with "
+        "the API key.",
     )
     rotation: Rotation = Field(
         default_factory=Rotation,
@@ -155,6 +194,14 @@ class DatadogAPIKeyStatus(ManagedStatus):
         default=None, description="The replaced key, still valid until previousRevokeAt.")
     previous_revoke_at: str | None = Field(
         default=None, description="When the replaced key is revoked (RFC 3339).")
+    app_key_id: str | None = Field(
+        default=None, description="The ID of the current application key (with "
+        "spec.applicationKey).")
+    previous_app_key_id: str | None = Field(
+        default=None, description="The replaced application key, valid until "
+        "previousRevokeAt.")
+    service_account_id: str | None = Field(
+        default=None, description="The service account owning the application keys.")
     last_rotation: str | None = Field(
         default=None, description="When the key was last replaced (RFC 3339).")
     next_rotation: str | None = Field(
@@ -164,6 +211,9 @@ class DatadogAPIKeyStatus(ManagedStatus):
         default=None, description="The value of the ddmsp.io/rotate-now annotation last "
         "acted on: a new value rotates once.")
     secret: str | None = Field(default=None, description="The Secret holding the key.")
+    rotating: list[str] | None = Field(
+        default=None, description="The keys (`api-key`, `app-key`) a rotation in progress "
+        "still has to make; a rotation interrupted by a crash is finished from here.")
 
 
 API_KEY = KindInfo(
