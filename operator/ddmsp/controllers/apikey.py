@@ -289,9 +289,14 @@ class ApiKeyExternal:
 
     async def observe(self) -> Observation:
         status = self.obj.status
-        if self.obj.deleting:
-            return Observation(exists=any(status.get(f) for s in (API_SLOT, APP_SLOT)
-                                          for f in (s.id_field, s.previous_field)))
+        if self.obj.deleting:  # only the keys status names; any of them still in Datadog
+            for slot in (API_SLOT, APP_SLOT):
+                for field in (slot.id_field, slot.previous_field):
+                    key_id = status.get(field)
+                    if key_id and await self._exists(slot, str(key_id)):
+                        return Observation(exists=True, message=f"{slot.what} {key_id} "
+                                           "is still valid")
+            return Observation(exists=False)
         key_id = status.get("keyId")
         if not key_id:
             return Observation(exists=False, phase="Pending",
@@ -364,7 +369,10 @@ class ApiKeyExternal:
                 key_id = status.get(field)
                 if key_id:
                     await self._revoke(slot, str(key_id))
-        secret = await self._read_secret()
+        try:
+            secret = await self._read_secret()
+        except Blocked:  # no longer labelled ours: the revoked keys stay in it, untouched
+            return
         if secret is None:
             return
         data, annotations = secret
