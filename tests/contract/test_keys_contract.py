@@ -227,6 +227,10 @@ def test_service_account_create_is_not_idempotent(sim: RunningSimulator) -> None
         emails = [u.attributes.email for u in UsersApi(client).list_users(
             filter="op@example.com").data if u.attributes.service_account]
         assert emails == ["op@example.com", "op@example.com"]
+        renamed = UsersApi(client).update_user(second.id, UserUpdateRequest(data=UserUpdateData(
+            type=UsersType.USERS, id=second.id,
+            attributes=UserUpdateAttributes(email="op@example.com", name="second"))))
+        assert renamed.data.attributes.name == "second"  # a shared email is no conflict
 
 
 def test_api_key_limit_and_last_key(sim: RunningSimulator) -> None:

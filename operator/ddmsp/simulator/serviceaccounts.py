@@ -64,6 +64,18 @@ class ServiceAccountsState(UsersState):
             self._recount(org)
             return user
 
+    def update_user(self, org: Org, user_id: str, attrs: dict[str, Any]) -> User:
+        """As for users, except that a service account's email need not be unique."""
+        with self.lock:
+            user = self.find_user(org, user_id)
+            if user.service_account and "email" in attrs:
+                address = _email(attrs["email"])
+                rest = {k: v for k, v in attrs.items() if k != "email"}
+                user = super().update_user(org, user_id, rest)
+                user.email = address
+                return user
+            return super().update_user(org, user_id, attrs)
+
     def find_service_account(self, org: Org, user_id: str) -> User:
         """A service account by id; a person's id (or an unknown one) answers 404."""
         user = self.org_users(org).get(user_id)
