@@ -55,7 +55,7 @@ json_value = st.recursive(
 )
 RESOURCE_TYPES = st.sampled_from(
     ["roles", "permissions", "authn_mappings", "org_configs", "users", "api_keys",
-     "application_keys", "", 3]
+     "application_keys", "org_connection", "", 3]
 )
 plausible = st.fixed_dictionaries(
     {
@@ -175,6 +175,7 @@ def _path(template: str, sim: RunningSimulator, fill: dict[str, str]) -> str:
         "api_key_id": "00000000-0000-0000-0000-000000000000",
         "app_key_id": "00000000-0000-0000-0000-000000000000",
         "service_account_id": "00000000-0000-0000-0000-000000000000",
+        "connection_id": "00000000-0000-0000-0000-000000000000",
     }
     path = template
     for name, value in valid.items():

@@ -20,6 +20,7 @@ from ddmsp.simulator import (
     cost,
     keys,
     orgconfigs,
+    orgconnections,
     orgs,
     roles,
     saml,
@@ -32,7 +33,7 @@ from ddmsp.simulator.middleware import META, RouteMeta, route_meta, sim_middlewa
 from ddmsp.simulator.state import SimState
 
 AREAS: tuple[ModuleType, ...] = (
-    orgs, roles, saml, orgconfigs, usage, cost, users, serviceaccounts, keys
+    orgs, roles, saml, orgconfigs, orgconnections, usage, cost, users, serviceaccounts, keys
 )
 
 API_ROUTES: list[Route] = [route for area in AREAS for route in area.ROUTES]

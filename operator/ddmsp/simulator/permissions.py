@@ -88,6 +88,16 @@ REQUIRED_PERMISSIONS: dict[tuple[str, str], Requirement] = {
     ("POST", _ORG + "/downgrade"): ORG_MANAGEMENT,
     ("POST", _ORG + "/idp_metadata"): ORG_MANAGEMENT,
     ("POST", "/api/v2/saml_configurations/idp_metadata"): ORG_MANAGEMENT,
+    # org configs: writing one needs org_management (Datadog's API reference, "Update a
+    # specific Org Config"); the reference names no permission for reading them
+    ("PATCH", "/api/v2/org_configs/{org_config_name}"): ORG_MANAGEMENT,
+    # org connections (Datadog's API reference, "Org Connections": org_connections_write to
+    # create, update and delete; reading taken as org_connections_read)
+    ("GET", "/api/v2/org_connections"): Requirement(("org_connections_read",)),
+    ("POST", "/api/v2/org_connections"): Requirement(("org_connections_write",)),
+    ("PATCH", "/api/v2/org_connections/{connection_id}"): Requirement(("org_connections_write",)),
+    ("DELETE", "/api/v2/org_connections/{connection_id}"): Requirement(
+        ("org_connections_write",)),
     # roles and permissions
     ("GET", "/api/v2/roles"): ACCESS_READ,
     ("POST", "/api/v2/roles"): ACCESS_MANAGE,

@@ -33,6 +33,7 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
     "authn_mappings": RateLimit(1000, 60),
     "saml": RateLimit(100, 60),
     "org_configs": RateLimit(1000, 60),
+    "org_connections": RateLimit(1000, 60),
     "usage": RateLimit(600, 3600),
 }
 

@@ -23,6 +23,7 @@ from ddmsp.simulator.faults import FaultsState
 from ddmsp.simulator.idp import IdpMetadata
 from ddmsp.simulator.keys import KeysState
 from ddmsp.simulator.orgconfigs import OrgConfigsState
+from ddmsp.simulator.orgconnections import OrgConnectionsState
 from ddmsp.simulator.orgs import OrgsState, default_settings, validate_org_name
 from ddmsp.simulator.permissions import KeyPermissionsState
 from ddmsp.simulator.ratelimits import DEFAULT_RATE_LIMITS, RateInfo, RateLimit, RateLimitState
@@ -76,8 +77,8 @@ __all__ = [
 
 
 class SimState(
-    KeysState, OrgsState, SamlState, OrgConfigsState, UsersState, KeyPermissionsState,
-    RateLimitState, FaultsState,
+    KeysState, OrgsState, SamlState, OrgConfigsState, OrgConnectionsState, UsersState,
+    KeyPermissionsState, RateLimitState, FaultsState,
 ):
     """All simulated Datadog state plus the simulator's own knobs (faults, limits, calls)."""
 

@@ -121,6 +121,10 @@ class Org:
     org_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     idp_metadata: IdpMetadata | None = None
     saml_config_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The org's v2 id (org connections name orgs by it): a UUID that differs from the v1
+    # public_id (recorded: org "fasjyydbcgwwc2uc" of terraform-provider-datadog's cassettes is
+    # "4dee724d-00cc-11ea-a77b-570c9d03c6c5" as a connection's source_org).
+    v2_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     saml_config_created_at: str = field(default_factory=now_iso)
     key_hashes: list[str] = field(default_factory=list)
     app_key_hashes: list[str] = field(default_factory=list)
