@@ -14,7 +14,7 @@ import httpx
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import Operator, secret_data
+from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.support.operator import wait_for
 
 pytestmark = pytest.mark.kube
@@ -139,8 +139,16 @@ def test_rotate_now_zero_grace_and_deletion_policies(operator: Operator) -> None
     operator.apply(KEYS, ddkey("graceful", "graceful-key", rotation={"gracePeriod": "10s"}))
     operator.apply(KEYS, ddkey("kept", "kept-key", deletionPolicy="Orphan",
                                secretRef={"name": "kept-key", "apiKeyKey": "DD_API_KEY"}))
+    # A Secret someone else made is never written: Stalled, and no key is created for it.
+    put_secret(operator.api, operator.namespace, "theirs", {"token": "not ours"})
+    operator.apply(KEYS, ddkey("intruder", "theirs", keyName="intruder"))
     for name in ("leaked", "graceful", "kept"):
         operator.wait_condition(KEYS, name, timeout=60)
+    stalled = operator.wait_condition(KEYS, "intruder", "Stalled", reason="SecretNotOwned",
+                                      timeout=60)
+    assert "kubectl label secret theirs" in stalled["message"]
+    assert live_keys(operator, "intruder") == []
+    assert secret_data(operator.api, operator.namespace, "theirs") == {"token": "not ours"}
     assert "nextRotation" not in status(operator, "leaked")  # no schedule: never on its own
     assert status(operator, "leaked")["keyName"].startswith("ci sender ")
 
