@@ -14,6 +14,7 @@ partner's ``spec.defaults.settings`` field by field (the partner recorded in
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,18 +52,32 @@ class SettingsPlan:
         return f"settings.{field_alias(name)} (default of {source} spec.defaults.settings)"
 
 
+# One read of a partner serves all its clients for this long: a fleet's drift passes cost one
+# Kubernetes GET per partner per PARTNER_TTL, not one per client (a changed default shows at
+# most this much later).
+PARTNER_TTL = 5.0
+_partner_reads: dict[str, tuple[float, OrgSettingsSpec | None]] = {}
+
+
 async def partner_defaults(kube: KubeAPI, partner: str | None) -> OrgSettingsSpec | None:
     """``spec.defaults.settings`` of the DatadogPartner recorded in ``status.partner``."""
     if not partner or not partner.startswith(PARTNER_PREFIX):
         return None
+    now = time.monotonic()
+    seen = _partner_reads.get(partner)
+    if seen is not None and now - seen[0] < PARTNER_TTL:
+        return seen[1]
     body = await get_partner(kube, partner[len(PARTNER_PREFIX):])
-    if body is None:
-        return None
-    try:
-        spec = DatadogPartnerSpec.model_validate(body.get("spec") or {})
-    except pydantic.ValidationError:
-        return None  # the partner's own status reports a spec it cannot read
-    return spec.defaults.settings if spec.defaults else None
+    defaults: OrgSettingsSpec | None = None
+    if body is not None:
+        try:
+            spec = DatadogPartnerSpec.model_validate(body.get("spec") or {})
+        except pydantic.ValidationError:
+            spec = None  # the partner's own status reports a spec it cannot read
+        if spec is not None and spec.defaults is not None:
+            defaults = spec.defaults.settings
+    _partner_reads[partner] = (now, defaults)
+    return defaults
 
 
 def effective_settings(own: OrgSettingsSpec | None, defaults: OrgSettingsSpec | None,
