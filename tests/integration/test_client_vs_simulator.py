@@ -26,6 +26,7 @@ from ddmsp.datadog import (
     ServerError,
     ValidationError,
 )
+from ddmsp.datadog.errors import org_not_accessible
 from ddmsp.simulator.server import RunningSimulator, running_simulator
 from tests.support.samlmeta import metadata
 
@@ -187,9 +188,11 @@ async def test_every_method(sim: RunningSimulator, partner: DatadogClient) -> No
     created = await partner.create_child_org("client-a")
     child_id = created.org.public_id
     assert sim.state.orgs[child_id].parent_id == sim.partner_public_id
-    # The partner's keys cannot act inside the child, as with the real API.
-    with pytest.raises(ForbiddenError):
+    # The partner's keys cannot act inside the child, as with the real API: the recorded
+    # answer is 400 "Not allowed to access this organization", not a 403.
+    with pytest.raises(ValidationError) as refused:
         await partner.get_org(child_id)
+    assert org_not_accessible(refused.value)
 
     async with client_for(sim, created.credentials) as child:
         assert await child.validate()
