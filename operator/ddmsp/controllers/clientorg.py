@@ -127,7 +127,8 @@ class ClientOrgConnector:
         self.settings = settings
         self.clients = clients
         self.refresher = refresher  # cost and usage come from it (status.cost, status.usage)
-        # Key Secrets found being deleted and escrowed (namespace, name, uid): said once.
+        # Key Secrets found being deleted and escrowed (namespace, name, uid): said once;
+        # and parents' Secrets guarded (namespace, name, "parent"): read once.
         self.escrowed: set[tuple[str, str, str]] = set()
 
     async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
@@ -209,6 +210,19 @@ class ClientOrgExternal:
         self._name_differs = False
 
     # ---------------------------------------------------------------- helpers
+    async def _guard_parent_keys(self) -> None:
+        """A Ready SpinOff org no longer reads its parent's keys: their Secret is guarded
+        once per process here (a namespace deletion must not take them first)."""
+        parent = self._record(PARENT)
+        secret = str((parent or {}).get("credentialsSecret") or "")
+        memo = (self.obj.namespace, secret, "parent")
+        if not secret or memo in self.escrowed:
+            return
+        found = await self.ctx.kube.read_secret(self.obj.namespace, secret)
+        if found is not None and has_keys(decode_secret(found)):
+            await self._guard_keys(found, "parent")
+            self.escrowed.add(memo)
+
     def _escrow(self) -> KeyEscrow:
         return KeyEscrow(self.ctx.kube, self.settings.key_escrow_namespace)
 
@@ -297,6 +311,7 @@ class ClientOrgExternal:
             return Observation(exists=False, phase=self._pending_phase(),
                                message="the client's org does not exist yet")
         credentials = await self._org_credentials(record, "client")
+        await self._guard_parent_keys()
         dd = self._dd(credentials)
         try:
             org = await dd.get_org(record["publicId"])
