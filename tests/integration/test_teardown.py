@@ -307,3 +307,35 @@ def test_a_deleted_role_wakes_its_users_and_saml_configs_at_once(
     wait_for(lambda: not exists(operator, ROLES, "ops"), timeout=60)
     for plural, name in ((USERS, "alice"), (SAML, "sso")):
         operator.wait_condition(plural, name, status="False", reason="RoleNotReady", timeout=20)
+
+
+def test_namespace_deletion_keeps_both_keys_of_a_spinoff_client(
+        operator: Operator, escrow_ns: str) -> None:
+    """A SpinOff client has two orgs (the parent A, spun off, and the client's C), both alive
+    in Datadog: a namespace deletion must leave both key pairs recoverable."""
+    from tests.integration.test_clientorg import confirm_registration
+
+    start(operator, escrow_ns)
+    operator.apply(ORGS, {"kind": "DatadogClientOrg", "metadata": {"name": "globex"},
+                          "spec": {"displayName": "Globex", "provisioning": "SpinOff"}})
+    confirm_registration(operator, "globex")
+    operator.wait_condition(ORGS, "globex", timeout=90)
+    status = operator.get(ORGS, "globex")["status"]
+    keys = {role: secret_data(operator.api, operator.namespace,
+                              status[record]["credentialsSecret"])
+            for role, record in (("parent", "parentOrg"), ("client", "clientOrg"))}
+    core = client.CoreV1Api(operator.api)
+    core.delete_namespace(operator.namespace)
+
+    def namespace_gone() -> bool:
+        try:
+            core.read_namespace(operator.namespace)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(namespace_gone, timeout=180, what="the namespace gone")
+    for role, record in (("parent", "parentOrg"), ("client", "clientOrg")):
+        kept = escrowed(operator.api, escrow_ns, status[record]["publicId"])
+        assert kept is not None, f"the {role} org's keys are in escrow"
+        assert keys[role] is not None and kept["app-key"] == keys[role]["app-key"]
