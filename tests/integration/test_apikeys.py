@@ -77,6 +77,16 @@ def live_app_keys(operator: Operator, prefix: str) -> list[str]:
             if k.name.startswith(prefix) and not k.revoked]
 
 
+def key_writes(operator: Operator) -> int:
+    calls = operator.sim.state.calls()
+    return sum(sum(n.values()) for route, n in calls.items()
+               if route.split(" ")[0] in ("POST", "PATCH", "DELETE") and "_keys" in route)
+
+
+def key_reads(operator: Operator) -> int:
+    return sum(operator.sim.state.calls().get("GET /api/v2/api_keys/{api_key_id}", {}).values())
+
+
 def service_account(operator: Operator) -> str:
     """A service account in the client org, made with the org's own keys."""
     keys = secret_data(operator.api, operator.namespace, "acme-datadog-credentials")
@@ -176,6 +186,14 @@ def test_rotate_now_zero_grace_and_deletion_policies(operator: Operator) -> None
     assert operator.sim.state.org_for_keys(replacement, new_app) is not None
     assert operator.sim.state.org_for_keys(replacement, leaked_app) is None  # revoked too
     assert live_app_keys(operator, "ci sender ") == [after["appKeyId"]]
+    # The spec stops asking for an application key: it is revoked and leaves the Secret.
+    operator.patch(KEYS, "leaked", {"spec": {"applicationKey": None}})
+    wait_for(lambda: key_in(operator, "leaked-key", "app-key") is None, timeout=30,
+             what="the application key removed from the Secret")
+    assert live_app_keys(operator, "ci sender ") == []
+    assert works(operator, replacement) and key_in(operator, "leaked-key") == replacement
+    wait_for(lambda: "appKeyId" not in status(operator, "leaked"), timeout=15,
+             what="status forgets the application key")
 
     # On demand with a grace period: both work, then the old one is refused.
     old = key_in(operator, "graceful-key")
@@ -188,10 +206,16 @@ def test_rotate_now_zero_grace_and_deletion_policies(operator: Operator) -> None
     assert new and new != old and works(operator, old) and works(operator, new)
     wait_for(lambda: not works(operator, old), timeout=40, what="the old key revoked")
     assert works(operator, new)
-    # The same annotation value again rotates nothing.
+    # Steady state: a pass over a settled key (forced here) makes no Datadog write, and the
+    # same rotate-now value again rotates nothing.
     settled = status(operator, "graceful")["keyId"]
-    time.sleep(3)
+    writes = key_writes(operator)
+    reads = key_reads(operator)
+    operator.patch(KEYS, "graceful", {"metadata": {"annotations": {"ddmsp.io/retry": "1"}}})
+    wait_for(lambda: key_reads(operator) > reads, timeout=30, what="a forced pass")
+    time.sleep(2)
     assert status(operator, "graceful")["keyId"] == settled
+    assert key_writes(operator) == writes
 
     # Deletion: Delete revokes and empties the Secret's key; Orphan leaves both alone.
     kept = key_in(operator, "kept-key", "DD_API_KEY")
@@ -207,7 +231,6 @@ def test_rotate_now_zero_grace_and_deletion_policies(operator: Operator) -> None
                                             KEYS)["items"]),
                  timeout=60, what=f"{name} deleted")
     assert not works(operator, replacement)
-    assert live_app_keys(operator, "ci sender ") == []
     assert key_in(operator, "leaked-key") is None and secret(operator, "leaked-key") is not None
     assert works(operator, kept) and key_in(operator, "kept-key", "DD_API_KEY") == kept
     no_value_anywhere(operator, "graceful", old, new, leaked, replacement, kept, leaked_app,

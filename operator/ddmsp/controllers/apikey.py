@@ -310,12 +310,12 @@ class ApiKeyExternal:
                     return Observation(exists=False, phase="Pending",
                                        message=f"the current key {found} was deleted in "
                                        "Datadog")
-        if self.spec.application_key is None and status.get("appKeyId"):
-            await self._revoke(APP_SLOT, str(status["appKeyId"]))  # the spec dropped it
-            self._clear("appKeyId")
         now = _now()
         self.plan = plan(self.spec, status, self.rotate_now, now)
         reasons = list(self.plan.rotate) + self._out_of_step(await self._read_secret())
+        if self._dropped_app_keys():
+            reasons.append("spec.applicationKey was removed: its application keys are "
+                           "revoked and removed from the Secret")
         if status.get("rotating"):
             reasons.append(f"a rotation is unfinished ({', '.join(status['rotating'])} to go)")
         if self.plan.revoke_previous:
@@ -342,8 +342,35 @@ class ApiKeyExternal:
     async def create(self) -> None:
         await self._rotate(self.slots)
 
+    def _dropped_app_keys(self) -> list[str]:
+        """Application keys status still names although the spec no longer asks for one."""
+        if self.spec.application_key is not None:
+            return []
+        return [str(self.obj.status[f]) for f in (APP_SLOT.id_field, APP_SLOT.previous_field)
+                if self.obj.status.get(f)]
+
+    async def _drop_app_keys(self) -> None:
+        """Revoke them at once (the spec says they are no longer wanted) and take the
+        current one out of the Secret."""
+        dropped = self._dropped_app_keys()
+        for key_id in dropped:
+            await self._revoke(APP_SLOT, key_id)
+        secret = await self._read_secret()
+        if secret is not None and secret[1].get(APP_SLOT.annotation) in dropped:
+            data = {k: v for k, v in secret[0].items() if k != self.data_key(APP_SLOT)}
+            await self._patch_secret({
+                "data": {self.data_key(APP_SLOT): None},
+                "metadata": {"annotations": {APP_SLOT.annotation: None,
+                                             CONTENT_HASH_ANNOTATION: content_hash(data)}}})
+        self._clear(APP_SLOT.id_field, APP_SLOT.previous_field, "serviceAccountId")
+        await self.ctx.save_status()
+        await self.ctx.event("Normal", "Revoked", f"revoked application key(s) "
+                             f"{', '.join(dropped)}: spec.applicationKey was removed")
+
     async def update(self, observation: Observation) -> None:
         assert self.plan is not None
+        if self._dropped_app_keys():
+            await self._drop_app_keys()
         unfinished = self.obj.status.get("rotating") or []
         if unfinished:  # a rotation a crash interrupted: finish it, keep the grace periods
             await self._rotate([s for s in self.slots if s.guard_key in unfinished],
