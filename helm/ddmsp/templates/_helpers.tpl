@@ -66,11 +66,11 @@ the install fails naming it. (helm template and client-side dry runs cannot look
 # The operator's own kinds, their status, and the annotation it stamps on them.
 - apiGroups: ["ddmsp.io"]
   resources: ["datadogclientorgs", "datadogroles", "datadogsamlconfigs", "datadogusers",
-              "datadogapikeys"]
+              "datadogapikeys", "datadogorgconnections"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["ddmsp.io"]
   resources: ["datadogclientorgs/status", "datadogroles/status", "datadogsamlconfigs/status",
-              "datadogusers/status", "datadogapikeys/status"]
+              "datadogusers/status", "datadogapikeys/status", "datadogorgconnections/status"]
   verbs: ["get", "patch", "update"]
 # Org credentials Secrets (create, merge) and IdP metadata sources: read by name; only
 # those labelled ddmsp.io/idp-metadata are listed and watched (server-side label selector).

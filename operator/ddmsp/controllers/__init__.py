@@ -9,12 +9,13 @@ from ddmsp.controllers.apikey import ApiKeyConnector, ApiKeyReconciler
 from ddmsp.controllers.clientorg import ClientOrgConnector
 from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
+from ddmsp.controllers.orgconnection import OrgConnectionConnector
 from ddmsp.controllers.role import RoleConnector
 from ddmsp.controllers.samlconfig import SamlConnector
 from ddmsp.controllers.user import UserConnector
 from ddmsp.reconcile.engine import Reconciler
 from ddmsp.reconcile.kube import KubeAPI
-from ddmsp.resources import API_KEY, CLIENT_ORG, ROLE, SAML_CONFIG, USER
+from ddmsp.resources import API_KEY, CLIENT_ORG, ORG_CONNECTION, ROLE, SAML_CONFIG, USER
 
 
 @dataclass(frozen=True)
@@ -39,5 +40,7 @@ def build_controllers(
         Controller(Reconciler(USER, UserConnector(settings, clients), kube),
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
         Controller(ApiKeyReconciler(API_KEY, ApiKeyConnector(settings, clients), kube),
+                   needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
+        Controller(Reconciler(ORG_CONNECTION, OrgConnectionConnector(settings, clients), kube),
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
     ]

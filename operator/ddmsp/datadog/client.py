@@ -43,6 +43,7 @@ from ddmsp.datadog.models import (
     MessageResponse,
     Org,
     OrgConfig,
+    OrgConnection,
     OrgCost,
     OrgCreateResponse,
     OrgListResponse,
@@ -791,6 +792,59 @@ class DatadogClient:
         )
         return self._parse_resource(OrgConfig.from_resource, data, "PATCH", path)
 
+    # ------------------------------------------------------------------ v2 org connections
+
+    async def current_org_v2_id(self) -> str:
+        """The v2 UUID of the keys' own org: ``GET /api/v2/current_user``'s
+        ``relationships.org.data.id`` (the official client's ``RelationshipToOrganization``;
+        a v2 org's ``public_id`` is a separate attribute, ``OrganizationAttributes``)."""
+        path = "/api/v2/current_user"
+        data = await self._call("GET", path, path)
+        ids = _relationship_ids_of(data)
+        if not ids:
+            raise ResponseFormatError("no relationships.org in the current user",
+                                      method="GET", path=path)
+        return ids
+
+    async def list_org_connections(
+        self, *, sink_org_id: str | None = None, source_org_id: str | None = None
+    ) -> list[OrgConnection]:
+        """The connections the keys' org is source or sink of (one page of up to 1000,
+        Datadog's maximum ``limit``), filtered by v2 org UUIDs."""
+        path = "/api/v2/org_connections"
+        params: dict[str, Any] = {"limit": 1000}
+        if sink_org_id:
+            params["sink_org_id"] = sink_org_id
+        if source_org_id:
+            params["source_org_id"] = source_org_id
+        data = await self._call("GET", path, path, params=params)
+        return self._parse_resources(OrgConnection.from_resource, data, "GET", path)
+
+    async def create_org_connection(self, sink_org_id: str, types: list[str]) -> OrgConnection:
+        """POST with the source org's keys; the sink named by its v2 org UUID."""
+        path = "/api/v2/org_connections"
+        body = {"data": {
+            "type": "org_connection",
+            "attributes": {"connection_types": list(types)},
+            "relationships": {"sink_org": {"data": {"type": "orgs", "id": sink_org_id}}},
+        }}
+        data = await self._call("POST", path, path, json_body=body)
+        return self._parse_resource(OrgConnection.from_resource, data, "POST", path)
+
+    async def update_org_connection(self, connection_id: str,
+                                    types: list[str]) -> OrgConnection:
+        """PATCH the connection types in place."""
+        path = f"/api/v2/org_connections/{_q(connection_id)}"
+        body = {"data": {"type": "org_connection", "id": connection_id,
+                         "attributes": {"connection_types": list(types)}}}
+        data = await self._call("PATCH", "/api/v2/org_connections/{connection_id}", path,
+                                json_body=body)
+        return self._parse_resource(OrgConnection.from_resource, data, "PATCH", path)
+
+    async def delete_org_connection(self, connection_id: str) -> None:
+        path = f"/api/v2/org_connections/{_q(connection_id)}"
+        await self._call("DELETE", "/api/v2/org_connections/{connection_id}", path)
+
     # ------------------------------------------------------------------ v2 cost
 
     async def estimated_cost(
@@ -1115,3 +1169,12 @@ def _describe(exc: pydantic.ValidationError) -> list[str]:
         f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
         for err in exc.errors(include_input=False, include_url=False, include_context=False)
     ]
+
+
+def _relationship_ids_of(data: Any) -> str:
+    """``data.relationships.org.data.id`` of a JSON:API answer, or ""."""
+    resource = data.get("data") if isinstance(data, dict) else None
+    org = ((resource or {}).get("relationships") or {}).get("org") or {} \
+        if isinstance(resource, dict) else {}
+    ref = org.get("data") if isinstance(org, dict) else None
+    return str(ref.get("id") or "") if isinstance(ref, dict) else ""

@@ -241,6 +241,25 @@ class OrgConfig(_Model):
         return cls.model_validate(_flatten(resource))
 
 
+class OrgConnection(_Model):
+    """A v2 org connection: the source org's data visible in the sink org (v2 org UUIDs)."""
+
+    id: str
+    connection_types: list[str] = Field(default_factory=list)
+    source_org_id: str | None = None
+    sink_org_id: str | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_resource(cls, resource: dict[str, Any]) -> OrgConnection:
+        data = _flatten(resource)
+        source = _relationship_ids(resource, "source_org")
+        sink = _relationship_ids(resource, "sink_org")
+        data["source_org_id"] = source[0] if source else None
+        data["sink_org_id"] = sink[0] if sink else None
+        return cls.model_validate(data)
+
+
 class CostCharge(_Model):
     charge_type: str | None = None
     cost: float | None = None

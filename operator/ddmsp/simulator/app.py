@@ -18,6 +18,7 @@ from aiohttp import web
 from ddmsp.simulator import (
     admin,
     cost,
+    currentuser,
     keys,
     orgconfigs,
     orgconnections,
@@ -33,7 +34,8 @@ from ddmsp.simulator.middleware import META, RouteMeta, route_meta, sim_middlewa
 from ddmsp.simulator.state import SimState
 
 AREAS: tuple[ModuleType, ...] = (
-    orgs, roles, saml, orgconfigs, orgconnections, usage, cost, users, serviceaccounts, keys
+    orgs, roles, saml, orgconfigs, orgconnections, usage, cost, users, serviceaccounts, keys,
+    currentuser,
 )
 
 API_ROUTES: list[Route] = [route for area in AREAS for route in area.ROUTES]
