@@ -80,6 +80,16 @@ class OrgConnectionConnector:
     async def connect(self, ctx: ReconcileContext) -> OrgConnectionExternal:
         spec: DatadogOrgConnectionSpec = ctx.obj.spec
         source_name = spec.source_org_ref.name
+        body: dict[str, Any] = {}
+        if not ctx.obj.deleting:  # the account checks come first: a SpinOff never gets Ready
+            body = await ctx.kube.get(CLIENT_ORG, ctx.obj.namespace, source_name) or {}
+            if _spun_off(body) and spec.sink_org_uuid is None:
+                raise not_same_account("source", source_name)
+            sink_ref = spec.sink_org_ref
+            sink_body = await ctx.kube.get(CLIENT_ORG, ctx.obj.namespace, sink_ref.name) \
+                if sink_ref is not None else None
+            if sink_ref is not None and sink_body is not None and _spun_off(sink_body):
+                raise not_same_account("sink", sink_ref.name)
         fields = OrgTargetFields(org_ref=OrgReference(name=source_name))
         target = await resolve_org(ctx, fields, self.settings, self.clients)
         ctx.obj.status["org"] = target.label
@@ -89,9 +99,6 @@ class OrgConnectionConnector:
         external = OrgConnectionExternal(ctx, target)
         if ctx.obj.deleting:
             return external  # only status.connectionId matters: no sink, no checks
-        body = await ctx.kube.get(CLIENT_ORG, ctx.obj.namespace, source_name) or {}
-        if _spun_off(body) and spec.sink_org_uuid is None:
-            raise not_same_account("source", source_name)
         external.source_uuid = await self.org_uuid(
             target.dd, f"{target.public_id}@{target.site}")
         external.sink_uuid = await self._sink(ctx, spec, body, target)
@@ -109,8 +116,6 @@ class OrgConnectionConnector:
             name = spec.sink_org_ref.name
             ctx.obj.status["sink"] = name
             body = await ctx.kube.get(CLIENT_ORG, ctx.obj.namespace, name)
-            if body is not None and _spun_off(body):
-                raise not_same_account("sink", name)
             if body is not None and _site(body) != target.site:
                 raise Blocked("SiteMismatch",
                               f"the source org is on {target.site} and the sink "

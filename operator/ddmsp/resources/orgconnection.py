@@ -59,7 +59,7 @@ class DatadogOrgConnectionSpec(KubeModel):
         "sinkPartner and sinkOrgUUID.",
     )
     sink_org_uuid: str | None = Field(
-        default=None, pattern=UUID_PATTERN,
+        default=None, pattern=UUID_PATTERN, alias="sinkOrgUUID",
         description="The sink org's v2 org UUID (not the v1 public_id), for an org this "
         "cluster does not manage. Set exactly one of sinkOrgRef, sinkPartner and sinkOrgUUID.",
     )

@@ -1,0 +1,140 @@
+"""DatadogOrgConnection against a real kube-apiserver, the simulator and the operator process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from ddmsp.simulator.server import RunningSimulator
+from tests.integration.conftest import Operator
+from tests.support.operator import wait_for
+
+pytestmark = pytest.mark.kube
+
+ORGS, CONNS = "datadogclientorgs", "datadogorgconnections"
+POST, PATCH = "POST /api/v2/org_connections", "PATCH /api/v2/org_connections/{connection_id}"
+
+
+def client_org(operator: Operator, name: str, **spec: Any) -> None:
+    operator.apply(ORGS, {"kind": "DatadogClientOrg", "metadata": {"name": name},
+                          "spec": {"displayName": f"Acme {name}"[:32], **spec}})
+
+
+def conn(name: str, **spec: Any) -> dict[str, Any]:
+    spec.setdefault("sourceOrgRef", {"name": "acme"})
+    spec.setdefault("connectionTypes", ["metrics"])
+    return {"kind": "DatadogOrgConnection", "metadata": {"name": name}, "spec": spec}
+
+
+def public_id(operator: Operator, name: str) -> str:
+    return str(operator.get(ORGS, name)["status"]["clientOrg"]["publicId"])
+
+
+def sim_conns(sim: RunningSimulator, source: str) -> list[Any]:
+    return [c for c in list(sim.state.connections.values()) if c.source == source]
+
+
+def calls(sim: RunningSimulator, route: str) -> int:
+    return sum(sim.state.calls().get(route, {}).values())
+
+
+def gone(operator: Operator, name: str) -> bool:
+    try:
+        operator.get(CONNS, name)
+    except client.ApiException as exc:
+        return exc.status == 404
+    return False
+
+
+def test_connection_to_the_partner_org_created_patched_in_place_and_deleted(
+        operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator, "acme")
+    operator.apply(CONNS, conn("acme-to-ops", sinkPartner=True))
+    operator.wait_condition(CONNS, "acme-to-ops", timeout=60)
+    source = public_id(operator, "acme")
+    partner = sim.state.org_for_api_key(sim.partner_api_key)
+    assert partner is not None
+    made = sim_conns(sim, source)
+    assert len(made) == 1 and made[0].sink == partner.public_id and made[0].types == ["metrics"]
+    status = operator.get(CONNS, "acme-to-ops")["status"]
+    # The sink is named by its v2 org UUID, learnt with the partner's keys, not the public_id.
+    assert status["sinkOrgUuid"] == partner.v2_id != partner.public_id
+    assert status["connectionId"] == made[0].id and status["types"] == "metrics"
+    assert status["source"] == "acme" and status["sink"] == "partner"
+    assert calls(sim, POST) == 1
+
+    operator.patch(CONNS, "acme-to-ops", {"spec": {"connectionTypes": ["metrics", "logs"]}})
+    wait_for(lambda: sorted(sim_conns(sim, source)[0].types) == ["logs", "metrics"],
+             timeout=30, what="types patched")
+    wait_for(lambda: operator.get(CONNS, "acme-to-ops")["status"].get("types") ==
+             "logs,metrics", timeout=30, what="status types")
+    assert sim_conns(sim, source)[0].id == made[0].id  # in place: same connection
+    assert calls(sim, POST) == 1 and calls(sim, PATCH) == 1
+
+    operator.objects.delete_namespaced_custom_object(
+        "ddmsp.io", "v1alpha1", operator.namespace, CONNS, "acme-to-ops")
+    wait_for(lambda: gone(operator, "acme-to-ops"), timeout=60, what="object deleted")
+    assert sim_conns(sim, source) == []  # deletionPolicy Delete (the default)
+
+
+def test_existing_pair_refused_until_adopted_then_orphaned(operator: Operator,
+                                                          sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator, "acme")
+    client_org(operator, "beta")
+    operator.wait_condition(ORGS, "acme", timeout=60)
+    operator.wait_condition(ORGS, "beta", timeout=60)
+    source, sink = (sim.state.orgs[public_id(operator, n)] for n in ("acme", "beta"))
+    existing = sim.state.create_connection(source, sink.v2_id, ["logs"])
+
+    operator.apply(CONNS, conn("acme-to-beta", sinkOrgRef={"name": "beta"}))
+    cond = operator.wait_condition(CONNS, "acme-to-beta", "Stalled", reason="ConnectionExists",
+                                   timeout=60)
+    assert f"spec.adopt.connectionId: {existing.id}" in cond["message"]
+    assert len(sim_conns(sim, source.public_id)) == 1 and existing.types == ["logs"]
+
+    operator.patch(CONNS, "acme-to-beta", {"spec": {"adopt": {"connectionId": existing.id},
+                                                    "deletionPolicy": "Orphan"}})
+    operator.wait_condition(CONNS, "acme-to-beta", timeout=60)
+    status = operator.get(CONNS, "acme-to-beta")["status"]
+    assert status["adopted"] is True and status["connectionId"] == existing.id
+    assert existing.types == ["metrics"]  # adopted, then follows the spec
+    assert calls(sim, POST) == 0
+
+    operator.objects.delete_namespaced_custom_object(
+        "ddmsp.io", "v1alpha1", operator.namespace, CONNS, "acme-to-beta")
+    wait_for(lambda: gone(operator, "acme-to-beta"), timeout=60, what="object deleted")
+    assert existing.id in sim.state.connections  # Orphan keeps it
+
+
+def test_spinoff_client_gets_not_same_account_and_nothing_is_sent(
+        operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator, "globex", provisioning="SpinOff")
+    operator.apply(CONNS, conn("globex-to-ops", sourceOrgRef={"name": "globex"},
+                               sinkPartner=True))
+    cond = operator.wait_condition(CONNS, "globex-to-ops", "Stalled", reason="NotSameAccount",
+                                   timeout=60)
+    assert "SpinOff client" in cond["message"] and "globex" in cond["message"]
+    assert calls(sim, POST) == 0
+
+
+@pytest.mark.parametrize(("spec", "fragment"), [
+    ({"sinkPartner": True, "sinkOrgUUID": "c0ffee00-1d2e-4c3b-8a9f-0123456789ab"},
+     "set exactly one of spec.sinkOrgRef"),
+    ({}, "set exactly one of spec.sinkOrgRef"),
+    ({"sinkPartner": True, "connectionTypes": []}, "spec.connectionTypes"),
+    ({"sinkPartner": True, "connectionTypes": ["traces"]}, "spec.connectionTypes"),
+    ({"sinkPartner": True, "connectionTypes": ["logs", "logs"]}, "spec.connectionTypes"),
+    ({"sinkOrgUUID": "abc123"}, "spec.sinkOrgUUID"),
+    ({"sinkOrgRef": {"name": "acme"}}, "spec.sinkOrgRef"),
+])
+def test_admission_refuses_bad_specs_naming_the_field(operator: Operator,
+                                                      spec: dict[str, Any],
+                                                      fragment: str) -> None:
+    with pytest.raises(client.ApiException) as err:
+        operator.apply(CONNS, conn("bad", **spec))
+    assert err.value.status == 422 and fragment in str(err.value.body), err.value.body
