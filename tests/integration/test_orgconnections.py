@@ -15,6 +15,7 @@ pytestmark = pytest.mark.kube
 
 ORGS, CONNS = "datadogclientorgs", "datadogorgconnections"
 POST, PATCH = "POST /api/v2/org_connections", "PATCH /api/v2/org_connections/{connection_id}"
+LIST = "GET /api/v2/org_connections"
 
 
 def client_org(operator: Operator, name: str, **spec: Any) -> None:
@@ -50,6 +51,7 @@ def gone(operator: Operator, name: str) -> bool:
 
 def test_connection_to_the_partner_org_created_patched_in_place_and_deleted(
         operator: Operator, sim: RunningSimulator) -> None:
+    operator.process.extra_args += ["--drift-interval", "1.5"]
     operator.start()
     client_org(operator, "acme")
     operator.apply(CONNS, conn("acme-to-ops", sinkPartner=True))
@@ -65,6 +67,10 @@ def test_connection_to_the_partner_org_created_patched_in_place_and_deleted(
     assert status["connectionId"] == made[0].id and status["types"] == "metrics"
     assert status["source"] == "acme" and status["sink"] == "partner"
     assert calls(sim, POST) == 1
+    # Steady state: drift passes read (one listing each) and write nothing.
+    reads = calls(sim, LIST)
+    wait_for(lambda: calls(sim, LIST) >= reads + 3, timeout=30, what="drift passes")
+    assert calls(sim, POST) == 1 and calls(sim, PATCH) == 0
 
     operator.patch(CONNS, "acme-to-ops", {"spec": {"connectionTypes": ["metrics", "logs"]}})
     wait_for(lambda: sorted(sim_conns(sim, source)[0].types) == ["logs", "metrics"],
@@ -110,7 +116,7 @@ def test_existing_pair_refused_until_adopted_then_orphaned(operator: Operator,
     assert existing.id in sim.state.connections  # Orphan keeps it
 
 
-def test_spinoff_client_gets_not_same_account_and_nothing_is_sent(
+def test_spinoff_client_or_other_site_gets_a_clear_condition_and_nothing_is_sent(
         operator: Operator, sim: RunningSimulator) -> None:
     operator.start()
     client_org(operator, "globex", provisioning="SpinOff")
@@ -119,6 +125,13 @@ def test_spinoff_client_gets_not_same_account_and_nothing_is_sent(
     cond = operator.wait_condition(CONNS, "globex-to-ops", "Stalled", reason="NotSameAccount",
                                    timeout=60)
     assert "SpinOff client" in cond["message"] and "globex" in cond["message"]
+    # A sink on another Datadog site: refused before any write (the sink need not be Ready).
+    client_org(operator, "acme")
+    client_org(operator, "euro", site="datadoghq.eu")
+    operator.apply(CONNS, conn("acme-to-euro", sinkOrgRef={"name": "euro"}))
+    cond = operator.wait_condition(CONNS, "acme-to-euro", "Stalled", reason="SiteMismatch",
+                                   timeout=90)
+    assert "datadoghq.com" in cond["message"] and "datadoghq.eu" in cond["message"]
     assert calls(sim, POST) == 0
 
 
