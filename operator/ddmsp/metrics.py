@@ -32,6 +32,20 @@ DISPATCHER_RESTARTS = Counter(
     ["plural"],
 )
 
+# Keys (controllers/keycheck.py): a key refused by Datadog is found by the pass that uses
+# it, named in the KeysInvalid condition, and counted here; the chart alerts on the gauge.
+KEYS_INVALID = Gauge(
+    "ddmsp_keys_invalid",
+    "Keys of an object that Datadog refused at its last pass (1 per refused key), by key "
+    "kind (api, application)",
+    ["kind", "namespace", "name", "key"],
+)
+KEY_VALIDATION_FAILURES = Counter(
+    "ddmsp_key_validation_failures_total",
+    "Passes that found a key refused by Datadog, by object kind and key kind",
+    ["kind", "key"],
+)
+
 
 # Cost, usage and budgets (written by controllers/costrefresh.py; the chart's Grafana
 # dashboard and budget alerts are built on these).

@@ -84,6 +84,25 @@ CASES: list[tuple[str, list[dict[str, str]], list[dict[str, Any]]]] = [
                            "name": "sre"},
             "exp_annotations": {"summary": "DatadogRole acme/sre not Ready for 15m"}}]),
     ]),
+    ("a refused key fires after 5m, naming the object and key; a fixed one is quiet", [
+        {"series": f'ddmsp_keys_invalid{{{R},kind="DatadogClientOrg",namespace="acme",'
+                   'name="acme",key="application"}', "values": "0x5 1x30"},
+        {"series": f'ddmsp_keys_invalid{{{R},kind="DatadogClientOrg",namespace="acme",'
+                   'name="acme",key="api"}', "values": "0x40"},
+        {"series": f'ddmsp_keys_invalid{{{R},kind="DatadogClientOrg",namespace="globex",'
+                   'name="globex",key="api"}', "values": "1x3 0x40"},
+        {"series": 'ddmsp_keys_invalid{ddmsp_release="s",kind="DatadogClientOrg",'
+                   'namespace="x",name="x",key="api"}', "values": "1x40"},
+    ], [
+        alert("DdmspKeysInvalid", "8m", []),
+        alert("DdmspKeysInvalid", "20m", [{
+            "exp_labels": {"severity": "critical", "kind": "DatadogClientOrg",
+                           "namespace": "acme", "name": "acme", "key": "application"},
+            "exp_annotations": {
+                "summary": "DatadogClientOrg acme/acme: Datadog refuses its application key",
+                "description": "kubectl describe shows the KeysInvalid condition naming the "
+                               "key and how to recover (docs/credentials.md)."}}]),
+    ]),
     ("unexpected errors fire; none do not", [
         {"series": f'ddmsp_reconciles_total{{outcome="error",{R},{OBJ}}}', "values": "0+1x40"},
     ], [

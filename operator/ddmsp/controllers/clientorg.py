@@ -37,8 +37,11 @@ from ddmsp.controllers.orgsettings import (
     observe_settings,
     partner_defaults,
 )
+from ddmsp.controllers.keycheck import KeyInUse, keys_refused, keys_valid
 from ddmsp.controllers.partners import resolve_partner
+from ddmsp.controllers.serviceaccount import KeyHandOver, hand_over_needed
 from ddmsp.datadog import (
+    AuthenticationError,
     ConflictError,
     CreatedOrg,
     Credentials,
@@ -315,6 +318,9 @@ class ClientOrgExternal:
         dd = self._dd(credentials)
         try:
             org = await dd.get_org(record["publicId"])
+        except AuthenticationError as exc:
+            raise await keys_refused(self.obj, dd, self._key_in_use(record), exc,
+                                     max(self.settings.wait_poll, 30)) from None
         except (NotFoundError, ValidationError) as exc:
             if isinstance(exc, ValidationError) and not org_not_accessible(exc):
                 raise
@@ -333,7 +339,33 @@ class ClientOrgExternal:
             # a spec change (a budget added, changed or removed): judged now from the cost
             # already known, not at the next hourly refresh
             self.refresher.rejudge(self.obj.namespace, self.obj.name)
-        return await self._compare(org, dd)
+        keys_valid(self.obj)
+        observation = await self._compare(org, dd)
+        todo = self._hand_over_todo(record)
+        if todo:
+            return Observation(exists=True, up_to_date=False, diff=[*observation.diff, todo])
+        return observation
+
+    # ------------------------------------------- the operator's service account
+    def _hand_over_todo(self, record: dict[str, Any]) -> str | None:
+        """What the key hand-over (controllers/serviceaccount.py) still has to do."""
+        if self.obj.management_policy == "ObserveOnly" or record.get("adopted"):
+            return None
+        return hand_over_needed(record, self.spec.credentials.keep_bootstrap_key)
+
+    def _key_in_use(self, record: dict[str, Any]) -> KeyInUse:
+        sa = record.get("serviceAccount") or {}
+        if sa.get("handedOverAt"):
+            return KeyInUse(str(record.get("credentialsSecret")), sa.get("applicationKeyId"),
+                            f"service account {sa.get('id')}")
+        return KeyInUse(str(record.get("credentialsSecret")), sa.get("bootstrapKeyId"),
+                        "the person whose keys created the org (bootstrap key)")
+
+    async def _hand_over(self, record: dict[str, Any]) -> None:
+        await KeyHandOver(
+            self.ctx, record, self._dd, secret_labels(self.obj.name, "client"),
+            self.spec.credentials.keep_bootstrap_key, self.settings.create_settle_seconds,
+        ).run()
 
     def _compare_name(self, org: Org) -> Observation:
         want = self.spec.display_name
@@ -811,10 +843,14 @@ class ClientOrgExternal:
     async def update(self, observation: Observation) -> None:
         record = self._record(CLIENT)
         assert record is not None
-        credentials = await self._org_credentials(record, "client")
-        name = self.spec.display_name if self._name_differs or not self._org_plan else None
-        await apply_settings(self._dd(credentials), record["publicId"], self._org_plan, name)
-        record["name"] = self.spec.display_name
+        if self._name_differs or self._org_plan:
+            credentials = await self._org_credentials(record, "client")
+            name = self.spec.display_name if self._name_differs or not self._org_plan else None
+            await apply_settings(self._dd(credentials), record["publicId"], self._org_plan,
+                                 name)
+            record["name"] = self.spec.display_name
+        if self._hand_over_todo(record):
+            await self._hand_over(record)
 
     async def delete(self) -> None:
         """Orgs cannot be deleted through the Datadog API: deletionPolicy is Orphan only."""

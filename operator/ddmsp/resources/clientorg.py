@@ -84,6 +84,22 @@ class Adopt(KubeModel):
     )
 
 
+class CredentialsPolicy(KubeModel):
+    """How the operator holds its own key in the client org (docs/credentials.md)."""
+
+    keep_bootstrap_key: bool = Field(
+        default=False,
+        description="The operator drives the client org with an application key owned by a "
+        "service account it creates there (Datadog Admin Role), not by the person whose keys "
+        "created the org. false (default, the safe hand-over): once the service account's "
+        "key is proven and stored in the credentials Secret, the bootstrap application key "
+        "(the one the org create returned, owned by that person) is revoked. true: the "
+        "service account and its key are still used, but the bootstrap key is left valid "
+        "(it stops working anyway when its owner is disabled). Setting it back to false "
+        "revokes the bootstrap key on the next pass.",
+    )
+
+
 class PartnerReference(KubeModel):
     """A cluster-scoped DatadogPartner."""
 
@@ -180,6 +196,11 @@ class DatadogClientOrgSpec(KubeModel):
         "`<metadata.name>-datadog-credentials`; a SpinOff parent's keys go to the same name "
         "with `-parent` appended. The Secret survives deletion of this resource. Immutable.",
     )
+    credentials: CredentialsPolicy = Field(
+        default_factory=CredentialsPolicy,
+        description="The operator's own identity in the client org: a service account "
+        "owning the application key in the credentials Secret (see keepBootstrapKey).",
+    )
     deletion_policy: Literal["Orphan"] = Field(
         default="Orphan",
         description="What deleting this resource does to the org. Datadog orgs cannot be "
@@ -233,6 +254,32 @@ SPEC_RULES = [
 ]
 
 
+class ServiceAccountRecord(KubeModel):
+    """The operator's service account in an org and the IDs (never values) of its keys."""
+
+    id: str | None = Field(default=None, description="The service account's user ID.")
+    email: str | None = Field(
+        default=None, description="The service account's email (made by the operator, "
+        "one per org; it is how an interrupted create is recognised).")
+    application_key_id: str | None = Field(
+        default=None, description="ID of the service account's application key that the "
+        "operator uses (the one in the credentials Secret once handedOverAt is set).")
+    handed_over_at: str | None = Field(
+        default=None, description="When the credentials Secret's app-key became the "
+        "service account's key (after the key was proven to work).")
+    bootstrap_key_id: str | None = Field(
+        default=None, description="ID of the bootstrap application key (the org create's, "
+        "owned by a person), found by its last four characters in that person's key list.")
+    bootstrap_key_revoked: bool | None = Field(
+        default=None, description="True once the bootstrap key was revoked (never before "
+        "the service account's key was stored and proven).")
+    bootstrap_key_revoked_at: str | None = Field(
+        default=None, description="When the bootstrap key was revoked.")
+    note: str | None = Field(
+        default=None, description="Why a step was skipped (e.g. the bootstrap key could "
+        "not be identified).")
+
+
 class OrgRecord(KubeModel):
     """An org the operator made or adopted."""
 
@@ -258,6 +305,11 @@ class OrgRecord(KubeModel):
         default=None,
         description="The public ID of the org whose keys created this one (the partner's org, "
         "or the spun-off parent).",
+    )
+    service_account: ServiceAccountRecord | None = Field(
+        default=None,
+        description="The operator's service account in this org and its key IDs (client "
+        "org only; see spec.credentials).",
     )
 
 

@@ -1,0 +1,236 @@
+"""The operator's identity in a client org (issue 21 items 1 and 3), end to end: real
+kube-apiserver, the simulator over HTTP, the operator as a process.
+
+A new org is handed over to a service account of its own (the bootstrap key, a person's,
+revoked only after the new key is proven and stored); disabling that person changes nothing;
+existing orgs migrate; SIGKILLs at every step leave one service account and a working key;
+a refused key is named in KeysInvalid and counted in ddmsp_keys_invalid.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import urllib.request
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from ddmsp.simulator.server import RunningSimulator
+from ddmsp.simulator.state import new_app_key
+from tests.integration.conftest import Operator, put_secret, secret_data
+from tests.integration.test_clientorg import PLURAL, assert_no_keys_leaked, org
+from tests.support.operator import wait_for
+
+pytestmark = pytest.mark.kube
+ROLES = "datadogroles"
+EMAIL_PREFIX = "ddmsp-operator+"
+
+
+def service_accounts(sim: RunningSimulator, public_id: str) -> list[Any]:
+    return [u for u in sim.state.users.get(public_id, {}).values() if u.service_account]
+
+
+def app_key_records(sim: RunningSimulator, public_id: str) -> list[dict[str, Any]]:
+    snap = sim.snapshot()
+    found = next(o for o in snap["orgs"] if o["public_id"] == public_id)
+    return list(found.get("app_key_records") or [])
+
+
+def key_works(sim: RunningSimulator, keys: dict[str, str], public_id: str) -> bool:
+    owner = sim.state.org_for_keys(keys["api-key"], keys["app-key"])
+    return owner is not None and owner.public_id == public_id
+
+
+def revoked(records: list[dict[str, Any]], key_id: str) -> bool:
+    """Deleted (gone from the org) or marked revoked."""
+    rec = next((r for r in records if r["id"] == key_id), None)
+    return rec is None or bool(rec.get("revoked"))
+
+
+def assert_handed_over(op: Operator, name: str, *,
+                       bootstrap_revoked: bool = True) -> dict[str, Any]:
+    """One service account (Datadog Admin Role) owns the Secret's working key; status names
+    the IDs; the bootstrap key is revoked (or kept, as asked)."""
+    sim = op.sim
+    record = op.get(PLURAL, name)["status"]["clientOrg"]
+    sa = record["serviceAccount"]
+    keys = secret_data(op.api, op.namespace, record["credentialsSecret"])
+    assert keys is not None
+    public_id = record["publicId"]
+    accounts = service_accounts(sim, public_id)
+    assert [a.id for a in accounts] == [sa["id"]], "exactly one service account"
+    assert accounts[0].email.startswith(EMAIL_PREFIX)
+    assert keys["service-account-id"] == sa["id"]
+    assert keys["app-key-id"] == sa["applicationKeyId"]
+    assert not keys.get("app-key-next")
+    assert key_works(sim, keys, public_id)
+    owned = sim.state.app_key_record(keys["app-key"])
+    assert owned is not None and owned.owner_id == sa["id"]
+    assert owned.id == sa["applicationKeyId"]
+    sa_keys = [r for r in app_key_records(sim, public_id)
+               if r["owner"] == sa["id"] and not r.get("revoked")]
+    assert [r["id"] for r in sa_keys] == [sa["applicationKeyId"]], "one key of the account"
+    assert sa["bootstrapKeyId"] and sa["bootstrapKeyId"] != sa["applicationKeyId"]
+    records = app_key_records(sim, public_id)
+    assert revoked(records, sa["bootstrapKeyId"]) == bootstrap_revoked
+    assert bool(sa.get("bootstrapKeyRevoked")) == bootstrap_revoked
+    return record
+
+
+def test_a_new_org_ends_ready_owned_by_a_service_account(operator: Operator) -> None:
+    op = operator
+    op.start()
+    op.apply(PLURAL, org("acme", "Acme SA"))
+    op.apply(PLURAL, org("spin", "Spin SA", provisioning="SpinOff"))
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=90)
+    record = assert_handed_over(op, "acme")
+    reasons = [e.reason for e in op.events("acme")]
+    for reason in ("ServiceAccountCreated", "KeyHandedOver", "BootstrapKeyRevoked"):
+        assert reason in reasons
+    assert reasons.index("KeyHandedOver") < reasons.index("BootstrapKeyRevoked")
+    keys_invalid = op.condition(PLURAL, "acme", "KeysInvalid")
+    assert keys_invalid is not None and keys_invalid["status"] == "False"
+    # SpinOff: the client org is handed over; the parent keeps its bootstrap key
+    from tests.integration.test_clientorg import confirm_registration
+    confirm_registration(op, "spin", timeout=90)
+    op.wait_condition(PLURAL, "spin", "Ready", timeout=90)
+    assert_handed_over(op, "spin")
+    assert "serviceAccount" not in op.get(PLURAL, "spin")["status"]["parentOrg"]
+    # no key value outside its Secret
+    keys = secret_data(op.api, op.namespace, record["credentialsSecret"]) or {}
+    spin = secret_data(op.api, op.namespace, "spin-datadog-credentials") or {}
+    assert_no_keys_leaked(op, [keys["api-key"], keys["app-key"], spin["app-key"]],
+                          ["acme", "spin"])
+
+
+def test_disabling_the_bootstrap_owner_changes_nothing(operator: Operator) -> None:
+    op, sim = operator, operator.sim
+    op.process.extra_args = ["--drift-interval", "3"]
+    op.start()
+    op.apply(PLURAL, org("acme", "Acme Leaver"))
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=90)
+    record = assert_handed_over(op, "acme")
+    public_id = record["publicId"]
+    people = [u for u in sim.state.users.get(public_id, {}).values()
+              if not u.service_account and not u.disabled]
+    assert people, "the org's first user (the bootstrap key's owner)"
+    for person in people:  # the person leaves the MSP
+        sim.state.disable_user(sim.state.orgs[public_id], person.id)
+    op.apply(ROLES, {"kind": "DatadogRole", "metadata": {"name": "sre"},
+                     "spec": {"orgRef": {"name": "acme"}, "permissions": ["logs_read_data"]}})
+    op.wait_condition(ROLES, "sre", "Ready", timeout=90)
+    op.patch(PLURAL, "acme", {"spec": {"displayName": "Acme Renamed"}})
+    wait_for(lambda: sim.state.orgs[public_id].name == "Acme Renamed", timeout=60,
+             what="rename with the service account's key")
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=60)
+    assert op.condition(PLURAL, "acme", "KeysInvalid")["status"] == "False"
+
+
+def test_existing_orgs_migrate_on_their_next_pass(operator: Operator) -> None:
+    op, sim = operator, operator.sim
+    # an org made before the feature: its Secret holds only the bootstrap keys
+    partner = sim.state.orgs[sim.partner_public_id]
+    legacy, api_key, app_key = sim.state.create_child_org(partner, "Legacy Org")
+    put_secret(op.api, op.namespace, "legacy-datadog-credentials", {
+        "api-key": api_key, "app-key": app_key, "site": "datadoghq.com",
+        "org-public-id": legacy.public_id, "org-name": "Legacy Org"})
+    labels = {"app.kubernetes.io/managed-by": "ddmsp", "ddmsp.io/owner-kind":
+              "DatadogClientOrg", "ddmsp.io/owner-name": "legacy"}
+    client.CoreV1Api(op.api).patch_namespaced_secret(
+        "legacy-datadog-credentials", op.namespace, {"metadata": {"labels": labels}})
+    op.start()
+    op.apply(PLURAL, org("legacy", "Legacy Org"))
+    op.apply(PLURAL, org("kept", "Kept Org", credentials={"keepBootstrapKey": True}))
+    op.wait_condition(PLURAL, "legacy", "Ready", timeout=90)
+    record = assert_handed_over(op, "legacy")
+    assert record["publicId"] == legacy.public_id
+    assert not key_works(sim, {"api-key": api_key, "app-key": app_key}, legacy.public_id)
+
+    # keepBootstrapKey: the service account's key is used, the bootstrap key still works
+    op.wait_condition(PLURAL, "kept", "Ready", timeout=90)
+    assert_handed_over(op, "kept", bootstrap_revoked=False)
+    # turning the opt-out off revokes it on the next pass
+    op.patch(PLURAL, "kept", {"spec": {"credentials": {"keepBootstrapKey": False}}})
+    wait_for(lambda: (op.get(PLURAL, "kept")["status"]["clientOrg"]["serviceAccount"]
+                      .get("bootstrapKeyRevoked")), timeout=60, what="bootstrap key revoked")
+    op.wait_condition(PLURAL, "kept", "Ready", timeout=60)
+    assert_handed_over(op, "kept")
+
+
+# Every step of the hand-over (controllers/serviceaccount.py).
+POINTS = [
+    "before-create-service-account",
+    "after-create-service-account-call",
+    "after-service-account-secret-write",
+    "before-create-service-account-key",
+    "after-create-service-account-key-call",
+    "after-service-account-key-secret-write",
+    "after-service-account-key-proven",
+    "after-service-account-key-swap",
+    "before-revoke-bootstrap-key",
+]
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_at_every_step_of_the_hand_over(operator: Operator, point: str) -> None:
+    op = operator
+    op.start(crash_at=point)
+    op.apply(PLURAL, org("victim", f"SA {point[:26]}"))
+    assert op.process.wait_exit(timeout=90) == -signal.SIGKILL, op.process.log()[-2000:]
+    op.start()  # a fresh operator, as after a node failure
+    op.wait_condition(PLURAL, "victim", "Ready", timeout=120)
+    assert_handed_over(op, "victim")
+    op.process.stop()  # and a further restart changes nothing
+    op.start()
+    op.wait_condition(PLURAL, "victim", "Ready", timeout=60)
+    assert_handed_over(op, "victim")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_refused_key_raises_keys_invalid_and_the_metric(operator: Operator) -> None:
+    op = operator
+    port = _free_port()
+    op.process.extra_args = ["--metrics-port", str(port), "--drift-interval", "3"]
+    op.start()
+    op.apply(PLURAL, org("acme", "Acme Refused"))
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=90)
+    record = op.get(PLURAL, "acme")["status"]["clientOrg"]
+    secret = record["credentialsSecret"]
+    good = secret_data(op.api, op.namespace, secret) or {}
+    key_id = record["serviceAccount"]["applicationKeyId"]
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+
+    series = (f'ddmsp_keys_invalid{{key="application",kind="DatadogClientOrg",name="acme",'
+              f'namespace="{op.namespace}"}}')
+    bad = new_app_key()  # Datadog answers a revoked key and an unknown one alike (403)
+    client.CoreV1Api(op.api).patch_namespaced_secret(
+        secret, op.namespace, {"stringData": {"app-key": bad}})
+    found = op.wait_condition(PLURAL, "acme", "KeysInvalid", "True", "ApplicationKeyRefused",
+                              timeout=90)
+    assert f"Secret {op.namespace}/{secret}" in found["message"]
+    assert key_id in found["message"] and "recover" in found["message"]
+    assert op.condition(PLURAL, "acme", "Ready")["status"] == "False"
+    wait_for(lambda: f"{series} 1.0" in scrape(), timeout=30, what="ddmsp_keys_invalid 1")
+    assert "ddmsp_key_validation_failures_total{" in scrape()
+    # a refused API key is told apart (GET /api/v1/validate checks it alone)
+    client.CoreV1Api(op.api).patch_namespaced_secret(
+        secret, op.namespace, {"stringData": {"app-key": good["app-key"],
+                                              "api-key": "0" * 32}})
+    op.wait_condition(PLURAL, "acme", "KeysInvalid", "True", "APIKeyRefused", timeout=90)
+    # restored: valid again, metric back to 0
+    client.CoreV1Api(op.api).patch_namespaced_secret(
+        secret, op.namespace, {"stringData": {"api-key": good["api-key"]}})
+    op.wait_condition(PLURAL, "acme", "KeysInvalid", "False", timeout=90)
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=60)
+    wait_for(lambda: f"{series} 0.0" in scrape(), timeout=30, what="ddmsp_keys_invalid 0")
+    assert_no_keys_leaked(op, [bad, good["app-key"], good["api-key"]], ["acme"])
