@@ -53,7 +53,6 @@ from ddmsp.datadog import (
     DatadogClient,
     NotFoundError,
 )
-from ddmsp.datadog import keys as keys_api
 from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.createguard import CREATION_RESULT_UNKNOWN
@@ -183,7 +182,7 @@ class KeyHandOver:
             return
         app_key = data.get(APP_KEY, "").strip()
         dd = self._dd(data.get(API_KEY, "").strip(), app_key)
-        keys = await keys_api.list_current_user_application_keys(dd)
+        keys = await dd.list_application_keys()
         matches = [k for k in keys if k.last4 and app_key.endswith(k.last4)]
         if len(matches) == 1:
             self.sa["bootstrapKeyId"] = matches[0].id
@@ -199,8 +198,7 @@ class KeyHandOver:
         kube_data = dict(data)
 
         async def listed() -> list[Any]:
-            return [u for u in await dd.list_users(self.email)
-                    if (u.email or "").lower() == self.email and u.service_account]
+            return list(await dd.find_service_accounts(self.email))
 
         async def record(sa_id: str) -> None:
             extra = {SA_ID_KEY: sa_id}
@@ -251,8 +249,8 @@ class KeyHandOver:
 
         async def call() -> Any:
             crash_point("before-create-service-account")
-            created = await keys_api.create_service_account(
-                dd, self.email, name="ddmsp operator", role_ids=role_ids)
+            created = await dd.create_service_account(
+                self.email, name="ddmsp operator", role_ids=role_ids)
             crash_point("after-create-service-account-call")
             return created
 
@@ -331,9 +329,9 @@ class KeyHandOver:
             answer: nobody holds them, so they are revoked and a new one is made."""
             self._wait_settle(pending, "application key")
             known = {data.get(APP_KEY_ID_KEY), data.get(NEXT_APP_KEY_ID)}
-            for key in await keys_api.list_service_account_application_keys(dd, sa_id):
+            for key in await dd.list_service_account_application_keys(sa_id):
                 if key.id not in known:
-                    await keys_api.delete_service_account_application_key(dd, sa_id, key.id)
+                    await dd.delete_service_account_application_key(sa_id, key.id)
                     await self.ctx.event("Normal", "LostKeyRevoked",
                                          f"revoked application key {key.id} of service "
                                          f"account {sa_id}: its create answer was lost")
@@ -344,7 +342,7 @@ class KeyHandOver:
 
         async def call() -> Any:
             crash_point("before-create-service-account-key")
-            created = await keys_api.create_service_account_application_key(dd, sa_id, name)
+            created = await dd.create_service_account_application_key(sa_id, name)
             crash_point("after-create-service-account-key-call")
             return created
 
@@ -399,7 +397,7 @@ class KeyHandOver:
         dd = self._dd(data.get(API_KEY, "").strip(), data.get(APP_KEY, "").strip())
         crash_point("before-revoke-bootstrap-key")
         with contextlib.suppress(NotFoundError):  # already gone (by hand, or a past pass)
-            await keys_api.delete_application_key(dd, str(key_id))
+            await dd.delete_org_application_key(str(key_id))
         self.sa.update(bootstrapKeyRevoked=True, bootstrapKeyRevokedAt=now_rfc3339())
         await self.ctx.save_status()
         await self.ctx.event("Normal", "BootstrapKeyRevoked",

@@ -1,0 +1,66 @@
+"""KeysInvalid names the refused key (kind, Secret, ID), never its value; the metric counts it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+from prometheus_client import REGISTRY
+
+from ddmsp.controllers.keycheck import KEYS_INVALID, KeyInUse, keys_refused, keys_valid
+from ddmsp.datadog import DatadogError
+from ddmsp.reconcile.conditions import get_condition
+from ddmsp.reconcile.managed import ManagedObject
+from ddmsp.resources.clientorg import CLIENT_ORG
+from tests.unit.test_datadog_secrecy import API_KEY, APP_KEY, BASE, assert_clean, make
+
+
+def obj() -> ManagedObject:
+    return ManagedObject.from_body(CLIENT_ORG, {
+        "metadata": {"name": "acme", "namespace": "team", "generation": 2},
+        "spec": {"displayName": "Acme"}})
+
+
+def failures(key: str) -> float:
+    value = REGISTRY.get_sample_value("ddmsp_key_validation_failures_total",
+                                      {"kind": "DatadogClientOrg", "key": key})
+    return value or 0.0
+
+
+def gauge(key: str) -> float | None:
+    return REGISTRY.get_sample_value("ddmsp_keys_invalid", {
+        "kind": "DatadogClientOrg", "namespace": "team", "name": "acme", "key": key})
+
+
+@pytest.mark.parametrize(("api_valid", "reason", "key"), [
+    (True, "ApplicationKeyRefused", "application"),
+    (False, "APIKeyRefused", "api"),
+])
+async def test_the_refused_key_is_named_by_id_never_by_value(
+    api_valid: bool, reason: str, key: str) -> None:
+    router = respx.Router(base_url=BASE, assert_all_called=False)
+    router.get("/api/v1/validate").mock(return_value=httpx.Response(
+        200, json={"valid": True}) if api_valid else httpx.Response(
+        403, json={"errors": [f"Forbidden {API_KEY}"]}))
+    router.get("/api/v1/org/o1").mock(return_value=httpx.Response(
+        403, json={"errors": [f"Forbidden {APP_KEY}"]}))
+    target = obj()
+    before = failures(key)
+    async with make(router) as dd:
+        with pytest.raises(DatadogError) as refused:
+            await dd.get_org("o1")
+        waiting = await keys_refused(target, dd, KeyInUse(
+            "acme-datadog-credentials", "key-id-42", "service account sa-1"), refused.value, 30)
+    condition = get_condition(target.conditions, KEYS_INVALID)
+    assert condition is not None and condition["status"] == "True"
+    assert condition["reason"] == reason and waiting.reason == KEYS_INVALID
+    assert "Secret team/acme-datadog-credentials" in condition["message"]
+    if key == "application":
+        assert "key-id-42" in condition["message"] and "sa-1" in condition["message"]
+    assert_clean(condition["message"])
+    assert_clean(waiting.message)
+    assert failures(key) == before + 1
+    assert gauge(key) == 1.0
+    keys_valid(target)
+    assert get_condition(target.conditions, KEYS_INVALID)["status"] == "False"
+    assert gauge(key) == 0.0
