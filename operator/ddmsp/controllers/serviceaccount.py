@@ -30,7 +30,9 @@ key has exactly its owner's permissions, i.e. the service account's role.
 
 The Secret, not status, is the durable truth (a re-applied object loses its status): its
 non-secret data keys ``service-account-id``, ``app-key-id``, ``bootstrap-app-key-id``
-are read first, status mirrors them.
+are read first, status mirrors them, written once with the pass's other changes (no status
+write per step: a crash between steps is resumed from the Secret; a revoke repeated after a
+crash answers 404, which counts as done).
 """
 
 from __future__ import annotations
@@ -191,7 +193,6 @@ class KeyHandOver:
                                f"({len(matches)} of its owner's {len(keys)} keys end like it): "
                                "it is not revoked; revoke it in Datadog by hand")
             await self.ctx.event("Warning", "BootstrapKeyUnknown", self.sa["note"])
-        await self.ctx.save_status()
 
     async def _create_service_account(self, data: dict[str, str]) -> None:
         dd = self._dd(data.get(API_KEY, "").strip(), data.get(APP_KEY, "").strip())
@@ -208,7 +209,6 @@ class KeyHandOver:
             crash_point("after-service-account-secret-write")
             kube_data.update(extra)
             self.sa.update(id=sa_id, email=self.email)
-            await self.ctx.save_status()
 
         async def recover() -> bool:
             if kube_data.get(SA_ID_KEY):
@@ -351,7 +351,6 @@ class KeyHandOver:
                                NEXT_APP_KEY_ID: str(created.id)})
             crash_point("after-service-account-key-secret-write")
             self.sa["applicationKeyId"] = str(created.id)
-            await self.ctx.save_status()
 
         await self._guarded(
             "application key",
@@ -383,7 +382,6 @@ class KeyHandOver:
                            NEXT_APP_KEY: "", NEXT_APP_KEY_ID: ""})
         crash_point("after-service-account-key-swap")
         self.sa.update(applicationKeyId=key_id, handedOverAt=now_rfc3339())
-        await self.ctx.save_status()
         await self.ctx.event("Normal", "KeyHandedOver",
                              f"the operator now uses application key {key_id} of service "
                              f"account {data.get(SA_ID_KEY)} (Secret {self.secret})")
@@ -399,7 +397,6 @@ class KeyHandOver:
         with contextlib.suppress(NotFoundError):  # already gone (by hand, or a past pass)
             await dd.delete_org_application_key(str(key_id))
         self.sa.update(bootstrapKeyRevoked=True, bootstrapKeyRevokedAt=now_rfc3339())
-        await self.ctx.save_status()
         await self.ctx.event("Normal", "BootstrapKeyRevoked",
                              f"revoked the bootstrap application key {key_id} (the org "
                              "create's, owned by a person)")
