@@ -29,6 +29,7 @@ from ddmsp.controllers.datadog_access import (
     credentials_from_secret,
     translate_datadog_error,
 )
+from ddmsp.controllers.keycheck import KeyInUse, keys_refused, keys_valid
 from ddmsp.controllers.keyescrow import KeyEscrow, has_keys, meta_of
 from ddmsp.controllers.orgsettings import (
     SettingsPlan,
@@ -37,7 +38,6 @@ from ddmsp.controllers.orgsettings import (
     observe_settings,
     partner_defaults,
 )
-from ddmsp.controllers.keycheck import KeyInUse, keys_refused, keys_valid
 from ddmsp.controllers.partners import resolve_partner
 from ddmsp.controllers.serviceaccount import KeyHandOver, hand_over_needed
 from ddmsp.datadog import (
