@@ -28,13 +28,13 @@ def test_clearing_the_pending_marker_after_a_lost_create_retries_it(
     sim.add_fault(route="POST /api/v1/org", status=500, times=1)
     op.start()
     op.apply(PLURAL, org("stark", "Stark"))
-    op.wait_condition(PLURAL, "stark", "Stalled", "True", "CreationResultUnknown")
+    op.wait_condition(PLURAL, "stark", "Stalled", "True", "CreationResultUnknown", timeout=120)
     assert orgs_named(sim, "Stark") == []
     creates = sim.call_count("POST /api/v1/org")
 
     op.cluster.kubectl("-n", op.namespace, "annotate", "ddorg", "stark",
                        "ddmsp.io/create-pending-")
-    op.wait_condition(PLURAL, "stark", "Ready", timeout=90)
+    op.wait_condition(PLURAL, "stark", "Ready", timeout=120)
     assert len(orgs_named(sim, "Stark")) == 1
     assert sim.call_count("POST /api/v1/org") == creates + 1
     assert op.condition(PLURAL, "stark", "Stalled")["status"] == "False"
@@ -45,17 +45,18 @@ def test_removing_spec_adopt_after_adopt_after_create_resumes(operator: Operator
     op, sim = operator, operator.sim
     op.start()
     op.apply(PLURAL, org("wayne", "Wayne"))
-    op.wait_condition(PLURAL, "wayne")
+    op.wait_condition(PLURAL, "wayne", timeout=120)
     made = op.get(PLURAL, "wayne")["status"]["clientOrg"]["publicId"]
     op.patch(PLURAL, "wayne", {"spec": {"adopt": {
         "publicId": "zzzzzzzzzzzz", "credentialsSecretRef": {"name": "other-keys"}}}})
-    stalled = op.wait_condition(PLURAL, "wayne", "Stalled", "True", "AdoptAfterCreate")
+    stalled = op.wait_condition(PLURAL, "wayne", "Stalled", "True", "AdoptAfterCreate",
+                                timeout=120)
     assert made in stalled["message"] and "spec.adopt" in stalled["message"]
     assert op.get(PLURAL, "wayne")["status"]["phase"] != "Ready"
 
     op.cluster.kubectl("-n", op.namespace, "patch", "ddorg", "wayne", "--type=json", "-p",
                        json.dumps([{"op": "remove", "path": "/spec/adopt"}]))
-    op.wait_condition(PLURAL, "wayne", timeout=90)
+    op.wait_condition(PLURAL, "wayne", timeout=120)
     status = op.get(PLURAL, "wayne")["status"]
     assert status["clientOrg"]["publicId"] == made
     assert orgs_named(sim, "Wayne") == [made]
