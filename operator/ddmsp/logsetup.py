@@ -18,12 +18,14 @@ from typing import Literal
 import kopf
 
 LogFormat = Literal["text", "json"]
-ROUTINE = re.compile(r"^(Activity|Handler|Timer|Daemon) '[^']+' succeeded\.?$")
+ROUTINE = re.compile(r"^(Handler|Timer|Daemon) '[^']+' succeeded\.?$")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class RoutineToDebug(logging.Filter):
-    """kopf's routine successes at DEBUG; its TemporaryError reports (planned waits in
+    """kopf's routine successes at DEBUG (per-object handlers, timers, daemons: startup and
+    cleanup activities stay, once per process, they show a clean start and stop); its
+    TemporaryError reports (planned waits in
     ddmsp: DPN registration, an org not Ready yet, a rate-limit reset) at INFO."""
 
     def __init__(self, verbose: bool = False) -> None:
