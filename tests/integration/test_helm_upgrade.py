@@ -30,6 +30,10 @@ OBJECTS = {"datadogclientorgs": "acme", "datadogroles": "acme-sre",
 EXAMPLES = ["clientorg-childorg.yaml", "role-acme.yaml", "saml-acme.yaml", "user-acme.yaml"]
 
 
+HANDOVER_WRITES = {"POST /api/v2/service_accounts": 1,
+                   "POST /api/v2/service_accounts/{service_account_id}/application_keys": 1,
+                   "DELETE /api/v2/application_keys/{app_key_id}": 1}
+
 def extract_previous(into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", PREVIOUS, "helm/ddmsp",
                               "operator"], capture_output=True, timeout=120)
@@ -123,12 +127,16 @@ def test_upgrade_from_the_previous_chart_keeps_objects_ready_without_datadog_wri
                 "the upgraded operator never read Datadog; log:\n" + after.log()[-3000:])
             assert all(state == settled for state in seen), [
                 s for s in seen if s != settled][:3]
-            assert writes(sim) == written, {
-                route: n - written.get(route, 0) for route, n in writes(sim).items()
-                if n != written.get(route, 0)}
+            # The only writes: the one client org's service-account hand-over, which every
+            # org made before it does once on its first pass after the upgrade (issue 21,
+            # docs/credentials.md); nothing else is written, and Ready never flipped.
+            added = {route: n - written.get(route, 0) for route, n in writes(sim).items()
+                     if n != written.get(route, 0)}
+            assert added == HANDOVER_WRITES, added
             log = after.log()
             assert "403" not in log and "Traceback" not in log, log[-3000:]
-            print(f"upgrade: {reads(sim) - read_before} Datadog reads, 0 writes, "
+            print(f"upgrade: {reads(sim) - read_before} Datadog reads, only the hand-over's "
+                  "writes, "
                   f"{len(seen)} Ready samples all unchanged")
         finally:
             after.stop()
