@@ -3,6 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# Integration tests mostly wait on Datadog-like latency and Kubernetes: three workers, each
+# with its own local control plane; tests of one xdist_group (the Docker engine) share one.
+PYTEST_WORKERS ?= 3
 
 .PHONY: venv binaries cluster-up cluster-down cluster-status test lint crds demo bench image bench-image clean
 
@@ -34,7 +37,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 test: venv binaries lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 demo: venv binaries
 	$(PY) -m ddmsp demo

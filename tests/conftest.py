@@ -33,6 +33,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # Not under pytest's basetemp: concurrent pytest sessions prune each other's old
     # basetemp directories, which would pull etcd's data out from under a live cluster.
     home = Path(os.environ.get("DDMSP_TEST_HOME") or tempfile.mkdtemp(prefix="ddmsp-test-"))
+    if "DDMSP_TEST_HOME" in os.environ and "PYTEST_XDIST_WORKER" in os.environ:
+        home = home / os.environ["PYTEST_XDIST_WORKER"]  # one control plane per worker
     plane = ControlPlane(home=home, bin_dir=bin_dir)
     state = plane.up()
     try:

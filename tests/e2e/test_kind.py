@@ -23,7 +23,7 @@ import pytest
 from tests.image.chartrun import NoEngine, build_image, engine_up
 from tests.support.kube import REPO_ROOT, build_binaries
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("docker")]
 NODE_IMAGE_REPOSITORY = "kindest/node"
 
 

@@ -20,7 +20,8 @@ from ddmsp.simulator.server import RunningSimulator
 from tests.image.chartrun import SCENARIO, run_scenario
 from tests.support.kube import Cluster
 
-pytestmark = [pytest.mark.kube, pytest.mark.docker]
+# One xdist worker owns the Docker engine (it starts and stops the dockerd it needs).
+pytestmark = [pytest.mark.kube, pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
 
 def in_image(image: str, user: str, code: str) -> str:

@@ -49,7 +49,10 @@ def escrow_ns(api: client.ApiClient) -> Iterator[str]:
 
 
 def start(operator: Operator, escrow_ns: str, drift: float | None = None) -> Operator:
+    # The operator's own namespace holds the escrow and its leader-election Lease, as in a
+    # chart install: deleting a client's namespace must not take the Lease with it.
     operator.process.extra_env["DDMSP_ESCROW_NAMESPACE"] = escrow_ns
+    operator.process.extra_env["DDMSP_LEADER_ELECTION_NAMESPACE"] = escrow_ns
     if drift is not None:
         operator.process.extra_args += ["--drift-interval", str(drift)]
     return operator.start()
