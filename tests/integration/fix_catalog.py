@@ -1,0 +1,122 @@
+"""Which integration test applies each fix docs/operations.md gives, literally.
+
+Why: a runbook line nobody ran is a guess. Every reason in the two tables of
+docs/operations.md ("Stalled reasons and how to resolve them", "Waits (Progressing) and what
+they wait for") names here the tests that produce it and then apply the documented fix (or
+let the documented wait end) until Ready or the documented end state.
+``tests/unit/test_documented_fix_catalog.py`` fails when a reason of the docs is missing here
+or a cited test does not exist.
+
+Keys are reasons; values are pytest node IDs (``path::function``). A reason in both tables
+(``CreationResultUnknown``, ``Conflict``, ``OrgNotFound``) is listed in each.
+"""
+
+from __future__ import annotations
+
+_FIXES = "tests/integration/test_documented_fixes.py"
+_ORGS = "tests/integration/test_documented_fixes_orgs.py"
+_ROLES = "tests/integration/test_documented_fixes_roles.py"
+_WAITS = "tests/integration/test_documented_fixes_waits.py"
+
+STALLED: dict[str, list[str]] = {
+    "CreationResultUnknown": [
+        f"{_FIXES}::test_clearing_the_pending_marker_after_a_lost_create_retries_it"],
+    "AdoptAfterCreate": [f"{_FIXES}::test_removing_spec_adopt_after_adopt_after_create_resumes"],
+    "InvalidSetting": ["tests/integration/test_org_settings.py::"
+                       "test_a_value_datadog_refuses_is_a_condition_naming_the_field"],
+    # the spec.adopt branch: the right keys put in the Secret, then ddmsp.io/retry
+    "SecretConflict": ["tests/integration/test_adoption.py::"
+                       "test_adopt_errors_name_their_cause_and_phase_is_never_ready"],
+    "SecretNotOwned": ["tests/integration/test_hardening.py::"
+                       "test_a_foreign_secret_stops_the_create_and_a_stalled_object_can_be_redriven"],
+    "UnknownPermissions": ["tests/integration/test_roles.py::"
+                           "test_unknown_permissions_explain_the_fix"],
+    "SAMLNotAvailable": ["tests/integration/test_saml.py::"
+                         "test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix"],
+    "InvalidMetadata": ["tests/integration/test_saml.py::"
+                        "test_bad_metadata_stalls_with_the_reason_and_a_fix_unblocks"],
+    "UnsafeMetadata": ["tests/integration/test_saml.py::"
+                       "test_bad_metadata_stalls_with_the_reason_and_a_fix_unblocks"],
+    "UserExists": ["tests/integration/test_adoption.py::"
+                   "test_existing_user_is_refused_until_adopted"],
+    "ConnectionExists": ["tests/integration/test_orgconnections.py::"
+                         "test_existing_pair_refused_until_adopted_then_orphaned"],
+}
+
+WAITS: dict[str, list[str]] = {
+    "KeysInvalid": ["tests/integration/test_service_account.py::"
+                    "test_a_refused_key_raises_keys_invalid_and_the_metric"],
+    "AwaitingRegistration": ["tests/integration/test_kubectl_plugin.py::"
+                             "test_confirm_registration_through_kubectl"],
+    "OrgNotReady": ["tests/integration/test_roles.py::"
+                    "test_role_before_its_org_waits_quietly_then_converges"],
+    "RoleNotReady": ["tests/integration/test_users.py::"
+                     "test_create_invite_exact_roles_and_a_role_that_appears_later"],
+    "CredentialsMissing": ["tests/integration/test_clientorg.py::"
+                           "test_missing_then_wrong_partner_credentials_recover_by_themselves"],
+    "DatadogUnavailable": ["tests/integration/test_hardening.py::"
+                           "test_transient_errors_in_a_drift_check_never_wedge_an_object"],
+    "MissingPermission": ["tests/integration/test_hardening.py::"
+                          "test_missing_key_permissions_name_the_permission_and_the_secret"],
+    "SecretNotWritable": ["tests/integration/test_hardening.py::"
+                          "test_an_unwritable_secret_stops_the_create_before_any_org"],
+    "WaitingForDependents": ["tests/integration/test_teardown.py::"
+                             "test_the_org_deleted_first_waits_for_its_dependents_and_says_so"],
+    "KeysInEscrow": ["tests/integration/test_teardown.py::"
+                     "test_namespace_deletion_tears_down_and_keys_come_back_with_an_admin_step"],
+}
+
+# Keys "stalled/Reason" or "wait/Reason" (the table). Reasons no test can produce, and why;
+# printed by the unit test.
+NOT_EXERCISED: dict[str, str] = {}
+
+# Same keys: reasons whose documented fix no test applies yet (printed; to shrink to nothing).
+UNTESTED: dict[str, str] = {
+    "stalled/OutcomeUnknown": "no test applies the fix yet",
+    "stalled/Conflict": "no test applies the fix yet",
+    "stalled/InvalidRequest": "no test applies the fix yet",
+    "stalled/OrgConfigUnavailable": "no test applies the fix yet",
+    "stalled/InvalidSpec": "no test applies the fix yet",
+    "stalled/CredentialsLost": "no test applies the fix yet",
+    "stalled/OrgNotFound": "no test applies the fix yet",
+    "stalled/AdoptedOrgNotFound": "no test applies the fix yet",
+    "stalled/SpinOffUnconfirmed": "no test applies the fix yet",
+    "stalled/PartnerSiteMismatch": "no test applies the fix yet",
+    "stalled/RoleExists": "no test applies the fix yet",
+    "stalled/ManagedRole": "no test applies the fix yet",
+    "stalled/AmbiguousRole": "no test applies the fix yet",
+    "stalled/AdoptTargetNotFound": "no test applies the fix yet",
+    "stalled/AdoptionMismatch": "no test applies the fix yet",
+    "stalled/PermissionsNotApplied": "no test applies the fix yet",
+    "stalled/RoleInAnotherOrg": "no test applies the fix yet",
+    "stalled/LockoutRiskNotAcknowledged": "no test applies the fix yet",
+    "stalled/AdminRoleMissing": "no test applies the fix yet",
+    "stalled/EmailTaken": "no test applies the fix yet",
+    "stalled/NotSameAccount": "no test applies the fix yet",
+    "stalled/SiteMismatch": "no test applies the fix yet",
+    "stalled/SinkNotFound": "no test applies the fix yet",
+    "wait/Creating": "no test applies the fix yet",
+    "wait/Updating": "no test applies the fix yet",
+    "wait/ServiceAccountKeyNotWorking": "no test applies the fix yet",
+    "wait/CreationResultPending": "no test applies the fix yet",
+    "wait/CreationResultUnknown": "no test applies the fix yet",
+    "wait/OrgNotFound": "no test applies the fix yet",
+    "wait/RoleNotFound": "no test applies the fix yet",
+    "wait/MetadataMissing": "no test applies the fix yet",
+    "wait/CredentialsInvalid": "no test applies the fix yet",
+    "wait/PartnerUnknown": "no test applies the fix yet",
+    "wait/PartnerNotFound": "no test applies the fix yet",
+    "wait/PartnerAmbiguous": "no test applies the fix yet",
+    "wait/PartnerNotAllowed": "no test applies the fix yet",
+    "wait/RateLimited": "no test applies the fix yet",
+    "wait/AnswerLost": "no test applies the fix yet",
+    "wait/DatadogError": "no test applies the fix yet",
+    "wait/NotFound": "no test applies the fix yet",
+    "wait/Conflict": "no test applies the fix yet",
+    "wait/ObjectChanged": "no test applies the fix yet",
+    "wait/NotLeader": "no test applies the fix yet",
+    "wait/Deleting": "no test applies the fix yet",
+    "wait/DeletionError": "no test applies the fix yet",
+    "wait/DeletionPaused": "no test applies the fix yet",
+    "wait/ServiceAccountMissing": "no test applies the fix yet",
+}
