@@ -72,6 +72,11 @@ the install fails naming it. (helm template and client-side dry runs cannot look
   resources: ["datadogclientorgs/status", "datadogroles/status", "datadogsamlconfigs/status",
               "datadogusers/status", "datadogapikeys/status", "datadogorgconnections/status"]
   verbs: ["get", "patch", "update"]
+# spec.opsOrgConnection: the DatadogOrgConnection a DatadogClientOrg owns is created and
+# deleted by the operator (controllers/opsconnection.py).
+- apiGroups: ["ddmsp.io"]
+  resources: ["datadogorgconnections"]
+  verbs: ["create", "delete"]
 # Org credentials Secrets (create, merge) and IdP metadata sources: read by name; only
 # those labelled ddmsp.io/idp-metadata are listed and watched (server-side label selector).
 - apiGroups: [""]

@@ -31,6 +31,7 @@ from ddmsp.controllers.datadog_access import (
 )
 from ddmsp.controllers.keycheck import KeyInUse, keys_refused, keys_valid
 from ddmsp.controllers.keyescrow import KeyEscrow, has_keys, meta_of
+from ddmsp.controllers.opsconnection import sync_ops_connection
 from ddmsp.controllers.orgsettings import (
     SettingsPlan,
     apply_settings,
@@ -137,6 +138,8 @@ class ClientOrgConnector:
     async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
         external = ClientOrgExternal(ctx, self.settings, self.clients, self.refresher)
         external.escrowed = self.escrowed
+        if not ctx.obj.deleting:
+            await sync_ops_connection(ctx)  # spec.opsOrgConnection: controllers/opsconnection
         return external
 
     async def release(self, ctx: ReconcileContext) -> None:

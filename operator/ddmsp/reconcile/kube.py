@@ -166,6 +166,45 @@ class KubeAPI:
         self.cache.offer(info.plural, updated)
         return updated
 
+    async def create_object(self, info: KindInfo, namespace: str, body: dict[str, Any]
+                            ) -> dict[str, Any]:
+        """Create a namespaced object of an engine kind (an object one kind owns for
+        another, controllers/opsconnection.py); the answer seeds the cache."""
+        created = cast(dict[str, Any], await self._run(
+            self.custom.create_namespaced_custom_object,
+            info.group, info.version, namespace, info.plural, body,
+        ))
+        self.cache.offer(info.plural, created)
+        return created
+
+    async def patch_object(self, info: KindInfo, namespace: str, name: str,
+                           patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch a namespaced object (not its status); the answer seeds the cache."""
+        try:
+            updated = cast(dict[str, Any], await self._run(
+                self.custom.patch_namespaced_custom_object,
+                info.group, info.version, namespace, info.plural, name, patch,
+            ))
+        except client.ApiException as exc:
+            if exc.status in (404, 409):
+                self.cache.forget(info.plural, namespace, name)
+            raise
+        self.cache.offer(info.plural, updated)
+        return updated
+
+    async def delete_object(self, info: KindInfo, namespace: str, name: str, uid: str) -> None:
+        """Delete a namespaced object, only the one with this UID (a precondition: a
+        namesake made meanwhile stays); already gone is fine."""
+        try:
+            await self._run(
+                self.custom.delete_namespaced_custom_object,
+                info.group, info.version, namespace, info.plural, name,
+                body=client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid)),
+            )
+        except client.ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
     # -------------------------------------------------------------------- secrets
     async def read_secret(self, namespace: str, name: str) -> client.V1Secret | None:
         """The Secret as the API server has it now (its decoded data is remembered, as

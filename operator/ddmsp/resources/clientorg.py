@@ -17,6 +17,7 @@ from ddmsp.resources.common import (
     text_line,
 )
 from ddmsp.resources.kinds import KindInfo
+from ddmsp.resources.opsconnection import OpsConnectionStatus, OpsOrgConnection
 from ddmsp.resources.orgsettings import OrgSettingsSpec
 
 Provisioning = Literal["ChildOrg", "SpinOff"]
@@ -218,6 +219,15 @@ class DatadogClientOrgSpec(KubeModel):
         "the org's own keys and kept as written here (drift is corrected, or only reported "
         "under ObserveOnly). A setting left out is left as it is in Datadog. SAML settings "
         "belong to a DatadogSAMLConfig.",
+    )
+    ops_org_connection: OpsOrgConnection | None = Field(
+        default=None,
+        description="Connect this client org to the partner's own org (e.g. the MSP's "
+        "operations org), which then sees its metrics and/or logs. The operator keeps a "
+        "DatadogOrgConnection named `<metadata.name>-ops-connection` (owned by this object, "
+        "sinkPartner: true) that does the Datadog work and reports its own conditions; "
+        "removing this field deletes it. Datadog connects only orgs of one account on one "
+        "site: a SpinOff client's connection reports NotSameAccount.",
     )
 
     model_rules: ClassVar[tuple[Rule, ...]] = (
@@ -449,6 +459,10 @@ class DatadogClientOrgStatus(ManagedStatus):
         description="Where each applied organization setting comes from, by its "
         "spec.settings field name: `spec` (this object's spec.settings) or "
         "`DatadogPartner/<name>` (that partner's spec.defaults.settings).",
+    )
+    ops_connection: OpsConnectionStatus | None = Field(
+        default=None,
+        description="The DatadogOrgConnection that carries spec.opsOrgConnection.",
     )
 
 
