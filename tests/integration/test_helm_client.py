@@ -1,6 +1,7 @@
-"""Many similar clients: helm/ddmsp-client renders one client's org, standard roles and SAML
-config from a few values; three clients (the ApplicationSet example's value files) are
-rendered, applied to the real control plane and provisioned by the operator."""
+"""Many similar clients: helm/ddmsp-client renders one client's org (with its settings and a
+connection to the partner's org), standard roles and SAML config from a few values; three
+clients (the ApplicationSet example's value files) are rendered, applied to the real control
+plane and provisioned by the operator."""
 
 from __future__ import annotations
 
@@ -65,6 +66,12 @@ def test_three_clients_rendered_applied_and_ready(operator: Operator) -> None:
     assert sso["status"]["idp"]["entityId"] == "https://login.globex.example/saml"
     mapped = {m["attributeValue"] for m in sso["status"]["roleMappings"]}
     assert mapped == {"globex-sre", "globex-developer", "globex-everyone"}
+    # acme's values set spec.settings and a connection to the partner's org
+    op.wait_condition("datadogorgconnections", "acme-ops-connection", timeout=90)
+    acme = op.get("datadogclientorgs", "acme")["status"]["clientOrg"]["publicId"]
+    assert op.sim.state.org_config_value(acme, "monitor_timezone") == "Europe/Paris"
+    (conn,) = [c for c in list(op.sim.state.connections.values()) if c.source == acme]
+    assert sorted(conn.types) == ["logs", "metrics"]
 
 
 def test_the_applicationset_reads_the_client_files() -> None:
