@@ -17,6 +17,7 @@ _FIXES = "tests/integration/test_documented_fixes.py"
 _ORGS = "tests/integration/test_documented_fixes_orgs.py"
 _ROLES = "tests/integration/test_documented_fixes_roles.py"
 _WAITS = "tests/integration/test_documented_fixes_waits.py"
+ORGS_FIX = f"{_ORGS}::test_lost_keys_restored_and_wrong_adoptions_redone_as_documented"
 
 STALLED: dict[str, list[str]] = {
     "CreationResultUnknown": [
@@ -26,7 +27,10 @@ STALLED: dict[str, list[str]] = {
                        "test_a_value_datadog_refuses_is_a_condition_naming_the_field"],
     # the spec.adopt branch: the right keys put in the Secret, then ddmsp.io/retry
     "SecretConflict": ["tests/integration/test_adoption.py::"
-                       "test_adopt_errors_name_their_cause_and_phase_is_never_ready"],
+                       "test_adopt_errors_name_their_cause_and_phase_is_never_ready", ORGS_FIX],
+    "CredentialsLost": [ORGS_FIX],
+    "OrgNotFound": [ORGS_FIX],
+    "AdoptedOrgNotFound": [ORGS_FIX],
     "SecretNotOwned": ["tests/integration/test_hardening.py::"
                        "test_a_foreign_secret_stops_the_create_and_a_stalled_object_can_be_redriven"],
     "UnknownPermissions": ["tests/integration/test_roles.py::"
@@ -77,9 +81,6 @@ UNTESTED: dict[str, str] = {
     "stalled/InvalidRequest": "no test applies the fix yet",
     "stalled/OrgConfigUnavailable": "no test applies the fix yet",
     "stalled/InvalidSpec": "no test applies the fix yet",
-    "stalled/CredentialsLost": "no test applies the fix yet",
-    "stalled/OrgNotFound": "no test applies the fix yet",
-    "stalled/AdoptedOrgNotFound": "no test applies the fix yet",
     "stalled/SpinOffUnconfirmed": "no test applies the fix yet",
     "stalled/PartnerSiteMismatch": "no test applies the fix yet",
     "stalled/RoleExists": "no test applies the fix yet",

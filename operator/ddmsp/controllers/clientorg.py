@@ -88,6 +88,9 @@ def secret_labels(owner: str, role: str) -> dict[str, str]:
 
 
 SPUN_OFF_ANNOTATION = f"{API_GROUP}/spun-off"
+# spec.credentialsSecretName is immutable (admission), even while no org exists yet
+RECREATE_WITH_OTHER_SECRET = ("delete this DatadogClientOrg (it has created no org yet) and "
+                              "create it again with another spec.credentialsSecretName")
 
 
 def org_is_standalone(org: Org) -> bool:
@@ -639,8 +642,8 @@ class ClientOrgExternal:
                     "SecretNotOwned",
                     f"Secret {ns}/{secret} exists but its labels do not name this "
                     f"DatadogClientOrg as its owner ({whose}); the operator will neither "
-                    "read keys from it nor write keys into it. Choose another "
-                    "spec.credentialsSecretName, or, if the Secret really holds this "
+                    "read keys from it nor write keys into it. To use another Secret, "
+                    f"{RECREATE_WITH_OTHER_SECRET}; or, if the Secret really holds this "
                     "client's keys, label it: kubectl label "
                     f"secret {secret} -n {ns} {API_GROUP}/owner-kind={CLIENT_ORG.kind} "
                     f"{API_GROUP}/owner-name={self.obj.name} "
@@ -671,8 +674,8 @@ class ClientOrgExternal:
                 raise Blocked(
                     "SecretConflict",
                     f"Secret {ns}/{secret} already holds keys but no `{ORG_ID_KEY}`: the "
-                    "operator will not overwrite them. Choose another "
-                    "spec.credentialsSecretName, or add the org's public ID to the Secret "
+                    "operator will not overwrite them. To use another Secret, "
+                    f"{RECREATE_WITH_OTHER_SECRET}; or add the org's public ID to the Secret "
                     f"under `{ORG_ID_KEY}` to use that org",
                 )
             return False
@@ -690,7 +693,7 @@ class ClientOrgExternal:
                     f"it cannot be written ({exc.status} {exc.reason}: "
                     f"{scrub(str(exc.body or ''))[:300]}); no org is created until it can "
                     "(check the operator's RBAC, admission webhooks, or whether the Secret is "
-                    "immutable; or choose another spec.credentialsSecretName)",
+                    f"immutable; or, to use another Secret, {RECREATE_WITH_OTHER_SECRET})",
                     delay=30, phase=self.obj.status.get("phase"),
                 ) from None
 
