@@ -17,6 +17,7 @@ _FIXES = "tests/integration/test_documented_fixes.py"
 _ORGS = "tests/integration/test_documented_fixes_orgs.py"
 _ROLES = "tests/integration/test_documented_fixes_roles.py"
 _WAITS = "tests/integration/test_documented_fixes_waits.py"
+ROLES_FIX = f"{_ROLES}::test_role_and_user_adoption_fixes_reach_ready"
 ORGS_FIX = f"{_ORGS}::test_lost_keys_restored_and_wrong_adoptions_redone_as_documented"
 
 STALLED: dict[str, list[str]] = {
@@ -41,6 +42,13 @@ STALLED: dict[str, list[str]] = {
                         "test_bad_metadata_stalls_with_the_reason_and_a_fix_unblocks"],
     "UnsafeMetadata": ["tests/integration/test_saml.py::"
                        "test_bad_metadata_stalls_with_the_reason_and_a_fix_unblocks"],
+    "RoleExists": [ROLES_FIX],
+    "ManagedRole": [ROLES_FIX],
+    "AmbiguousRole": [ROLES_FIX],
+    "AdoptTargetNotFound": [ROLES_FIX],
+    "AdoptionMismatch": [ROLES_FIX],
+    "RoleInAnotherOrg": [ROLES_FIX],
+    "EmailTaken": [f"{_ROLES}::test_injected_409_without_such_a_user_is_email_taken_then_retried"],
     "UserExists": ["tests/integration/test_adoption.py::"
                    "test_existing_user_is_refused_until_adopted"],
     "ConnectionExists": ["tests/integration/test_orgconnections.py::"
@@ -54,6 +62,7 @@ WAITS: dict[str, list[str]] = {
                              "test_confirm_registration_through_kubectl"],
     "OrgNotReady": ["tests/integration/test_roles.py::"
                     "test_role_before_its_org_waits_quietly_then_converges"],
+    "RoleNotFound": [ROLES_FIX],
     "RoleNotReady": ["tests/integration/test_users.py::"
                      "test_create_invite_exact_roles_and_a_role_that_appears_later"],
     "CredentialsMissing": ["tests/integration/test_clientorg.py::"
@@ -83,16 +92,9 @@ UNTESTED: dict[str, str] = {
     "stalled/InvalidSpec": "no test applies the fix yet",
     "stalled/SpinOffUnconfirmed": "no test applies the fix yet",
     "stalled/PartnerSiteMismatch": "no test applies the fix yet",
-    "stalled/RoleExists": "no test applies the fix yet",
-    "stalled/ManagedRole": "no test applies the fix yet",
-    "stalled/AmbiguousRole": "no test applies the fix yet",
-    "stalled/AdoptTargetNotFound": "no test applies the fix yet",
-    "stalled/AdoptionMismatch": "no test applies the fix yet",
     "stalled/PermissionsNotApplied": "no test applies the fix yet",
-    "stalled/RoleInAnotherOrg": "no test applies the fix yet",
     "stalled/LockoutRiskNotAcknowledged": "no test applies the fix yet",
     "stalled/AdminRoleMissing": "no test applies the fix yet",
-    "stalled/EmailTaken": "no test applies the fix yet",
     "stalled/NotSameAccount": "no test applies the fix yet",
     "stalled/SiteMismatch": "no test applies the fix yet",
     "stalled/SinkNotFound": "no test applies the fix yet",
@@ -102,7 +104,6 @@ UNTESTED: dict[str, str] = {
     "wait/CreationResultPending": "no test applies the fix yet",
     "wait/CreationResultUnknown": "no test applies the fix yet",
     "wait/OrgNotFound": "no test applies the fix yet",
-    "wait/RoleNotFound": "no test applies the fix yet",
     "wait/MetadataMissing": "no test applies the fix yet",
     "wait/CredentialsInvalid": "no test applies the fix yet",
     "wait/PartnerUnknown": "no test applies the fix yet",
