@@ -50,33 +50,72 @@ class NoEngine(Exception):
     (hack/image exits 3 for both)."""
 
 
+USERS_DIR = Path(os.environ.get("DDMSP_DOCKER_USERS", "/tmp/ddmsp-docker-users"))
+
+
+@contextmanager
+def _users_lock() -> Iterator[Path]:
+    """Every process using the engine (xdist workers, concurrent pytest sessions) registers
+    under this lock, so that the dockerd one of them started is stopped only by the last."""
+    import fcntl
+
+    USERS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(USERS_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield USERS_DIR
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class Engine:
-    """A Docker engine that answers; ``started_pid`` when this process started dockerd."""
+    """A Docker engine that answers, registered as used by ``token``; the dockerd that
+    ``engine_up`` started (if any) stops when its last user stops."""
 
-    started_pid: int | None
+    token: str
 
     def stop(self) -> None:
-        if self.started_pid is not None:
-            subprocess.run([str(HACK_IMAGE), "engine-down", str(self.started_pid)], check=True,
-                           timeout=60)
+        with _users_lock() as users:
+            (users / self.token).unlink(missing_ok=True)
+            for entry in users.glob("user-*"):  # users that died without stopping
+                if not _alive(int(entry.name.split("-")[1])):
+                    entry.unlink(missing_ok=True)
+            started = users / ".started"
+            if any(users.glob("user-*")) or not started.exists():
+                return
+            pid = started.read_text().strip()
+            started.unlink()
+            subprocess.run([str(HACK_IMAGE), "engine-down", pid], check=True, timeout=60)
 
 
 def engine_up() -> Engine:
     """An engine that answers: the running one, or one started by hack/image (stopped by
-    ``Engine.stop``). NoEngine says why where none can run."""
+    the last user's ``Engine.stop``). NoEngine says why where none can run."""
     if shutil.which("docker") is None:
         raise NoEngine("no docker client on PATH (hack/ci-setup.d/20-docker.sh installs one)")
     if shutil.which("dockerd") is None and subprocess.run(
             ["docker", "info"], capture_output=True, timeout=30).returncode != 0:
         raise NoEngine("no Docker engine answers and no dockerd is installed here "
                        "(hack/ci-setup.d/20-docker.sh installs Debian's docker.io)")
-    out = subprocess.run([str(HACK_IMAGE), "engine-up"], capture_output=True, text=True,
-                         timeout=120)
-    if out.returncode != 0:
-        raise NoEngine(f"dockerd cannot run here: {out.stderr.strip()[-600:]}")
-    word, _, pid = out.stdout.strip().partition(" ")
-    return Engine(int(pid) if word == "started" else None)
+    with _users_lock() as users:
+        out = subprocess.run([str(HACK_IMAGE), "engine-up"], capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode != 0:
+            raise NoEngine(f"dockerd cannot run here: {out.stderr.strip()[-600:]}")
+        word, _, pid = out.stdout.strip().partition(" ")
+        if word == "started":
+            (users / ".started").write_text(pid)
+        token = f"user-{os.getpid()}-{time.monotonic_ns()}"
+        (users / token).touch()
+    return Engine(token)
 
 
 def build_image(tag: str) -> str:
