@@ -105,10 +105,15 @@ class Operator:
                 return cond
             return None
 
-        return wait_for(met, timeout=timeout,
-                        what=f"{plural}/{name} {type_}={status}"
-                             f"{f' ({reason})' if reason else ''}; log tail:\n"
-                             f"{self.process.log()[-2000:]}")
+        def what() -> str:  # read when the wait fails: the condition and log as they are then
+            try:
+                now = self.condition(plural, name, type_)
+            except client.ApiException as exc:
+                now = {"error": exc.status}
+            return (f"{plural}/{name} {type_}={status}{f' ({reason})' if reason else ''}; "
+                    f"it is {now!r}; log tail:\n{self.process.log()[-2000:]}")
+
+        return wait_for(met, timeout=timeout, what=what)
 
     def events(self, name: str) -> list[client.CoreV1Event]:
         return [e for e in client.CoreV1Api(self.api).list_namespaced_event(self.namespace).items

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.support.kube import REPO_ROOT
 
@@ -92,8 +93,9 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def wait_for(predicate, timeout: float = 60, interval: float = 0.3, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Poll until predicate() is truthy; returns its value or fails naming ``what``."""
+def wait_for(predicate, timeout: float = 60, interval: float = 0.3, what: Any = "condition"):  # type: ignore[no-untyped-def]
+    """Poll until predicate() is truthy; returns its value or fails naming ``what`` (a
+    string, or a callable read at the failure, e.g. for the log as it is then)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -101,7 +103,8 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.3, what: str = 
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    said = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout}s waiting for {said} (last: {last!r})")
 
 
 def reconciles_total(port: int) -> float:
