@@ -167,6 +167,14 @@ async def run_operator(settings: OperatorSettings) -> None:
             stop.set()
 
     watcher = asyncio.create_task(stop_when_lost())
+
+    @kopf.on.cleanup(registry=registry)
+    async def end_stop_flag_wait(**_: Any) -> None:
+        """kopf waits on ``stop`` in a task of its own and, at a SIGTERM, gives such tasks
+        5 s before cancelling them: setting it once kopf is stopping anyway saves those 5 s
+        of every shutdown (a rollout, every test)."""
+        stop.set()
+
     try:
         await kopf.operator(
             registry=registry,
