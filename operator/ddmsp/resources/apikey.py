@@ -18,7 +18,8 @@ from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus
 from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import OrgReference
 
-ApiKeyPhase = Literal["Pending", "Ready", "Rotating", "Stalled", "Paused", "Error"]
+ApiKeyPhase = Literal["Pending", "Ready", "Rotating", "Stalled", "Paused", "Error",
+                      "Deleting"]
 
 DURATION = r"^([0-9]{1,6}h)?([0-9]{1,7}m)?([0-9]{1,8}s)?$"
 _DURATION_RE = re.compile(DURATION)

@@ -15,7 +15,8 @@ from ddmsp.resources.base import KubeModel, Rule
 from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, ManagementPolicy
 from ddmsp.resources.kinds import KindInfo
 
-OrgConnectionPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
+OrgConnectionPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error",
+                             "Deleting"]
 ConnectionType = Literal["metrics", "logs"]
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 

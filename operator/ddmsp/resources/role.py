@@ -11,7 +11,8 @@ from ddmsp.resources.common import ManagedStatus, ManagementPolicy
 from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
 
-RolePhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
+RolePhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error",
+                    "Deleting"]
 DefaultPermissions = Literal["Keep", "OptOut"]
 
 # Datadog's managed roles: in every org, maintained by Datadog, never changed or deleted by a

@@ -19,7 +19,8 @@ from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import OrgTargetFields
 from ddmsp.resources.role import DriftRecord
 
-SamlPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
+SamlPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error",
+                    "Deleting"]
 AccessRole = Literal["st", "adm", "ro"]
 
 LOCKOUT_MESSAGE = (

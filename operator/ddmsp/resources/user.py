@@ -16,7 +16,8 @@ from ddmsp.resources.common import CONTROL, DNS_SUBDOMAIN, SPACE, ManagedStatus,
 from ddmsp.resources.kinds import KindInfo
 from ddmsp.resources.orgref import ORG_TARGET_RULES, OrgTargetFields
 
-UserPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error"]
+UserPhase = Literal["Pending", "Ready", "Drifted", "Stalled", "Paused", "Error",
+                    "Deleting"]
 DatadogUserStatus = Literal["Pending", "Active", "Disabled"]
 
 # No \s: RE2 (admission) reads it as ASCII space, Rust's regex (the model) as any Unicode

@@ -1,0 +1,92 @@
+"""docs/operations.md's waits end as documented: the cause goes away (or a human does what
+the table says) and the object reaches Ready by itself.
+
+Why: a wait that never ends, or ends only after a restart, is a Stalled object in disguise.
+Each case produces the wait (mostly with one injected answer of the simulator), checks the
+reason, then lets it end. The cases share one operator process and one org.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Operator
+from tests.integration.test_adoption import ORGS, ROLES, USERS, delete, gone, role, user
+from tests.integration.test_adoption import client_org as apply_org
+from tests.integration.test_saml import SAML, put_config_map, saml
+from tests.support.operator import wait_for
+from tests.support.samlmeta import metadata
+
+pytestmark = pytest.mark.kube
+
+ROLE_LIST = "GET /api/v2/roles"  # read by every DatadogUser pass (its roles by name)
+
+
+def waits_then_ready(op: Operator, plural: str, name: str, reason: str,
+                     end: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Ready=False with the reason, then (after ``end``, if any) Ready=True."""
+    cond = op.wait_condition(plural, name, "Ready", "False", reason, timeout=90)
+    if end is not None:
+        end()
+    op.wait_condition(plural, name, timeout=120)
+    return cond
+
+
+def test_waits_end_by_themselves_or_with_the_documented_step(operator: Operator) -> None:
+    """DatadogError, NotFound, CredentialsInvalid, RateLimited, CreationResultUnknown (a
+    user's), MetadataMissing, Conflict (an older claim) and DeletionPaused."""
+    op, sim = operator, operator.sim
+    op.start()
+    apply_org(op, "acme")
+    op.wait_condition(ORGS, "acme", timeout=90)
+
+    # Datadog's answers to the role listing a user's pass reads, each injected a few times:
+    # the wait is retried with backoff and ends when Datadog answers normally again.
+    for name, fault, reason in (
+        ("odd", {"status": 418, "times": 2}, "DatadogError"),
+        ("missing", {"status": 404, "times": 2}, "NotFound"),
+        ("refused", {"status": 401, "times": 1}, "CredentialsInvalid"),
+        ("limited", {"rate_limit_storm": {"count": 6, "reset": 2}}, "RateLimited"),
+    ):
+        sim.add_fault(route=ROLE_LIST, **fault)
+        op.apply(USERS, user(name, f"{name}@client.example"))
+        waits_then_ready(op, USERS, name, reason)
+        sim.clear_faults()
+
+    # CreationResultUnknown (a user's create whose answer was lost): "a user create's
+    # [result is looked up] by its email (Datadog's 409 then names this object's own user)".
+    # The repeated create and the look-up happen within the same pass here, so the wait is
+    # told by the event, not seen as a condition.
+    sim.add_fault(route="POST /api/v2/users", commit_then_drop=True, times=1)
+    op.apply(USERS, user("dropped", "dropped@client.example"))
+    op.wait_condition(USERS, "dropped", timeout=90)
+    assert any("found after a create whose answer was lost" in (e.message or "")
+               for e in op.events("dropped"))
+    pid = op.get(ORGS, "acme")["status"]["clientOrg"]["publicId"]
+    assert [u.email for u in sim.state.org_users(sim.state.orgs[pid]).values()
+            ].count("dropped@client.example") == 1
+
+    # MetadataMissing: "the IdP metadata ConfigMap/Secret (or its key) to exist".
+    op.apply(SAML, saml("sso", {"configMapKeyRef": {"name": "idp", "key": "xml"}}))
+    waits_then_ready(op, SAML, "sso", "MetadataMissing",
+                     lambda: put_config_map(op.api, op.namespace, "idp",
+                                            {"xml": metadata()}))
+
+    # Conflict: "another, older object that claims the same thing ... to go away".
+    op.apply(ROLES, role("first", roleName="Shared"))
+    op.wait_condition(ROLES, "first", timeout=90)
+    op.apply(ROLES, role("second", roleName="Shared", deletionPolicy="Delete"))
+    waits_then_ready(op, ROLES, "second", "Conflict", lambda: delete(op, ROLES, "first"))
+
+    # DeletionPaused: "remove ddmsp.io/paused, or set spec.deletionPolicy: Orphan".
+    op.apply(ROLES, role("held", roleName="Held", deletionPolicy="Delete"))
+    op.wait_condition(ROLES, "held", timeout=90)
+    op.cluster.kubectl("-n", op.namespace, "annotate", "ddrole", "held", "ddmsp.io/paused=true")
+    delete(op, ROLES, "held")
+    op.wait_condition(ROLES, "held", "Ready", "False", "DeletionPaused", timeout=90)
+    op.cluster.kubectl("-n", op.namespace, "annotate", "ddrole", "held", "ddmsp.io/paused-")
+    wait_for(lambda: gone(op, ROLES, "held"), timeout=90, what="held deleted")
+    assert "Held" not in {r.name for r in sim.state.orgs[pid].roles.values()}
