@@ -18,6 +18,9 @@ _ORGS = "tests/integration/test_documented_fixes_orgs.py"
 _ROLES = "tests/integration/test_documented_fixes_roles.py"
 _WAITS = "tests/integration/test_documented_fixes_waits.py"
 _ANSWERS = "tests/integration/test_documented_fixes_answers.py"
+CONNS_FIX = ("tests/integration/test_documented_fixes_connections.py::"
+             "test_connection_fixes_reach_ready")
+PARTNERS_FIX = "tests/integration/test_documented_fixes_partners.py::test_partner_fixes_reach_ready"
 WAITS_FIX = f"{_WAITS}::test_waits_end_by_themselves_or_with_the_documented_step"
 ANSWERS_FIX = f"{_ANSWERS}::test_answers_fixed_as_documented_with_injected_faults"
 ROLES_FIX = f"{_ROLES}::test_role_and_user_adoption_fixes_reach_ready"
@@ -60,6 +63,10 @@ STALLED: dict[str, list[str]] = {
         f"{_ANSWERS}::test_spin_off_refused_then_recorded_by_hand_reaches_ready"],
     "AdminRoleMissing": [
         f"{_ANSWERS}::test_admin_role_restored_then_the_service_account_is_made"],
+    "NotSameAccount": [CONNS_FIX],
+    "SiteMismatch": [CONNS_FIX],
+    "SinkNotFound": [CONNS_FIX],
+    "PartnerSiteMismatch": [PARTNERS_FIX],
     "UserExists": ["tests/integration/test_adoption.py::"
                    "test_existing_user_is_refused_until_adopted"],
     "ConnectionExists": ["tests/integration/test_orgconnections.py::"
@@ -67,6 +74,9 @@ STALLED: dict[str, list[str]] = {
 }
 
 WAITS: dict[str, list[str]] = {
+    "PartnerNotFound": [PARTNERS_FIX],
+    "PartnerAmbiguous": [PARTNERS_FIX],
+    "PartnerNotAllowed": [PARTNERS_FIX],
     "DatadogError": [WAITS_FIX],
     "NotFound": [WAITS_FIX],
     "CredentialsInvalid": [WAITS_FIX],
@@ -106,21 +116,14 @@ NOT_EXERCISED: dict[str, str] = {}
 # Same keys: reasons whose documented fix no test applies yet (printed; to shrink to nothing).
 UNTESTED: dict[str, str] = {
     "stalled/InvalidSpec": "no test applies the fix yet",
-    "stalled/PartnerSiteMismatch": "no test applies the fix yet",
     "stalled/PermissionsNotApplied": "no test applies the fix yet",
     "stalled/LockoutRiskNotAcknowledged": "no test applies the fix yet",
-    "stalled/NotSameAccount": "no test applies the fix yet",
-    "stalled/SiteMismatch": "no test applies the fix yet",
-    "stalled/SinkNotFound": "no test applies the fix yet",
     "wait/Creating": "no test applies the fix yet",
     "wait/Updating": "no test applies the fix yet",
     "wait/ServiceAccountKeyNotWorking": "no test applies the fix yet",
     "wait/CreationResultPending": "no test applies the fix yet",
     "wait/OrgNotFound": "no test applies the fix yet",
     "wait/PartnerUnknown": "no test applies the fix yet",
-    "wait/PartnerNotFound": "no test applies the fix yet",
-    "wait/PartnerAmbiguous": "no test applies the fix yet",
-    "wait/PartnerNotAllowed": "no test applies the fix yet",
     "wait/AnswerLost": "no test applies the fix yet",
     "wait/ObjectChanged": "no test applies the fix yet",
     "wait/NotLeader": "no test applies the fix yet",
