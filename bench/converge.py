@@ -5,6 +5,7 @@ Datadog-like latency and per-endpoint rate limits; prints ONE JSON object (see
 ``bench/README.md`` for every field, the bound's model and the default rate limits).
 
     python bench/converge.py --orgs 200 --roles 3            # starts its own control plane
+    python bench/converge.py --orgs 200 --settings --ops-connection   # the per-client options
     KUBECONFIG=~/.cache/ddmsp/kubeconfig python bench/converge.py   # a `hack/controlplane up`
 
 Phases: converge (apply everything at once, wait for all Ready), steady state (no change
@@ -47,6 +48,15 @@ from tests.support.simulator import SimulatorProcess  # noqa: E402
 
 GROUP, VERSION = "ddmsp.io", "v1alpha1"
 ORGS, ROLES, SAML = "datadogclientorgs", "datadogroles", "datadogsamlconfigs"
+CONNS = "datadogorgconnections"  # owned by each client with --ops-connection
+# --settings: a typical spec.settings of an MSP's client (four org configs; the v1
+# privateWidgetShare is left out: Datadog's default already, it would write nothing).
+TYPICAL_SETTINGS: dict[str, Any] = {
+    "monitorTimezone": "Europe/Paris",
+    "securityContacts": ["soc@msp.example"],
+    "teamsProvisioningSources": "saml_and_manually",
+    "restrictExportToCsv": True,
+}
 
 # The benchmark's rate limits (limit, period s), per calling org and bucket. Datadog
 # publishes none of these numbers (its docs only name the X-RateLimit-* headers); see
@@ -61,6 +71,7 @@ BENCH_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "authn_mappings": (1000, 60),
     "saml": (100, 60),
     "org_configs": (1000, 60),
+    "org_connections": (1000, 60),
 }
 PERMISSIONS = ["monitors_write", "dashboards_write", "monitors_downtime", "synthetics_read"]
 PARTNER_CONCURRENCY = 8  # DatadogClient's max_concurrency per key pair (operator default)
@@ -84,6 +95,9 @@ class BenchConfig:
     timeout: float = 1800.0
     poll: float = 2.0
     provisioning: str = "ChildOrg"
+    settings: bool = False  # each client sets TYPICAL_SETTINGS (spec.settings)
+    ops_connection: bool = False  # each client connects to the partner org (opsOrgConnection)
+    keep_bootstrap_key: bool = False  # spec.credentials.keepBootstrapKey: no key revocation
     profile: str | None = None  # py-spy collapsed stacks of the operator while converging
     profile_restart: str | None = None  # the same for the restart phase
     memray_restart: str | None = None  # a memray capture of the restarted operator
@@ -129,10 +143,15 @@ def bound_seconds(cfg: BenchConfig) -> float:
 def objects_for(cfg: BenchConfig, index: int, idp_xml: str) -> list[tuple[str, dict[str, Any]]]:
     """One client: its org, R roles and a SAML config mapping one group to each role."""
     name = f"c{index:04d}"
-    out: list[tuple[str, dict[str, Any]]] = [(ORGS, {
-        "metadata": {"name": name},
-        "spec": {"displayName": f"Bench Client {index:04d}", "provisioning": cfg.provisioning},
-    })]
+    spec: dict[str, Any] = {"displayName": f"Bench Client {index:04d}",
+                            "provisioning": cfg.provisioning}
+    if cfg.settings:
+        spec["settings"] = dict(TYPICAL_SETTINGS)
+    if cfg.ops_connection:
+        spec["opsOrgConnection"] = {"connectionTypes": ["metrics", "logs"]}
+    if cfg.keep_bootstrap_key:
+        spec["credentials"] = {"keepBootstrapKey": True}
+    out: list[tuple[str, dict[str, Any]]] = [(ORGS, {"metadata": {"name": name}, "spec": spec})]
     roles = [f"{name}-r{j}" for j in range(cfg.roles)]
     for j, role in enumerate(roles):
         perms = [PERMISSIONS[(j + k) % len(PERMISSIONS)] for k in range(2)]
@@ -310,6 +329,19 @@ def split_calls(calls: dict[str, dict[int, int]]) -> tuple[int, int, int]:
     return reads, writes, limited
 
 
+def per_client(calls: dict[str, dict[int, int]], orgs: int) -> dict[str, Any]:
+    """Datadog calls per client while converging: the cost of each option is the difference
+    between runs with and without it (same orgs, roles and limits)."""
+    reads, writes, _ = split_calls(calls)
+    return {
+        "api_calls_per_client": round((reads + writes) / orgs, 2),
+        "api_reads_per_client": round(reads / orgs, 2),
+        "api_writes_per_client": round(writes / orgs, 2),
+        "calls_per_client_by_route": {k: round(sum(v.values()) / orgs, 2)
+                                      for k, v in sorted(calls.items())},
+    }
+
+
 def creates(calls: dict[str, dict[int, int]]) -> int:
     return sum(sum(v.values()) for k, v in calls.items()
                if k in ("POST /api/v1/org", "POST /api/v2/roles", "POST /api/v2/authn_mappings"))
@@ -437,7 +469,7 @@ def install_crds(kubeconfig: Path) -> None:
     # Established is not served: a fresh CRD's storage answers 429 "(re)initializing" for a
     # moment, and an operator started then may wait long for its watches.
     deadline = time.monotonic() + 60
-    for plural in (ORGS, ROLES, SAML, "datadogusers", "datadogpartners"):
+    for plural in (ORGS, ROLES, SAML, CONNS, "datadogusers", "datadogpartners"):
         while subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "get", plural, "-A"],
                              capture_output=True).returncode != 0:
             if time.monotonic() > deadline:
@@ -535,9 +567,14 @@ def run(cfg: BenchConfig, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
     idp_xml = metadata()
     crs = cfg.orgs * (2 + cfg.roles)
     want = {ORGS: cfg.orgs, ROLES: cfg.orgs * cfg.roles, SAML: cfg.orgs}
+    if cfg.ops_connection:
+        want[CONNS] = cfg.orgs  # made by the operator, not applied: not counted in crs
     result: dict[str, Any] = {"benchmark": "converge", "orgs": cfg.orgs, "roles_per_org": cfg.roles,
                               "crs": crs, "latency_ms": cfg.latency_ms, "workers": cfg.workers,
-                              "provisioning": cfg.provisioning}
+                              "provisioning": cfg.provisioning,
+                              "options": {"settings": cfg.settings,
+                                          "ops_connection": cfg.ops_connection,
+                                          "keep_bootstrap_key": cfg.keep_bootstrap_key}}
     try:
         with SimulatorProcess(latency_ms=cfg.latency_ms, log=workdir / "simulator.log") as sim:
             for name, (limit, period) in cfg.rate_limits.items():
@@ -613,7 +650,7 @@ def release(objs: client.CustomObjectsApi, ns: str) -> None:
             objs.patch_namespaced_custom_object(GROUP, VERSION, ns, item[0], item[1],
                                                 {"metadata": {"finalizers": None}})
 
-    held = [(plural, o["metadata"]["name"]) for plural in (ORGS, ROLES, SAML)
+    held = [(plural, o["metadata"]["name"]) for plural in (ORGS, ROLES, SAML, CONNS)
             for o in objs.list_namespaced_custom_object(GROUP, VERSION, ns, plural)["items"]
             if o["metadata"].get("finalizers")]
     with ThreadPoolExecutor(8) as pool:
@@ -627,7 +664,7 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
     op.start()
     time.sleep(2)
     clients = manifests(cfg, idp_xml)
-    watcher = ReadyWatch(objs.api_client, ns, [ORGS, ROLES, SAML])
+    watcher = ReadyWatch(objs.api_client, ns, list(want))
     assert op.proc is not None
     pid = op.proc.pid
     cpu0 = proc_cpu_seconds(pid)
@@ -685,6 +722,7 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
         "api_calls": reads + writes, "api_calls_per_cr": round((reads + writes) / crs, 2),
         "api_writes_per_cr": round(writes / crs, 2), "rate_limited_429": limited,
         "calls_by_route": {k: sum(v.values()) for k, v in sorted(calls.items())},
+        **per_client(calls, cfg.orgs),
         "orgs_created": len(orgs),
         "duplicate_orgs": len(orgs) - len({o["name"] for o in orgs}),
         "cpu_s": round(cpu, 2), "cpu_ms_per_cr": round(cpu * 1000 / crs, 1),
@@ -702,8 +740,12 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
         time.sleep(3)
         sim.reset_calls()
         time.sleep(cfg.steady_seconds)
-        reads, writes, limited = split_calls(sim.calls())
+        steady = sim.calls()
+        reads, writes, limited = split_calls(steady)
+        passes = cfg.steady_seconds / cfg.steady_drift_interval
         result.update({
+            "steady_reads_per_client_per_drift_pass": round(reads / cfg.orgs / passes, 2),
+            "steady_calls_by_route": {k: sum(v.values()) for k, v in sorted(steady.items())},
             "steady_seconds": cfg.steady_seconds,
             "steady_drift_interval_s": cfg.steady_drift_interval,
             "steady_writes": writes, "steady_429": limited,
@@ -721,6 +763,7 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
         op.command = [sys.executable, "-m", "memray", "run", "--aggregate", "--force", "-o",
                       cfg.memray_restart, "-m", "ddmsp"]
         op.extra_env["PYTHONPATH"] = str(ROOT / "operator")
+    watched = sum(want.values())  # every object, the owned connections too
     restart = time.monotonic()
     op.start()
     assert op.proc is not None
@@ -732,9 +775,9 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
         now = round(time.monotonic() - restart, 1)
         if rechecked > 0:
             marks.setdefault("first_s", now)
-        if rechecked * 2 >= crs:
+        if rechecked * 2 >= watched:
             marks.setdefault("half_s", now)
-        if rechecked >= crs:
+        if rechecked >= watched:
             break
         time.sleep(0.5)
     restart_s = time.monotonic() - restart
@@ -788,6 +831,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--restart-spread", type=float, default=defaults.restart_spread)
     p.add_argument("--baseline-sample", type=int, default=defaults.baseline_sample)
     p.add_argument("--provisioning", choices=["ChildOrg", "SpinOff"], default="ChildOrg")
+    p.add_argument("--settings", action="store_true", help="each client sets a typical "
+                   "spec.settings (four org configs)")
+    p.add_argument("--ops-connection", action="store_true", help="each client connects to "
+                   "the partner's org (spec.opsOrgConnection: metrics and logs)")
+    p.add_argument("--keep-bootstrap-key", action="store_true", help="each client sets "
+                   "spec.credentials.keepBootstrapKey: the bootstrap key is not revoked")
     p.add_argument("--timeout", type=float, default=defaults.timeout)
     p.add_argument("--kubeconfig", help="an existing API server (default: $KUBECONFIG's "
                    "local control plane, else one started here)")
@@ -805,6 +854,8 @@ def main(argv: list[str] | None = None) -> int:
                       steady_drift_interval=args.steady_drift_interval,
                       restart_spread=args.restart_spread,
                       baseline_sample=args.baseline_sample, provisioning=args.provisioning,
+                      settings=args.settings, ops_connection=args.ops_connection,
+                      keep_bootstrap_key=args.keep_bootstrap_key,
                       timeout=args.timeout, profile=args.profile,
                       profile_restart=args.profile_restart,
                       memray_restart=args.memray_restart,

@@ -51,3 +51,26 @@ def test_small_convergence_benchmark(cluster: Cluster, crds: None, tmp_path: Pat
     assert result["restart_creates"] == 0 and result["restart_writes"] == 0, summary
     assert result["bound_s"] > 0 and result["baseline_s"] > 0, summary
     assert result["peak_rss_mb"] > 0 and result["cpu_s"] > 0, summary
+
+
+@pytest.mark.timeout(420)
+def test_small_benchmark_with_the_per_client_options(cluster: Cluster, crds: None,
+                                                     tmp_path: Path) -> None:
+    bench = load_bench()
+    cfg = bench.BenchConfig(orgs=8, roles=1, latency_ms=20, workers=8, steady_seconds=10,
+                            steady_drift_interval=4, restart_spread=4, baseline_sample=0,
+                            timeout=240, poll=1.0, settings=True, ops_connection=True,
+                            keep_bootstrap_key=True)
+    result = bench.run(cfg, cluster.kubeconfig, tmp_path)
+    summary = {k: v for k, v in result.items() if "by_route" not in k}
+    assert result["all_ready"] and result["ready"]["datadogorgconnections"] == 8, summary
+    per_client = result["calls_per_client_by_route"]
+    # each option's writes, once per client: four org configs, one connection, no revocation
+    assert per_client["PATCH /api/v2/org_configs/{org_config_name}"] == 4, per_client
+    assert per_client["POST /api/v2/org_connections"] == 1, per_client
+    assert "DELETE /api/v2/application_keys/{app_key_id}" not in per_client, per_client
+    assert result["steady_writes"] == 0, summary
+    steady = result["steady_calls_by_route"]
+    assert steady.get("GET /api/v2/org_connections") and steady.get("GET /api/v2/org_configs")
+    assert result["restart_creates"] == 0 and result["restart_writes"] == 0, summary
+    assert result["restart_rechecked"] >= result["crs"] + 8, summary
