@@ -115,3 +115,21 @@ def test_a_name_taken_by_an_object_the_client_does_not_own_is_left_alone(
     assert operator.get(CONNS, "initech-ops-connection")["spec"]["sourceOrgRef"] == {
         "name": "beta"}
     operator.wait_condition(ORGS, "initech", timeout=90)  # the org itself is unaffected
+
+
+def test_deleting_the_client_deletes_its_connection_through_the_garbage_collector(
+        operator: Operator, sim: RunningSimulator) -> None:
+    operator.start()
+    client_org(operator, "umbrella", opsOrgConnection={"connectionTypes": ["metrics"]})
+    wait_for(lambda: not gone(operator, CONNS, "umbrella-ops-connection"), timeout=90,
+             what="owned connection made")
+    operator.wait_condition(CONNS, "umbrella-ops-connection", timeout=90)
+    source = operator.get(ORGS, "umbrella")["status"]["clientOrg"]["publicId"]
+    assert len(sim_conns(sim, source)) == 1
+    operator.objects.delete_namespaced_custom_object(
+        "ddmsp.io", "v1alpha1", operator.namespace, ORGS, "umbrella")
+    # The client goes first (nothing refers to it by orgRef); the ownerReference then
+    # deletes the connection object, whose deletion finds the org's keys (Secret or escrow).
+    wait_for(lambda: gone(operator, CONNS, "umbrella-ops-connection"), timeout=120,
+             what="owned connection deleted with the client")
+    assert sim_conns(sim, source) == [] and calls(sim, DELETE) == 1
