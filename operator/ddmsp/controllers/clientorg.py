@@ -770,7 +770,7 @@ class ClientOrgExternal:
 
         how = (
             f"If a candidate is this client's {role} org, put its keys in Secret {ns}/{secret} "
-            f"(keys {API_KEY}, {APP_KEY}, {ORG_ID_KEY}) and the operator uses it; if no org "
+            f"(keys {API_KEY}, {APP_KEY}, {ORG_ID_KEY}), then {self._retry_hint()}; if no org "
             f"was created, allow a new attempt with: kubectl annotate ddorg {self.obj.name} "
             f"-n {ns} {API_GROUP}/create-pending-"
         )
