@@ -114,23 +114,46 @@ WAITS: dict[str, list[str]] = {
                      "test_namespace_deletion_tears_down_and_keys_come_back_with_an_admin_step"],
 }
 
-# Keys "stalled/Reason" or "wait/Reason" (the table). Reasons no test can produce, and why;
-# printed by the unit test.
-NOT_EXERCISED: dict[str, str] = {}
+# Keys "stalled/Reason" or "wait/Reason" (the table). Reasons no test can produce honestly,
+# and why; printed by the unit test.
+NOT_EXERCISED: dict[str, str] = {
+    "stalled/InvalidSpec": "needs a spec the CRD schema admits and the operator's model "
+    "refuses; admission and model are made to agree (issue 19 item 4, "
+    "test_admission_agreement.py), so only an object written with validation bypassed "
+    "gets it",
+    "stalled/LockoutRiskNotAcknowledged": "admission (a CEL rule) refuses strictMode: true "
+    "without acknowledgeLockoutRisk before the operator sees it; test_saml.py::"
+    "test_lockout_needs_acknowledgement_and_cert_expiry_warns shows the refusal and the "
+    "acknowledged spec reaching Ready",
+    "stalled/PermissionsNotApplied": "needs Datadog to keep permissions after an exact "
+    "(opt-out) update; the simulator follows the recorded behaviour, where it never does; "
+    "tests/unit/test_role_permissions.py checks the stop and the message",
+    "wait/Creating": "raised when the read right after an accepted create does not show the "
+    "object yet (read-after-write lag); the simulator's reads are consistent, so every "
+    "create passes through it within one pass",
+    "wait/Updating": "raised when a read right after an accepted update still differs "
+    "(read-after-write lag); the simulator's reads are consistent",
+    "wait/Deleting": "raised when a read right after an accepted delete still shows the "
+    "object (read-after-write lag); the simulator's reads are consistent",
+    "wait/DeletionError": "only for an exception in a deletion that is no Datadog error (a "
+    "bug, or the Kubernetes API failing mid-deletion); Datadog's errors get their own "
+    "reasons",
+    "wait/OrgNotFound": "keys (credentialsSecretRef) whose org listing is empty; Datadog's "
+    "GET /api/v1/org always lists the keys' own org (recorded), and a fault can only "
+    "answer an error, not an empty list",
+    "wait/ObjectChanged": "a compare-and-swap race inside one pass (another writer between "
+    "read and write), retried within a second; tests/unit/test_deletion.py forces it",
+    "wait/NotLeader": "the Lease lost between a create's preparation and its call, a "
+    "window of milliseconds no test can aim at from outside the process",
+}
 
-# Same keys: reasons whose documented fix no test applies yet (printed; to shrink to nothing).
+# Same keys: reasons whose documented wait could be produced, but no test does yet.
 UNTESTED: dict[str, str] = {
-    "stalled/InvalidSpec": "no test applies the fix yet",
-    "stalled/PermissionsNotApplied": "no test applies the fix yet",
-    "stalled/LockoutRiskNotAcknowledged": "no test applies the fix yet",
-    "wait/Creating": "no test applies the fix yet",
-    "wait/Updating": "no test applies the fix yet",
-    "wait/ServiceAccountKeyNotWorking": "no test applies the fix yet",
-    "wait/OrgNotFound": "no test applies the fix yet",
-    "wait/PartnerUnknown": "no test applies the fix yet",
-    "wait/ObjectChanged": "no test applies the fix yet",
-    "wait/NotLeader": "no test applies the fix yet",
-    "wait/Deleting": "no test applies the fix yet",
-    "wait/DeletionError": "no test applies the fix yet",
-    "wait/ServiceAccountMissing": "no test applies the fix yet",
+    "wait/ServiceAccountKeyNotWorking": "needs the service account's new key refused once "
+    "while the bootstrap key works; faults match routes, not keys",
+    "wait/ServiceAccountMissing": "needs a Ready DatadogClientOrg with no service account "
+    "recorded (e.g. adopted, or stopped before the hand-over) and a DatadogAPIKey with "
+    "spec.applicationKey",
+    "wait/PartnerUnknown": "needs a Ready source DatadogClientOrg whose status.partner is "
+    "empty (an org recorded before status.partner existed)",
 }
