@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
+
 from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter(
@@ -45,6 +48,26 @@ KEY_VALIDATION_FAILURES = Counter(
     "Passes that found a key refused by Datadog, by object kind and key kind",
     ["kind", "key"],
 )
+# When each rotated key is next due (a timestamp, so that "seconds to the next rotation" is
+# `ddmsp_key_next_rotation_timestamp_seconds - time()` at any moment, not at the last pass):
+# DatadogAPIKey keys and the operator's own service-account key of each DatadogClientOrg.
+# No series for a key without a schedule. The chart alerts when one is overdue.
+KEY_NEXT_ROTATION = Gauge(
+    "ddmsp_key_next_rotation_timestamp_seconds",
+    "When the key's next scheduled rotation is due (Unix time), by object and key kind "
+    "(api, application); absent for a key rotated only on demand",
+    ["kind", "namespace", "name", "key"],
+)
+
+
+def set_next_rotation(kind: str, namespace: str, name: str, key: str,
+                      when: datetime | None) -> None:
+    """Set the series, or drop it when the key has no schedule (any more)."""
+    if when is not None:
+        KEY_NEXT_ROTATION.labels(kind, namespace, name, key).set(when.timestamp())
+        return
+    with contextlib.suppress(KeyError):
+        KEY_NEXT_ROTATION.remove(kind, namespace, name, key)
 
 
 # Cost, usage and budgets (written by controllers/costrefresh.py; the chart's Grafana

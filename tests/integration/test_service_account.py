@@ -235,3 +235,103 @@ def test_a_refused_key_raises_keys_invalid_and_the_metric(operator: Operator) ->
     op.wait_condition(PLURAL, "acme", "Ready", timeout=60)
     wait_for(lambda: f"{series} 0.0" in scrape(), timeout=30, what="ddmsp_keys_invalid 0")
     assert_no_keys_leaked(op, [bad, good["app-key"], good["api-key"]], ["acme"])
+
+
+# ---------------------------------------------------------------- the operator's key rotates
+ROTATE_NOW = "ddmsp.io/rotate-now"
+
+
+def credentials(op: Operator, name: str) -> dict[str, str]:
+    record = op.get(PLURAL, name)["status"]["clientOrg"]
+    found = secret_data(op.api, op.namespace, record["credentialsSecret"])
+    assert found is not None
+    return found
+
+
+def rotated_from(op: Operator, name: str, key_id: str, timeout: float = 90) -> dict[str, str]:
+    """The credentials once the Secret's app key is no longer ``key_id``."""
+    found: dict[str, str] = wait_for(
+        lambda: (k := credentials(op, name)).get("app-key-id") not in (None, "", key_id) and k,
+        timeout=timeout, what=f"the operator's key {key_id} replaced")
+    return found
+
+
+def test_the_operators_key_rotates_on_demand_and_when_due(operator: Operator) -> None:
+    op, sim = operator, operator.sim
+    op.start()
+    op.apply(PLURAL, org("acme", "Acme Rotates",
+                         credentials={"rotation": {"every": "24h", "gracePeriod": "15s"}}))
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=90)
+    record = assert_handed_over(op, "acme")
+    public_id, sa = record["publicId"], record["serviceAccount"]
+    assert sa["nextRotation"] > sa["handedOverAt"]  # ~24h on
+    first = credentials(op, "acme")
+    assert first["app-key-created-at"]
+
+    # On demand: a new key of the account in the Secret; the replaced one works until
+    # the grace period ends, then Datadog refuses it.
+    op.patch(PLURAL, "acme", {"metadata": {"annotations": {ROTATE_NOW: "2026-12-06T12:00:00Z"}}})
+    second = rotated_from(op, "acme", first["app-key-id"])
+    assert key_works(sim, second, public_id)
+    assert key_works(sim, first, public_id), "the replaced key works during the grace period"
+    owned = sim.state.app_key_record(second["app-key"])
+    assert owned is not None and owned.owner_id == sa["id"]
+    assert second["app-key-previous-id"] == first["app-key-id"]
+    wait_for(lambda: not key_works(sim, first, public_id), timeout=60,
+             what="the replaced key revoked after the grace period")
+    after = wait_for(lambda: (s := op.get(PLURAL, "acme")["status"]["clientOrg"]
+                              ["serviceAccount"]).get("previousApplicationKeyId") is None and s,
+                     timeout=30, what="status forgets the revoked key")
+    assert after["applicationKeyId"] == second["app-key-id"]
+    assert after["rotateNowHandled"] == "2026-12-06T12:00:00Z" and after["lastRotation"]
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=60)
+    assert_handed_over(op, "acme")  # still one account, one live key of it
+    reasons = [e.reason for e in op.events("acme")]
+    assert "KeyRotated" in reasons and "KeyRevoked" in reasons
+
+    # When due: a key older than `every` (its creation time backdated in the Secret, the
+    # durable record) is replaced by the pass a spec change starts; grace 0s: the replaced
+    # key is refused as soon as its successor is stored.
+    client.CoreV1Api(op.api).patch_namespaced_secret(
+        record["credentialsSecret"], op.namespace,
+        {"stringData": {"app-key-created-at": "2026-01-01T00:00:00Z"}})
+    op.patch(PLURAL, "acme", {"spec": {"credentials": {"rotation": {"gracePeriod": "0s"}}}})
+    third = rotated_from(op, "acme", second["app-key-id"])
+    assert key_works(sim, third, public_id)
+    wait_for(lambda: not key_works(sim, second, public_id), timeout=30,
+             what="the replaced key revoked at once")
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=60)
+    assert_handed_over(op, "acme")
+    assert_no_keys_leaked(op, [first["app-key"], second["app-key"], third["app-key"]],
+                          ["acme"])
+
+
+ROTATION_POINTS = [
+    "after-create-service-account-key-call",  # the answer lost: found, revoked, made again
+    "after-service-account-key-proven",  # stored under app-key-next, not yet in use
+    "before-revoke-previous-service-account-key",  # in use; the replaced key still valid
+]
+
+
+@pytest.mark.parametrize("point", ROTATION_POINTS)
+def test_sigkill_during_a_rotation_leaves_one_working_key(operator: Operator,
+                                                           point: str) -> None:
+    op, sim = operator, operator.sim
+    op.start()
+    op.apply(PLURAL, org("victim", f"Rot {point[:26]}",
+                         credentials={"rotation": {"gracePeriod": "0s"}}))
+    op.wait_condition(PLURAL, "victim", "Ready", timeout=90)
+    before = credentials(op, "victim")
+    public_id = op.get(PLURAL, "victim")["status"]["clientOrg"]["publicId"]
+    op.process.stop()
+    op.start(crash_at=point)
+    op.patch(PLURAL, "victim", {"metadata": {"annotations": {ROTATE_NOW: "1"}}})
+    assert op.process.wait_exit(timeout=90) == -signal.SIGKILL, op.process.log()[-2000:]
+    assert key_works(sim, credentials(op, "victim"), public_id), "a working key throughout"
+    op.start()
+    after = rotated_from(op, "victim", before["app-key-id"])
+    wait_for(lambda: not key_works(sim, before, public_id), timeout=60,
+             what="the replaced key revoked")
+    op.wait_condition(PLURAL, "victim", "Ready", timeout=60)
+    assert key_works(sim, after, public_id)
+    assert_handed_over(op, "victim")  # one account, exactly one live key of it

@@ -103,6 +103,26 @@ CASES: list[tuple[str, list[dict[str, str]], list[dict[str, Any]]]] = [
                 "description": "kubectl describe shows the KeysInvalid condition naming the "
                                "key and how to recover (docs/credentials.md)."}}]),
     ]),
+    ("an overdue rotation fires after an hour late plus 15m, naming the key; a key due "
+     "later, or another shard's, is quiet", [
+        {"series": f'ddmsp_key_next_rotation_timestamp_seconds{{{R},kind="DatadogAPIKey",'
+                   'namespace="acme",name="agent",key="api"}', "values": "600x120"},
+        {"series": f'ddmsp_key_next_rotation_timestamp_seconds{{{R},kind="DatadogClientOrg",'
+                   'namespace="acme",name="acme",key="application"}', "values": "90000x120"},
+        {"series": 'ddmsp_key_next_rotation_timestamp_seconds{ddmsp_release="s",'
+                   'kind="DatadogAPIKey",namespace="x",name="x",key="api"}',
+         "values": "0x120"},
+    ], [
+        alert("DdmspKeyRotationOverdue", "70m", []),  # 60 min late: not yet 15 m over
+        alert("DdmspKeyRotationOverdue", "90m", [{
+            "exp_labels": {"severity": "warning", "kind": "DatadogAPIKey",
+                           "namespace": "acme", "name": "agent", "key": "api"},
+            "exp_annotations": {
+                "summary": "DatadogAPIKey acme/agent: the rotation of its api key is overdue",
+                "description": "kubectl describe shows why the key was not replaced; "
+                               "docs/keys.md and docs/credentials.md (Rotation) explain the "
+                               "recovery."}}]),
+    ]),
     ("unexpected errors fire; none do not", [
         {"series": f'ddmsp_reconciles_total{{outcome="error",{R},{OBJ}}}', "values": "0+1x40"},
     ], [

@@ -35,7 +35,8 @@ def test_defaults_never_rotate_on_a_schedule_and_keep_an_hour_of_grace() -> None
     s = spec()
     assert s.rotation.every is None and s.rotation.grace_period == "1h"
     assert s.secret_ref.api_key_key == "api-key" and s.deletion_policy == "Delete"
-    p = plan(s, {"keyId": "k1", "keyCreatedAt": rfc3339(NOW - timedelta(days=999))}, None, NOW)
+    p = plan(s.rotation, {"keyId": "k1", "keyCreatedAt": rfc3339(NOW - timedelta(days=999))},
+             None, NOW)
     assert p.rotate == [] and p.next_rotation is None and p.wake_at is None
 
 
@@ -73,33 +74,33 @@ def test_the_crd_states_the_same_rules_for_admission() -> None:
 def test_scheduled_rotation_is_due_at_created_plus_every() -> None:
     s = spec(every="720h", gracePeriod="1h")
     status = {"keyId": "k1", "keyCreatedAt": rfc3339(NOW - timedelta(hours=700))}
-    p = plan(s, status, None, NOW)
+    p = plan(s.rotation, status, None, NOW)
     assert p.rotate == [] and p.next_rotation == NOW + timedelta(hours=20)
     assert p.wake_at == NOW + timedelta(hours=20)
-    later = plan(s, status, None, NOW + timedelta(hours=20))
+    later = plan(s.rotation, status, None, NOW + timedelta(hours=20))
     assert len(later.rotate) == 1 and "scheduled rotation was due" in later.rotate[0]
 
 
 def test_rotate_now_acts_once_per_annotation_value() -> None:
     s = spec()
     status = {"keyId": "k1", "keyCreatedAt": rfc3339(NOW)}
-    assert plan(s, status, "2026-12-06T09:00:00Z", NOW).rotate
+    assert plan(s.rotation, status, "2026-12-06T09:00:00Z", NOW).rotate
     handled = {**status, "rotateNowHandled": "2026-12-06T09:00:00Z"}
-    assert plan(s, handled, "2026-12-06T09:00:00Z", NOW).rotate == []
-    assert plan(s, handled, "2026-12-06T10:00:00Z", NOW).rotate
+    assert plan(s.rotation, handled, "2026-12-06T09:00:00Z", NOW).rotate == []
+    assert plan(s.rotation, handled, "2026-12-06T10:00:00Z", NOW).rotate
 
 
 def test_the_replaced_key_is_revoked_when_its_grace_period_ends() -> None:
     s = spec(every="24h", gracePeriod="1h")
     status = {"keyId": "k2", "keyCreatedAt": rfc3339(NOW), "previousKeyId": "k1",
               "previousRevokeAt": rfc3339(NOW + timedelta(hours=1))}
-    during = plan(s, status, None, NOW + timedelta(minutes=59))
+    during = plan(s.rotation, status, None, NOW + timedelta(minutes=59))
     assert not during.revoke_previous and during.rotate == []
     assert during.wake_at == NOW + timedelta(hours=1)  # the revocation comes before rotation
-    after = plan(s, status, None, NOW + timedelta(hours=1))
+    after = plan(s.rotation, status, None, NOW + timedelta(hours=1))
     assert after.revoke_previous and after.wake_at == NOW + timedelta(hours=24)
     # A replaced key without a readable time is revoked now: it must not live forever.
-    assert plan(s, {**status, "previousRevokeAt": "?"}, None, NOW).revoke_previous
+    assert plan(s.rotation, {**status, "previousRevokeAt": "?"}, None, NOW).revoke_previous
 
 
 def test_a_settled_key_is_requeued_at_its_due_time_not_the_drift_interval() -> None:

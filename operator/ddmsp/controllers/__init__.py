@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ddmsp.config import OperatorSettings
-from ddmsp.controllers.apikey import ApiKeyConnector, ApiKeyReconciler
+from ddmsp.controllers.apikey import ApiKeyConnector, ApiKeyReconciler, ScheduledReconciler
 from ddmsp.controllers.clientorg import ClientOrgConnector
 from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
@@ -31,7 +31,8 @@ def build_controllers(
 ) -> list[Controller]:
     return [
         # The org's finalizer: it outlives its dependents and escrows its keys (deletion).
-        Controller(Reconciler(CLIENT_ORG, ClientOrgConnector(settings, clients, refresher), kube),
+        Controller(ScheduledReconciler(CLIENT_ORG, ClientOrgConnector(settings, clients,
+                                                                      refresher), kube),
                    needs_finalizer=True),
         Controller(Reconciler(ROLE, RoleConnector(settings, clients), kube),
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),

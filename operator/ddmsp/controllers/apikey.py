@@ -32,7 +32,7 @@ from typing import Any
 
 from kubernetes.client import ApiException
 
-from ddmsp import API_GROUP
+from ddmsp import API_GROUP, metrics
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.apikey_schedule import Plan, parse_time, plan, revoke_at, rfc3339
 from ddmsp.controllers.datadog_access import (
@@ -119,19 +119,23 @@ class ApiKeyConnector:
                                        self.settings.permission_recheck)
 
 
-class ApiKeyReconciler(Reconciler):
-    """The engine, plus one thing: a settled key's next pass comes when its rotation or
-    its replaced key's revocation is due, if that is before the drift check."""
-
-    connector: ApiKeyConnector
+class ScheduledReconciler(Reconciler):
+    """The engine, plus one thing: a settled object's next pass comes when a key's rotation
+    or its replaced key's revocation is due, if that is before the drift check. The
+    connector books those times in its ``wake_at`` (DatadogAPIKey, and DatadogClientOrg for
+    the operator's own key)."""
 
     def next_delay(self, key: tuple[str, str], result: Result) -> float | None:
         delay = super().next_delay(key, result)
-        due = self.connector.wake_at.pop(key, None) if result.settled or result.gone else None
+        wake_at: dict[tuple[str, str], float] = getattr(self.connector, "wake_at", {})
+        due = wake_at.pop(key, None) if result.settled or result.gone else None
         if due is None or not result.settled:
             return delay
         until = max(0.5, due - _now().timestamp() + 0.5)
         return until if delay is None else min(delay, until)
+
+
+ApiKeyReconciler = ScheduledReconciler
 
 
 @dataclass(frozen=True)
@@ -311,7 +315,7 @@ class ApiKeyExternal:
                                        message=f"the current key {found} was deleted in "
                                        "Datadog")
         now = _now()
-        self.plan = plan(self.spec, status, self.rotate_now, now)
+        self.plan = plan(self.spec.rotation, status, self.rotate_now, now)
         reasons = list(self.plan.rotate) + self._out_of_step(await self._read_secret())
         if self._dropped_app_keys():
             reasons.append("spec.applicationKey was removed: its application keys are "
@@ -327,6 +331,11 @@ class ApiKeyExternal:
         if status["nextRotation"] is None and "nextRotation" not in self.obj.original_status:
             del status["nextRotation"]
         self._wake(self.plan.wake_at)
+        for slot in (API_SLOT, APP_SLOT):
+            metrics.set_next_rotation(
+                self.obj.info.kind, self.obj.namespace, self.obj.name,
+                "api" if slot is API_SLOT else "application",
+                self.plan.next_rotation if slot in self.slots else None)
         grace = ""
         previous = status.get("previousKeyId") or status.get("previousAppKeyId")
         if previous and not self.plan.revoke_previous:
@@ -584,7 +593,7 @@ class ApiKeyExternal:
         old = status.get(slot.id_field)
         if old and old != key_id:
             status[slot.previous_field] = old
-            status["previousRevokeAt"] = rfc3339(revoke_at(self.spec, now))
+            status["previousRevokeAt"] = rfc3339(revoke_at(self.spec.rotation, now))
             status["lastRotation"] = rfc3339(now)
         status[slot.id_field] = key_id
         if slot is API_SLOT:

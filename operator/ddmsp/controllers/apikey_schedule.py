@@ -1,4 +1,9 @@
-"""When a DatadogAPIKey must act: the pure schedule logic, unit-tested without a clock.
+"""When a rotated key must act: the pure schedule logic, unit-tested without a clock.
+
+Shared by DatadogAPIKey (controllers/apikey.py) and the operator's own service-account key
+in each client org (controllers/serviceaccount.py): both take a ``Rotation``
+(``every``, ``gracePeriod``) and a status-shaped record (``keyCreatedAt``,
+``rotateNowHandled``, ``previousKeyId``/``previousAppKeyId``, ``previousRevokeAt``).
 
 Every decision takes ``now`` and the status as the engine holds it, and answers what is due
 (rotate, revoke the replaced key) and when the next pass must come (the earlier of the next
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ddmsp.resources.apikey import DatadogAPIKeySpec, parse_duration
+from ddmsp.resources.apikey import Rotation, parse_duration
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -46,28 +51,28 @@ class Plan:
     wake_at: datetime | None  # the earliest moment something becomes due
 
 
-def next_rotation(spec: DatadogAPIKeySpec, created_at: datetime | None) -> datetime | None:
+def next_rotation(rotation: Rotation, created_at: datetime | None) -> datetime | None:
     """When the current key is due for its scheduled rotation (None: no schedule)."""
-    every = seconds(spec.rotation.every)
+    every = seconds(rotation.every)
     if every is None or created_at is None:
         return None
     return created_at + timedelta(seconds=every)
 
 
-def revoke_at(spec: DatadogAPIKeySpec, now: datetime) -> datetime:
+def revoke_at(rotation: Rotation, now: datetime) -> datetime:
     """When a key replaced now stops working: after the grace period."""
-    return now + timedelta(seconds=seconds(spec.rotation.grace_period) or 0)
+    return now + timedelta(seconds=seconds(rotation.grace_period) or 0)
 
 
-def plan(spec: DatadogAPIKeySpec, status: dict[str, Any], rotate_now: str | None,
+def plan(rotation: Rotation, status: dict[str, Any], rotate_now: str | None,
          now: datetime) -> Plan:
     """The pass's plan for a key that exists (status.keyId set and found in Datadog)."""
     reasons: list[str] = []
     created = parse_time(status.get("keyCreatedAt"))
-    due = next_rotation(spec, created)
+    due = next_rotation(rotation, created)
     if due is not None and now >= due:
         reasons.append(f"the scheduled rotation was due at {rfc3339(due)} "
-                       f"(spec.rotation.every {spec.rotation.every})")
+                       f"(rotation.every {rotation.every})")
     if rotate_now and rotate_now != status.get("rotateNowHandled"):
         reasons.append(f"the annotation ddmsp.io/rotate-now={rotate_now} asks for a rotation")
     revoke = parse_time(status.get("previousRevokeAt"))

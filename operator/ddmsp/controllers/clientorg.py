@@ -40,7 +40,15 @@ from ddmsp.controllers.orgsettings import (
     partner_defaults,
 )
 from ddmsp.controllers.partners import resolve_partner
-from ddmsp.controllers.serviceaccount import KeyHandOver, hand_over_needed
+from ddmsp.controllers.serviceaccount import (
+    KeyHandOver,
+    effective_rotation,
+    hand_over_needed,
+    mirror,
+    record_next_rotation,
+    rotation_needed,
+    rotation_plan,
+)
 from ddmsp.datadog import (
     AuthenticationError,
     ConflictError,
@@ -62,6 +70,7 @@ from ddmsp.reconcile.kube import decode_secret
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 from ddmsp.reconcile.scrub import scrub
+from ddmsp.resources.apikey import ROTATE_NOW_ANNOTATION, Rotation
 from ddmsp.resources.clientorg import CLIENT_ORG, DatadogClientOrgSpec
 
 log = logging.getLogger(__name__)
@@ -137,10 +146,13 @@ class ClientOrgConnector:
         # Key Secrets found being deleted and escrowed (namespace, name, uid): said once;
         # and parents' Secrets guarded (namespace, name, "parent"): read once.
         self.escrowed: set[tuple[str, str, str]] = set()
+        # When each object's key rotation or revocation is due (apikey.ScheduledReconciler)
+        self.wake_at: dict[tuple[str, str], float] = {}
 
     async def connect(self, ctx: ReconcileContext) -> ClientOrgExternal:
         external = ClientOrgExternal(ctx, self.settings, self.clients, self.refresher)
         external.escrowed = self.escrowed
+        external.wake_at = self.wake_at
         if not ctx.obj.deleting:
             await sync_ops_connection(ctx)  # spec.opsOrgConnection: controllers/opsconnection
         return external
@@ -215,6 +227,8 @@ class ClientOrgExternal:
         self.settings = settings
         self.clients = clients
         self.escrowed: set[tuple[str, str, str]] = set()
+        self.wake_at: dict[tuple[str, str], float] = {}
+        self._rotation = Rotation()  # of the operator's own key (spec, else the partner's)
         self._org_plan = SettingsPlan()  # spec.settings that differ (controllers/orgsettings)
         self._name_differs = False
 
@@ -347,17 +361,40 @@ class ClientOrgExternal:
             self.refresher.rejudge(self.obj.namespace, self.obj.name)
         keys_valid(self.obj)
         observation = await self._compare(org, dd)
-        todo = self._hand_over_todo(record)
+        todo = await self._hand_over_todo(record)
         if todo:
             return Observation(exists=True, up_to_date=False, diff=[*observation.diff, todo])
         return observation
 
     # ------------------------------------------- the operator's service account
-    def _hand_over_todo(self, record: dict[str, Any]) -> str | None:
-        """What the key hand-over (controllers/serviceaccount.py) still has to do."""
+    async def _hand_over_todo(self, record: dict[str, Any]) -> str | None:
+        """What the key hand-over and rotation (controllers/serviceaccount.py) still have
+        to do; the next pass is booked for the next rotation or revocation."""
         if self.obj.management_policy == "ObserveOnly" or record.get("adopted"):
             return None
-        return hand_over_needed(record, self.spec.credentials.keep_bootstrap_key)
+        secret = str(record.get("credentialsSecret") or "")
+        data = await self.ctx.kube.read_secret_data(self.obj.namespace, secret,
+                                                    max_age=CREDENTIALS_MAX_AGE) if secret else None
+        mirror(record, data or {})  # the Secret's record (this pass read it already)
+        self._rotation, _ = await effective_rotation(
+            self.ctx.kube, self.spec.credentials.rotation, self.obj.status.get("partner"))
+        found = rotation_plan(record, self._rotation,
+                              self.obj.annotations.get(ROTATE_NOW_ANNOTATION) or None,
+                              datetime.now(UTC))
+        record_next_rotation(CLIENT_ORG.kind, self.obj.namespace, self.obj.name, found)
+        key = (self.obj.namespace, self.obj.name)
+        if found is not None:
+            sa = record["serviceAccount"]
+            due = found.next_rotation.strftime("%Y-%m-%dT%H:%M:%SZ") \
+                if found.next_rotation else None
+            if due or sa.get("nextRotation") is not None:
+                sa["nextRotation"] = due
+        if found is not None and found.wake_at is not None:
+            self.wake_at[key] = found.wake_at.timestamp()
+        else:
+            self.wake_at.pop(key, None)
+        return hand_over_needed(record, self.spec.credentials.keep_bootstrap_key) \
+            or rotation_needed(found, record)
 
     def _key_in_use(self, record: dict[str, Any]) -> KeyInUse:
         sa = record.get("serviceAccount") or {}
@@ -371,6 +408,7 @@ class ClientOrgExternal:
         await KeyHandOver(
             self.ctx, record, self._dd, secret_labels(self.obj.name, "client"),
             self.spec.credentials.keep_bootstrap_key, self.settings.create_settle_seconds,
+            self._rotation, self.obj.annotations.get(ROTATE_NOW_ANNOTATION) or None,
         ).run()
 
     def _compare_name(self, org: Org) -> Observation:
@@ -855,7 +893,7 @@ class ClientOrgExternal:
             await apply_settings(self._dd(credentials), record["publicId"], self._org_plan,
                                  name)
             record["name"] = self.spec.display_name
-        if self._hand_over_todo(record):
+        if await self._hand_over_todo(record):
             await self._hand_over(record)
 
     async def delete(self) -> None:

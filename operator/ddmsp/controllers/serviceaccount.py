@@ -28,6 +28,15 @@ No scopes are set on the key: Datadog documents application-key scopes as a priv
 and the operator's v1 org calls (org read, rename, IdP upload) name no scope; an unscoped
 key has exactly its owner's permissions, i.e. the service account's role.
 
+Rotation (``spec.credentials.rotation`` of the DatadogClientOrg, else the DatadogPartner's
+``spec.defaults.credentials.rotation``; ``ddmsp.io/rotate-now`` on the DatadogClientOrg) runs
+steps 3 and 4 again with the schedule logic DatadogAPIKey uses (apikey_schedule.py): the new
+key is made through the guard and stored under ``app-key-next``, proven, then swapped in by
+one Secret write that also records the replaced key (``app-key-previous-id``) and when it is
+revoked (``app-key-previous-revoke-at``, after the grace period); that key is revoked only
+then, and only if it is not the key in use. A rotation during a grace period first revokes
+the key still in its grace period: no more than two keys of the account are valid at once.
+
 The Secret, not status, is the durable truth (a re-applied object loses its status): its
 non-secret data keys ``service-account-id``, ``app-key-id``, ``bootstrap-app-key-id``
 are read first, status mirrors them, written once with the pass's other changes (no status
@@ -39,16 +48,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic
 from pydantic import SecretStr
 
+from ddmsp import metrics
+from ddmsp.controllers.apikey_schedule import Plan, parse_time, plan, revoke_at, rfc3339
 from ddmsp.controllers.datadog_access import (
     API_KEY,
     APP_KEY,
     create_definitely_failed,
 )
+from ddmsp.controllers.partners import get_partner
 from ddmsp.datadog import (
     AuthenticationError,
     Credentials,
@@ -59,8 +73,10 @@ from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.createguard import CREATION_RESULT_UNKNOWN
 from ddmsp.reconcile.external import ReconcileContext
-from ddmsp.reconcile.kube import decode_secret
+from ddmsp.reconcile.kube import KubeAPI, decode_secret
 from ddmsp.reconcile.outcomes import Blocked, Waiting
+from ddmsp.resources.apikey import Rotation
+from ddmsp.resources.partner import DatadogPartnerSpec
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +86,10 @@ APP_KEY_ID_KEY = "app-key-id"
 NEXT_APP_KEY = "app-key-next"
 NEXT_APP_KEY_ID = "app-key-next-id"
 BOOTSTRAP_ID_KEY = "bootstrap-app-key-id"
+CREATED_AT_KEY = "app-key-created-at"
+PREVIOUS_ID_KEY = "app-key-previous-id"
+PREVIOUS_REVOKE_KEY = "app-key-previous-revoke-at"
+ROTATE_NOW_KEY = "rotate-now-handled"
 SA_GUARD_KEY = "service-account"
 KEY_GUARD_KEY = "service-account-key"
 
@@ -99,12 +119,118 @@ def hand_over_needed(record: dict[str, Any], keep_bootstrap: bool) -> str | None
     return None
 
 
+def key_schedule(record: dict[str, Any]) -> dict[str, Any]:
+    """The service account's key in the shape apikey_schedule.plan reads."""
+    sa = record.get("serviceAccount") or {}
+    return {"keyCreatedAt": sa.get("applicationKeyCreatedAt") or sa.get("handedOverAt"),
+            "rotateNowHandled": sa.get("rotateNowHandled"),
+            "previousKeyId": sa.get("previousApplicationKeyId"),
+            "previousRevokeAt": sa.get("previousRevokeAt")}
+
+
+def rotation_plan(record: dict[str, Any], rotation: Rotation, rotate_now: str | None,
+                  now: datetime) -> Plan | None:
+    """What the schedule asks of the operator's key now (None: not handed over yet)."""
+    sa = record.get("serviceAccount") or {}
+    if not sa.get("handedOverAt"):
+        return None
+    return plan(rotation, key_schedule(record), rotate_now, now)
+
+
+def rotation_needed(found: Plan | None, record: dict[str, Any]) -> str | None:
+    """Why a pass must act on the operator's key for its rotation (None: nothing due)."""
+    if found is None:
+        return None
+    sa = record.get("serviceAccount") or {}
+    if found.rotate:
+        return f"the operator's application key {sa.get('applicationKeyId')}: " \
+            + "; ".join(found.rotate)
+    if found.revoke_previous:
+        return (f"the grace period of the operator's replaced application key "
+                f"{sa.get('previousApplicationKeyId')} is over: revoking it")
+    return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# One read of a partner serves all its clients for this long (as for spec.defaults.settings,
+# controllers/orgsettings.py): a fleet's passes cost one GET per partner per PARTNER_TTL.
+PARTNER_TTL = 5.0
+_PARTNER_PREFIX = "DatadogPartner/"
+_partner_rotations: dict[str, tuple[float, Rotation | None]] = {}
+
+
+async def effective_rotation(kube: KubeAPI, own: Rotation | None,
+                             partner: str | None) -> tuple[Rotation, str]:
+    """The client's own ``spec.credentials.rotation``, else its DatadogPartner's
+    ``spec.defaults.credentials.rotation``, else none (on demand only); and whose it is."""
+    if own is not None:
+        return own, "spec.credentials.rotation"
+    if partner and partner.startswith(_PARTNER_PREFIX):
+        seen = _partner_rotations.get(partner)
+        if seen is None or time.monotonic() - seen[0] >= PARTNER_TTL:
+            body = await get_partner(kube, partner[len(_PARTNER_PREFIX):])
+            found: Rotation | None = None
+            with contextlib.suppress(pydantic.ValidationError):  # its own status says why
+                spec = DatadogPartnerSpec.model_validate((body or {}).get("spec") or {})
+                found = spec.defaults.credentials.rotation \
+                    if spec.defaults and spec.defaults.credentials else None
+            seen = (time.monotonic(), found)
+            _partner_rotations[partner] = seen
+        if seen[1] is not None:
+            return seen[1], f"{partner} spec.defaults.credentials.rotation"
+    return Rotation(), "none (on demand only)"
+
+
+def record_next_rotation(kind: str, namespace: str, name: str, found: Plan | None) -> None:
+    """``ddmsp_key_next_rotation_timestamp_seconds`` of the operator's own key."""
+    metrics.set_next_rotation(kind, namespace, name, "application",
+                              found.next_rotation if found else None)
+
+
+def _put(sa: dict[str, Any], key: str, value: Any) -> None:
+    """Set a status field, or clear it (only when present: no write for nothing)."""
+    if value:
+        sa[key] = value
+    elif sa.get(key) is not None:
+        sa[key] = None
+
+
+def mirror(record: dict[str, Any], data: dict[str, str]) -> None:
+    """Status follows the Secret's IDs and times (it may have been lost with a re-applied
+    object, or be behind a crash): the Secret is the durable record."""
+    sa = record.get("serviceAccount")
+    if not isinstance(sa, dict):
+        if not data.get(SA_ID_KEY):
+            return
+        sa = record["serviceAccount"] = {}
+    if data.get(SA_ID_KEY):
+        sa["id"] = data[SA_ID_KEY]
+        sa.setdefault("email", service_account_email(str(record.get("publicId") or "")))
+    if data.get(BOOTSTRAP_ID_KEY):
+        sa["bootstrapKeyId"] = data[BOOTSTRAP_ID_KEY]
+    if data.get(APP_KEY_ID_KEY):
+        sa["applicationKeyId"] = data[APP_KEY_ID_KEY]
+        sa.setdefault("handedOverAt", now_rfc3339())
+        if data.get(CREATED_AT_KEY):
+            sa["applicationKeyCreatedAt"] = data[CREATED_AT_KEY]
+        _put(sa, "previousApplicationKeyId", data.get(PREVIOUS_ID_KEY))
+        _put(sa, "previousRevokeAt", data.get(PREVIOUS_REVOKE_KEY))
+        if data.get(ROTATE_NOW_KEY):
+            sa["rotateNowHandled"] = data[ROTATE_NOW_KEY]
+
+
 class KeyHandOver:
     """Runs the hand-over for the client org ``record`` of one DatadogClientOrg."""
 
     def __init__(self, ctx: ReconcileContext, record: dict[str, Any], site_client: Any,
-                 labels: dict[str, str], keep_bootstrap: bool, settle_seconds: float) -> None:
+                 labels: dict[str, str], keep_bootstrap: bool, settle_seconds: float,
+                 rotation: Rotation | None = None, rotate_now: str | None = None) -> None:
         self.ctx = ctx
+        self.rotation = rotation or Rotation()
+        self.rotate_now = rotate_now
         self.record = record
         self.client_for = site_client  # Credentials -> DatadogClient
         self.labels = labels
@@ -163,20 +289,61 @@ class KeyHandOver:
             await self._prove_and_swap(data)
             data = await self._data()
             self._mirror(data)
+        else:
+            data = await self._rotate(data)
         if not self.keep_bootstrap:
             await self._revoke_bootstrap(data)
 
+    # ------------------------------------------------------------ rotation
+    def _interrupted(self, data: dict[str, str]) -> bool:
+        """A rotation's key create began and its key is not yet in use."""
+        self.ctx.guard.key = KEY_GUARD_KEY
+        return bool(data.get(NEXT_APP_KEY)) or self.ctx.guard.unresolved
+
+    async def _rotate(self, data: dict[str, str]) -> dict[str, str]:
+        """Rotate when due (or finish an interrupted rotation); revoke the replaced key
+        when its grace period is over. The plan comes from the Secret's record (mirrored
+        into status just before), never from a status that may be stale."""
+        due = plan(self.rotation, key_schedule(self.record), self.rotate_now, _now())
+        if due.revoke_previous:
+            data = await self._revoke_previous(data, "its grace period is over")
+        if due.rotate or self._interrupted(data):
+            if data.get(PREVIOUS_ID_KEY):
+                # never a third key: a new rotation ends the older one's grace period
+                data = await self._revoke_previous(
+                    data, "a new rotation began before its grace period ended")
+            await self._create_key(data)
+            data = await self._data()
+            await self._prove_and_swap(data)
+            data = await self._data()
+            self._mirror(data)
+            revoke = parse_time(data.get(PREVIOUS_REVOKE_KEY))
+            if data.get(PREVIOUS_ID_KEY) and (revoke is None or revoke <= _now()):
+                data = await self._revoke_previous(data, "the grace period is zero")
+        return data
+
+    async def _revoke_previous(self, data: dict[str, str], why: str) -> dict[str, str]:
+        """Revoke the replaced key (never the one in use), then forget it in the Secret;
+        a crash in between revokes again next pass (404 counts as done)."""
+        previous = data.get(PREVIOUS_ID_KEY)
+        if not previous:
+            return data
+        if previous != data.get(APP_KEY_ID_KEY):
+            dd = self._dd(data.get(API_KEY, "").strip(), data.get(APP_KEY, "").strip())
+            crash_point("before-revoke-previous-service-account-key")
+            with contextlib.suppress(NotFoundError):
+                await dd.delete_org_application_key(previous)
+            crash_point("after-revoke-previous-service-account-key")
+        await self._write({PREVIOUS_ID_KEY: "", PREVIOUS_REVOKE_KEY: ""})
+        data = await self._data()
+        self._mirror(data)
+        await self.ctx.event("Normal", "KeyRevoked",
+                             f"revoked the operator's replaced application key {previous} "
+                             f"({why})")
+        return data
+
     def _mirror(self, data: dict[str, str]) -> None:
-        """Status follows the Secret's IDs (it may have been lost with a re-applied object)."""
-        sa = self.sa
-        if data.get(SA_ID_KEY):
-            sa["id"] = data[SA_ID_KEY]
-            sa.setdefault("email", self.email)
-        if data.get(BOOTSTRAP_ID_KEY):
-            sa["bootstrapKeyId"] = data[BOOTSTRAP_ID_KEY]
-        if data.get(APP_KEY_ID_KEY):
-            sa["applicationKeyId"] = data[APP_KEY_ID_KEY]
-            sa.setdefault("handedOverAt", now_rfc3339())
+        mirror(self.record, data)
 
     async def _find_bootstrap_key(self, data: dict[str, str]) -> None:
         """The ID of the Secret's (bootstrap) app key among its owner's keys, by last4."""
@@ -322,13 +489,14 @@ class KeyHandOver:
 
         async def recover() -> bool:
             """A key is shown once: only the Secret can hold an earlier result."""
-            return bool(data.get(NEXT_APP_KEY) or data.get(APP_KEY_ID_KEY))
+            return bool(data.get(NEXT_APP_KEY))
 
         async def nothing_created(pending: str) -> bool:
             """Keys of our own account that the Secret does not name came from a lost
             answer: nobody holds them, so they are revoked and a new one is made."""
             self._wait_settle(pending, "application key")
-            known = {data.get(APP_KEY_ID_KEY), data.get(NEXT_APP_KEY_ID)}
+            known = {data.get(APP_KEY_ID_KEY), data.get(NEXT_APP_KEY_ID),
+                     data.get(PREVIOUS_ID_KEY)}
             for key in await dd.list_service_account_application_keys(sa_id):
                 if key.id not in known:
                     await dd.delete_service_account_application_key(sa_id, key.id)
@@ -373,14 +541,30 @@ class KeyHandOver:
             raise Waiting("ServiceAccountKeyNotWorking",
                           f"the new application key {data.get(NEXT_APP_KEY_ID)} of the "
                           f"operator's service account was refused ({exc.status}) reading org "
-                          f"{self.public_id}; the bootstrap key stays in use and the check "
+                          f"{self.public_id}; the key in use stays in use and the check "
                           "is repeated", delay=15, phase=self.ctx.obj.status.get("phase"),
                           ) from None
         crash_point("after-service-account-key-proven")
         key_id = data[NEXT_APP_KEY_ID]
-        await self._write({APP_KEY: data[NEXT_APP_KEY], APP_KEY_ID_KEY: key_id,
-                           NEXT_APP_KEY: "", NEXT_APP_KEY_ID: ""})
+        now = _now()
+        old = data.get(APP_KEY_ID_KEY)
+        swap = {APP_KEY: data[NEXT_APP_KEY], APP_KEY_ID_KEY: key_id,
+                NEXT_APP_KEY: "", NEXT_APP_KEY_ID: "", CREATED_AT_KEY: rfc3339(now)}
+        if old and old != key_id:  # a rotation: the replaced key works for the grace period
+            swap[PREVIOUS_ID_KEY] = old
+            swap[PREVIOUS_REVOKE_KEY] = rfc3339(revoke_at(self.rotation, now))
+        if self.rotate_now:  # one Secret write: a crash never rotates twice for one value
+            swap[ROTATE_NOW_KEY] = self.rotate_now
+        await self._write(swap)
         crash_point("after-service-account-key-swap")
+        if old and old != key_id:
+            self.sa.update(applicationKeyId=key_id, lastRotation=rfc3339(now))
+            await self.ctx.event("Normal", "KeyRotated",
+                                 f"the operator now uses application key {key_id} of service "
+                                 f"account {data.get(SA_ID_KEY)} (Secret {self.secret}); the "
+                                 f"replaced key {old} is revoked at "
+                                 f"{swap[PREVIOUS_REVOKE_KEY]}")
+            return
         self.sa.update(applicationKeyId=key_id, handedOverAt=now_rfc3339())
         await self.ctx.event("Normal", "KeyHandedOver",
                              f"the operator now uses application key {key_id} of service "

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
+from ddmsp.resources.apikey import Rotation
 from ddmsp.resources.base import KubeModel, Rule, cel, immutable
 from ddmsp.resources.common import (
     DNS_SUBDOMAIN,
@@ -98,6 +99,15 @@ class CredentialsPolicy(KubeModel):
         "service account and its key are still used, but the bootstrap key is left valid "
         "(it stops working anyway when its owner is disabled). Setting it back to false "
         "revokes the bootstrap key on the next pass.",
+    )
+    rotation: Rotation | None = Field(
+        default=None,
+        description="Rotate the operator's own application key (the service account's, in "
+        "the credentials Secret) every `every`, e.g. `2160h` (90 days): a new key is made, "
+        "proven, written to the Secret, and the replaced one is revoked after "
+        "`gracePeriod`. Unset: the DatadogPartner's spec.defaults.credentials.rotation, "
+        "else only on demand (`kubectl annotate ddorg NAME ddmsp.io/rotate-now=$(date -u "
+        "+%FT%TZ)`). See docs/credentials.md, Rotation.",
     )
 
 
@@ -288,6 +298,21 @@ class ServiceAccountRecord(KubeModel):
     note: str | None = Field(
         default=None, description="Why a step was skipped (e.g. the bootstrap key could "
         "not be identified).")
+    application_key_created_at: str | None = Field(
+        default=None, description="When the application key in use was made (RFC 3339); "
+        "the rotation schedule counts from it.")
+    next_rotation: str | None = Field(
+        default=None, description="When the key's next scheduled rotation is due "
+        "(RFC 3339); unset without a rotation schedule.")
+    last_rotation: str | None = Field(
+        default=None, description="When the key was last replaced by a rotation.")
+    previous_application_key_id: str | None = Field(
+        default=None, description="The replaced key, still valid until previousRevokeAt.")
+    previous_revoke_at: str | None = Field(
+        default=None, description="When the replaced key is revoked (RFC 3339).")
+    rotate_now_handled: str | None = Field(
+        default=None, description="The value of the ddmsp.io/rotate-now annotation last "
+        "acted on: a new value rotates once.")
 
 
 class OrgRecord(KubeModel):

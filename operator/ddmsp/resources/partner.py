@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
+from ddmsp.resources.apikey import Rotation
 from ddmsp.resources.base import KubeModel, Rule
 from ddmsp.resources.common import DNS_SUBDOMAIN, ManagedStatus, Site
 from ddmsp.resources.kinds import KindInfo
@@ -77,6 +78,21 @@ class PartnerDefaults(KubeModel):
         "client's own spec.settings overrides them field by field; its "
         "status.settingsSources says where each applied value came from. A change reaches "
         "each client org at its next pass (--drift-interval, jittered per object).",
+    )
+    credentials: CredentialsDefaults | None = Field(
+        default=None,
+        description="Defaults for the operator's own key in each client org (rotation).",
+    )
+
+
+class CredentialsDefaults(KubeModel):
+    """How the operator's own key in each client org is kept, unless the client says."""
+
+    rotation: Rotation | None = Field(
+        default=None,
+        description="Default rotation of the operator's own application key in every "
+        "client org using this partner (a DatadogClientOrg's spec.credentials.rotation "
+        "overrides it as a whole).",
     )
 
 
