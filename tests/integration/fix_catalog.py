@@ -77,6 +77,8 @@ STALLED: dict[str, list[str]] = {
 }
 
 WAITS: dict[str, list[str]] = {
+    "ServiceAccountMissing": [f"{_WAITS}::"
+                              "test_an_application_key_waits_for_a_service_account_then_one_in_the_spec"],
     "CreationResultPending": [LOST_FIX],
     "AnswerLost": [LOST_FIX],
     "PartnerNotFound": [PARTNERS_FIX],
@@ -151,9 +153,6 @@ NOT_EXERCISED: dict[str, str] = {
 UNTESTED: dict[str, str] = {
     "wait/ServiceAccountKeyNotWorking": "needs the service account's new key refused once "
     "while the bootstrap key works; faults match routes, not keys",
-    "wait/ServiceAccountMissing": "needs a Ready DatadogClientOrg with no service account "
-    "recorded (e.g. adopted, or stopped before the hand-over) and a DatadogAPIKey with "
-    "spec.applicationKey",
     "wait/PartnerUnknown": "needs a Ready source DatadogClientOrg whose status.partner is "
     "empty (an org recorded before status.partner existed)",
 }

@@ -8,6 +8,7 @@ reason, then lets it end. The cases share one operator process and one org.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ import pytest
 from kubernetes import client
 
 from ddmsp.simulator.state import new_api_key, new_app_key
-from tests.integration.conftest import Operator
+from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.integration.test_adoption import ORGS, ROLES, USERS, delete, gone, role, user
 from tests.integration.test_adoption import client_org as apply_org
 from tests.integration.test_clientorg import PLURAL, confirm_registration, org, orgs_named
@@ -147,3 +148,33 @@ def test_lost_answers_wait_for_the_next_look_at_datadog(operator: Operator) -> N
     assert parent["spunOff"] is True
     confirm_registration(op, "initech", timeout=90)
     op.wait_condition(PLURAL, "initech", timeout=90)
+
+
+def test_an_application_key_waits_for_a_service_account_then_one_in_the_spec(
+        operator: Operator) -> None:
+    """ServiceAccountMissing: an adopted org records no service account of the operator's;
+    "... or a serviceAccountId in the spec" ends the wait."""
+    op, sim = operator, operator.sim
+    op.start()
+    made, api_key, app_key = sim.state.create_child_org(
+        sim.state.orgs[sim.partner_public_id], "Adopted Keys")
+    put_secret(op.api, op.namespace, "adopted-keys", {"api-key": api_key, "app-key": app_key})
+    op.apply(ORGS, {"kind": "DatadogClientOrg", "metadata": {"name": "acme"},
+                    "spec": {"displayName": "Adopted Keys", "adopt": {
+                        "publicId": made.public_id,
+                        "credentialsSecretRef": {"name": "adopted-keys"}}}})
+    op.wait_condition(ORGS, "acme", timeout=90)
+    op.apply("datadogapikeys", {"kind": "DatadogAPIKey", "metadata": {"name": "sender"},
+                                "spec": {"orgRef": {"name": "acme"},
+                                         "secretRef": {"name": "sender-key"},
+                                         "applicationKey": {"scopes": ["dashboards_read"]}}})
+    op.wait_condition("datadogapikeys", "sender", "Ready", "False", "ServiceAccountMissing",
+                      timeout=90)
+    account = sim.state.create_service_account(made, "senders@acme.example", "Senders", None,
+                                               None)
+    op.cluster.kubectl("-n", op.namespace, "patch", "ddkey", "sender", "--type=merge", "-p",
+                       json.dumps({"spec": {"applicationKey": {"serviceAccountId":
+                                                               account.id}}}))
+    op.wait_condition("datadogapikeys", "sender", timeout=90)
+    held = secret_data(op.api, op.namespace, "sender-key")
+    assert held is not None and held.get("app-key")
