@@ -150,10 +150,11 @@ def test_lost_answers_wait_for_the_next_look_at_datadog(operator: Operator) -> N
     op.wait_condition(PLURAL, "initech", timeout=90)
 
 
-def test_an_application_key_waits_for_a_service_account_then_one_in_the_spec(
+def test_waits_on_an_adopted_org_end_with_the_documented_spec_change(
         operator: Operator) -> None:
     """ServiceAccountMissing: an adopted org records no service account of the operator's;
-    "... or a serviceAccountId in the spec" ends the wait."""
+    "... or a serviceAccountId in the spec" ends the wait. PartnerUnknown: an adopted org
+    records no partner either; the docs' way out is naming the sink another way."""
     op, sim = operator, operator.sim
     op.start()
     made, api_key, app_key = sim.state.create_child_org(
@@ -178,3 +179,18 @@ def test_an_application_key_waits_for_a_service_account_then_one_in_the_spec(
     op.wait_condition("datadogapikeys", "sender", timeout=90)
     held = secret_data(op.api, op.namespace, "sender-key")
     assert held is not None and held.get("app-key")
+
+    # PartnerUnknown: an adopted source records no partner, so (as the docs now say) the
+    # wait does not end; their way out: name the sink by its UUID instead.
+    op.apply("datadogorgconnections", {
+        "kind": "DatadogOrgConnection", "metadata": {"name": "to-partner"},
+        "spec": {"sourceOrgRef": {"name": "acme"}, "sinkPartner": True,
+                 "connectionTypes": ["metrics"]}})
+    op.wait_condition("datadogorgconnections", "to-partner", "Ready", "False",
+                      "PartnerUnknown", timeout=90)
+    assert not op.get(ORGS, "acme")["status"].get("partner")
+    partner_uuid = sim.state.orgs[sim.partner_public_id].v2_id
+    op.cluster.kubectl("-n", op.namespace, "patch", "ddconn", "to-partner", "--type=merge",
+                       "-p", json.dumps({"spec": {"sinkPartner": None,
+                                                  "sinkOrgUUID": partner_uuid}}))
+    op.wait_condition("datadogorgconnections", "to-partner", timeout=90)
