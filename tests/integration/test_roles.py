@@ -11,6 +11,7 @@ from kubernetes import client
 from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import Operator, put_secret
 from tests.support.operator import wait_for
+from tests.support.passes import metered, wait_reconciles, wait_requests
 
 pytestmark = pytest.mark.kube
 
@@ -134,7 +135,9 @@ def test_roles_with_and_without_defaults_converge_with_zero_writes(
     assert sim_role(sim, pid, "none")["permissions"] == []  # type: ignore[index]
     writes = role_writes(sim)
     reads = sim.state.calls().get("GET /api/v2/roles/{role_id}", {}).get(200, 0)
-    time.sleep(5)  # about five drift passes for each of the three roles
+    # two drift passes of each of the three roles, seen in the simulator
+    wait_requests(sim, *(f"GET /api/v2/roles/{operator.get(ROLES, name)['status']['roleId']}"
+                         for name in ("keep", "optout", "none")), n=2)
     after = sim.state.calls().get("GET /api/v2/roles/{role_id}", {}).get(200, 0)
     assert after - reads >= 6, "the drift passes ran"
     assert role_writes(sim) == writes, "steady state costs no write"
@@ -188,12 +191,14 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
 
 
 def test_role_before_its_org_waits_quietly_then_converges(operator: Operator) -> None:
+    port = metered(operator)
     operator.start()
     operator.apply(ROLES, role("early", ["monitors_write"]))
     cond = operator.wait_condition(ROLES, "early", status="False", reason="OrgNotReady",
                                    timeout=20)
     assert "acme" in cond["message"]
-    time.sleep(2)  # several polls: still one condition, no events
+    # several polls: still one condition, no events
+    wait_reconciles(port, n=2, kind="DatadogRole", outcome="waiting")
     assert operator.events("early") == []
     client_org(operator)
     operator.wait_condition(ROLES, "early", timeout=30)
@@ -226,6 +231,7 @@ def test_drift_is_reported_and_corrected(operator: Operator, sim: RunningSimulat
 
 def test_observe_only_reports_drift_and_changes_nothing(operator: Operator,
                                                         sim: RunningSimulator) -> None:
+    port = metered(operator)
     fast(operator)
     client_org(operator)
     operator.wait_condition(ORGS, "acme", timeout=30)
@@ -236,7 +242,8 @@ def test_observe_only_reports_drift_and_changes_nothing(operator: Operator,
                                    timeout=30)
     assert "permissions missing: monitors_write" in cond["message"]
     before = sim_role(sim, pid, "watched")
-    time.sleep(3)  # a couple of drift intervals
+    # a couple of drift passes, each reporting the drift again
+    wait_reconciles(port, n=2, kind="DatadogRole")
     assert sim_role(sim, pid, "watched") == before
     assert "PATCH /api/v2/roles/{role_id}" not in sim.state.calls()
     # ObserveOnly never deletes either.
@@ -380,7 +387,10 @@ def test_two_roles_for_one_name_conflict_without_a_tug_of_war(
     cond = operator.wait_condition(ROLES, "second", status="False", reason="Conflict",
                                    timeout=30)
     assert "first" in cond["message"]
-    time.sleep(3)  # several drift passes of both
+    first = operator.get(ROLES, "first")["status"]["roleId"]
+    # several drift passes of the owner (the later object re-checks its claim every 30 s,
+    # without a Datadog call): no write from either
+    wait_requests(sim, f"GET /api/v2/roles/{first}", n=3)
     assert role_writes(sim) == writes
     assert sim_role(sim, pid, "Ops")["permissions"] == ["monitors_write"]  # type: ignore[index]
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,

@@ -128,3 +128,15 @@ def test_fault_http_api(sim: RunningSimulator) -> None:
     assert _validate(sim).status_code == 200
     calls = requests.get(sim.base_url + "/_sim/calls", timeout=5).json()["calls"]
     assert calls["GET /api/v1/validate"]["500"] == 1
+
+
+def test_requests_are_counted_per_concrete_path_too(sim: RunningSimulator) -> None:
+    # A test waiting for the drift passes of one role counts that role's reads only.
+    for role_id in ("a", "a", "b"):
+        requests.get(f"{sim.base_url}/api/v2/roles/{role_id}", headers=sim.headers(),
+                     timeout=10)
+    assert sim.request_count("GET /api/v2/roles/a") == 2
+    assert sim.request_count("GET /api/v2/roles/b") == 1
+    assert sum(sim.calls()["GET /api/v2/roles/{role_id}"].values()) == 3
+    sim.state.reset_calls()
+    assert sim.request_count("GET /api/v2/roles/a") == 0

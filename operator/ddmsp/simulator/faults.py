@@ -210,6 +210,10 @@ class FaultsState(StateBase):
         super().__init__(*args, **kwargs)
         self.faults: list[Fault] = []
         self.call_counts: Counter[tuple[str, int]] = Counter()
+        # Per concrete path too ("GET /api/v2/roles/<id>"): a test that asserts "N drift
+        # passes of this object changed nothing" must see the passes of that one object
+        # happen, and a route template mixes every object (and org) together.
+        self.path_counts: Counter[str] = Counter()
         self.latency_ms: int = 0
 
     def add_fault(self, spec: dict[str, Any] | None = None, **kwargs: Any) -> str:
@@ -259,10 +263,18 @@ class FaultsState(StateBase):
                         self.faults.remove(fault)
         return decision
 
-    def record_call(self, route: str, status: int) -> None:
-        """Count one answered request (status 0 = response dropped by a fault)."""
+    def record_call(self, route: str, status: int, request: str | None = None) -> None:
+        """Count one answered request (status 0 = response dropped by a fault); ``request``
+        is ``"METHOD /concrete/path"``, counted whatever the status."""
         with self.lock:
             self.call_counts[(route, status)] += 1
+            if request is not None:
+                self.path_counts[request] += 1
+
+    def request_count(self, request: str) -> int:
+        """How many times ``"METHOD /concrete/path"`` was answered (any status)."""
+        with self.lock:
+            return self.path_counts[request]
 
     def calls(self) -> dict[str, dict[int, int]]:
         """Counts per route template and status."""
@@ -276,3 +288,4 @@ class FaultsState(StateBase):
         """Forget call counts."""
         with self.lock:
             self.call_counts.clear()
+            self.path_counts.clear()

@@ -142,7 +142,7 @@ async def sim_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         status = resp.status
         return resp
     finally:
-        state.record_call(route, status)
+        state.record_call(route, status, f"{request.method} {request.path}")
 
 
 async def _handle(

@@ -98,6 +98,11 @@ class RunningSimulator:
         by_status = self.state.calls().get(route, {})
         return by_status.get(status, 0) if status is not None else sum(by_status.values())
 
+    def request_count(self, request: str) -> int:
+        """How many times one concrete request (``"GET /api/v2/roles/<id>"``) was answered:
+        the passes over one object, where a route template counts every object's."""
+        return self.state.request_count(request)
+
     def snapshot(self) -> dict[str, Any]:
         """The GET /_sim/state view."""
         return self.state.snapshot()
