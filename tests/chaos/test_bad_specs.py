@@ -87,7 +87,7 @@ class Probe:
             if cond["status"] != "True":
                 assert cond["message"], cond
             before = reconciles_total(self.port)
-            time.sleep(3)
+            time.sleep(3)  # a rate is measured over a window of time: passes per 3 s
             passes = reconciles_total(self.port) - before
             assert passes <= 4, f"{passes} passes in 3 s for {spec}: a hot loop"
             assert self.op.process.proc is not None and self.op.process.proc.poll() is None

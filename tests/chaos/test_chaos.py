@@ -166,7 +166,7 @@ def test_chaos_sigkills_faults_apiserver_restart(
             if kill == storm_at:
                 sim.add_fault(route="*", rate_limit_storm={"count": 40, "reset": 1})
             leading(op, kill + 1)  # the kill lands while it works, not while it starts
-            time.sleep(rng.uniform(0.2, 3.0))
+            time.sleep(rng.uniform(0.2, 3.0))  # the chaos itself: a kill at a random moment
             op.kill()
             print(f"SIGKILL {kill + 1}/{KILLS}")
             if kill == restart_at:
@@ -184,7 +184,7 @@ def test_chaos_sigkills_faults_apiserver_restart(
         while time.monotonic() < deadline and not settled(api, namespace):
             confirm_registrations(api, namespace)
             time.sleep(2)
-        time.sleep(3)  # passes in flight land
+        time.sleep(3)  # passes in flight land (op.stop()'s SIGTERM drains them too)
     finally:
         op.stop()
     check_invariants(api, namespace, sim, op, KILLS)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import signal
-import time
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from kubernetes import client
 
 from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.support.operator import wait_for
+from tests.support.passes import metered, reconciles, wait_reconciles
 
 pytestmark = pytest.mark.kube
 
@@ -139,6 +139,7 @@ def test_key_rotates_on_schedule_with_both_keys_valid_during_the_grace_period(
 
 
 def test_rotate_now_zero_grace_and_deletion_policies(operator: Operator) -> None:
+    port = metered(operator)
     operator.start()
     ready_org(operator)
     sa = service_account(operator)
@@ -211,9 +212,10 @@ def test_rotate_now_zero_grace_and_deletion_policies(operator: Operator) -> None
     settled = status(operator, "graceful")["keyId"]
     writes = key_writes(operator)
     reads = key_reads(operator)
+    passes = reconciles(port, "DatadogAPIKey")
     operator.patch(KEYS, "graceful", {"metadata": {"annotations": {"ddmsp.io/retry": "1"}}})
     wait_for(lambda: key_reads(operator) > reads, timeout=30, what="a forced pass")
-    time.sleep(2)
+    wait_reconciles(port, n=1, kind="DatadogAPIKey", since=passes)  # and it is over
     assert status(operator, "graceful")["keyId"] == settled
     assert key_writes(operator) == writes
 

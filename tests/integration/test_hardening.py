@@ -15,9 +15,17 @@ from kubernetes import client
 from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.integration.test_clientorg import PLURAL, confirm_registration, org, orgs_named
 from tests.support.operator import OperatorProcess, wait_for
+from tests.support.passes import (
+    WITNESS_KIND,
+    add_waiting_witness,
+    metered,
+    reconciles,
+    wait_reconciles,
+)
 
 pytestmark = pytest.mark.kube
 ROLES = "datadogroles"
+KIND = "DatadogClientOrg"
 
 
 def resource_version(op: Operator, plural: str, name: str) -> str:
@@ -49,7 +57,10 @@ def test_waiting_costs_no_writes_and_the_org_wakes_its_dependents(operator: Oper
                      "spec": {"orgRef": {"name": "later"}, "permissions": ["logs_read_data"]}})
     op.wait_condition(ROLES, "viewers", "Ready", "False", "OrgNotReady")
     op.wait_condition(PLURAL, "later", "Ready", "False", "AwaitingRegistration")
-    time.sleep(2)
+    # Fixed sleeps on purpose: no pass of either is due (polls every 60 s, the registration
+    # waits for a spec change), so there is no pass to wait for; what could write here is
+    # an unscheduled one (a wake-up, a message refresh), and only time can show its absence.
+    time.sleep(2)  # the wake-ups of the org's last status write are over
     before = (resource_version(op, ROLES, "viewers"), resource_version(op, PLURAL, "later"))
     time.sleep(8)
     after = (resource_version(op, ROLES, "viewers"), resource_version(op, PLURAL, "later"))
@@ -67,6 +78,7 @@ def test_a_foreign_secret_stops_the_create_and_a_stalled_object_can_be_redriven(
 ) -> None:
     op, sim = operator, operator.sim
     put_secret(op.api, op.namespace, "shared-keys", {"note": "someone else's"})
+    port = metered(op)
     op.start()
     op.apply(PLURAL, org("careful", "Careful", credentialsSecretName="shared-keys"))
     stalled = op.wait_condition(PLURAL, "careful", "Stalled", "True", "SecretNotOwned")
@@ -79,7 +91,8 @@ def test_a_foreign_secret_stops_the_create_and_a_stalled_object_can_be_redriven(
     core.patch_namespaced_secret("shared-keys", op.namespace, {"metadata": {"labels": {
         "ddmsp.io/owner-kind": "DatadogClientOrg", "ddmsp.io/owner-name": "careful",
         "app.kubernetes.io/managed-by": "ddmsp"}}})
-    time.sleep(3)
+    add_waiting_witness(op)  # three polls of a waiting object go by: no retry of this one
+    wait_reconciles(port, n=3, kind=WITNESS_KIND, outcome="waiting", since=0)
     assert op.condition(PLURAL, "careful", "Stalled")["status"] == "True"  # waits for a human
     op.patch(PLURAL, "careful", {"metadata": {"annotations": {"ddmsp.io/retry": "1"}}})
     op.wait_condition(PLURAL, "careful", "Ready")
@@ -92,13 +105,16 @@ def test_two_objects_claiming_one_secret_get_a_conflict_not_a_tug_of_war(
     operator: Operator,
 ) -> None:
     op, sim = operator, operator.sim
+    port = metered(op)
     op.start()
     op.apply(PLURAL, org("first", "First", credentialsSecretName="keys"))
     op.wait_condition(PLURAL, "first", "Ready")
+    waits = reconciles(port, KIND, "waiting")
     op.apply(PLURAL, org("second", "Second", credentialsSecretName="keys"))
     conflict = op.wait_condition(PLURAL, "second", "Ready", "False", "Conflict")
     assert "DatadogClientOrg" in conflict["message"] and "first" in conflict["message"]
-    time.sleep(3)
+    # the pass that found the conflict is over (its next one is 30 s away)
+    wait_reconciles(port, n=1, kind=KIND, outcome="waiting", since=waits)
     assert orgs_named(sim, "Second") == []
     assert len(orgs_named(sim, "First")) == 1
     assert op.condition(PLURAL, "first", "Ready")["status"] == "True"
@@ -112,11 +128,13 @@ def test_an_unwritable_secret_stops_the_create_before_any_org(operator: Operator
             "ddmsp.io/owner-kind": "DatadogClientOrg", "ddmsp.io/owner-name": "frozen",
             "app.kubernetes.io/managed-by": "ddmsp"}),
         immutable=True))
+    port = metered(op)
     op.start()
     op.apply(PLURAL, org("frozen", "Frozen"))
     waiting = op.wait_condition(PLURAL, "frozen", "Ready", "False", "SecretNotWritable")
     assert "frozen-datadog-credentials" in waiting["message"]
-    time.sleep(2)
+    # the pass that found it unwritable is over (its next one is 30 s away)
+    wait_reconciles(port, n=1, kind=KIND, outcome="waiting", since=0)
     assert orgs_named(sim, "Frozen") == []
     core.delete_namespaced_secret("frozen-datadog-credentials", op.namespace)
     op.patch(PLURAL, "frozen", {"metadata": {"annotations": {"ddmsp.io/retry": "now"}}})
@@ -188,13 +206,15 @@ def test_paused_objects_do_not_claim_to_have_handled_a_new_generation(
     operator: Operator,
 ) -> None:
     op = operator
+    port = metered(op)
     op.start()
     op.apply(PLURAL, org("gen", "Gen One"))
     op.wait_condition(PLURAL, "gen", "Ready")
     op.patch(PLURAL, "gen", {"metadata": {"annotations": {"ddmsp.io/paused": "true"}}})
     op.wait_condition(PLURAL, "gen", "Synced", "False", "ReconcilePaused")
+    passes = reconciles(port, KIND)
     op.patch(PLURAL, "gen", {"spec": {"displayName": "Gen Two"}})
-    time.sleep(3)
+    wait_reconciles(port, n=1, kind=KIND, since=passes)  # the pass over generation 2 is over
     body = op.get(PLURAL, "gen")
     assert body["metadata"]["generation"] == 2
     assert body["status"]["observedGeneration"] == 1  # the rename was not applied
@@ -207,6 +227,7 @@ def test_paused_objects_do_not_claim_to_have_handled_a_new_generation(
 def test_observe_only_drift_is_reported_once_per_distinct_drift(operator: Operator) -> None:
     op, sim = operator, operator.sim
     op.process.extra_args += ["--drift-interval", "1"]
+    port = metered(op)
     op.start()
     op.apply(PLURAL, org("owner", "Owned Name"))
     op.wait_condition(PLURAL, "owner", "Ready")
@@ -219,7 +240,8 @@ def test_observe_only_drift_is_reported_once_per_distinct_drift(operator: Operat
                          adopt={"publicId": org_id,
                                 "credentialsSecretRef": {"name": "watch-keys"}}))
     op.wait_condition(PLURAL, "watcher", "Ready", "False", "DriftDetected")
-    time.sleep(6)  # several drift passes
+    # several drift passes of the watcher (the owner's are "ready")
+    wait_reconciles(port, n=4, kind=KIND, outcome=("drifted", "waiting"))
     drift_events = [e for e in op.events("watcher") if e.reason == "DriftDetected"]
     assert len(drift_events) == 1, [e.message for e in drift_events]
     assert orgs_named(sim, "Other Name") == []

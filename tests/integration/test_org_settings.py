@@ -17,9 +17,11 @@ from kubernetes import client
 from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import Operator
 from tests.support.operator import wait_for
+from tests.support.passes import metered, wait_reconciles
 
 pytestmark = pytest.mark.kube
 ORGS = "datadogclientorgs"
+KIND = "DatadogClientOrg"
 PUT_ORG = "PUT /api/v1/org/{public_id}"
 PATCH_CONFIG = "PATCH /api/v2/org_configs/{org_config_name}"
 SETTINGS = {
@@ -60,6 +62,7 @@ def writes(sim: RunningSimulator) -> int:
 
 def test_settings_applied_drift_corrected_then_only_reported(operator: Operator) -> None:
     op, sim = operator, operator.sim
+    port = metered(op)
     fast(op)
     op.apply(ORGS, client_org("acme", settings=SETTINGS))
     op.wait_condition(ORGS, "acme", timeout=90)
@@ -75,9 +78,9 @@ def test_settings_applied_drift_corrected_then_only_reported(operator: Operator)
                        "30d_invite_expiration"}
 
     # steady state: drift passes read, never write
-    time.sleep(1)
+    wait_reconciles(port, n=1, kind=KIND)  # a drift pass after the create's passes
     before = writes(sim)
-    time.sleep(5)
+    wait_reconciles(port, n=3, kind=KIND)
     assert writes(sim) == before
 
     # drift in Datadog is corrected; a change to an unmanaged config is left alone
@@ -107,7 +110,7 @@ def test_settings_applied_drift_corrected_then_only_reported(operator: Operator)
     drift = op.wait_condition(ORGS, "acme", "Ready", "False", "DriftDetected", timeout=60)
     assert "spec.settings.teamsProvisioningSources" in drift["message"]
     assert "spec.settings.privateWidgetShare" in drift["message"]
-    time.sleep(4)
+    wait_reconciles(port, n=2, kind=KIND)  # two more drift passes report, never correct
     assert writes(sim) == before
     assert config(sim, pid, "teams_provisioning_sources") == "manually"
     assert sim_org(sim, pid)["settings"]["private_widget_share"] is False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -20,11 +19,19 @@ from tests.integration.test_roles import (
     role,
 )
 from tests.support.operator import wait_for
+from tests.support.passes import (
+    WITNESS_KIND,
+    add_waiting_witness,
+    metered,
+    reconciles,
+    wait_reconciles,
+)
 from tests.support.samlmeta import BILLION_LAUGHS, BOM, MALFORMED, XXE, metadata
 
 pytestmark = pytest.mark.kube
 
 SAML = "datadogsamlconfigs"
+KIND = "DatadogSAMLConfig"
 UPLOAD = "POST /api/v1/org/{public_id}/idp_metadata"
 ANNOTATION = "ddmsp.io/idp-metadata-source-version"
 
@@ -57,6 +64,7 @@ def uploads(sim: RunningSimulator) -> int:
 
 def test_saml_ready_configmap_changes_and_mappings(operator: Operator, api: client.ApiClient,
                                                    sim: RunningSimulator) -> None:
+    port = metered(operator)
     operator.start()
     client_org(operator)
     operator.apply(ROLES, role("ops", ["monitors_write"]))
@@ -94,6 +102,7 @@ def test_saml_ready_configmap_changes_and_mappings(operator: Operator, api: clie
     assert uploads(sim) == 1
 
     # An unchanged ConfigMap (a label added) is noticed but not re-uploaded.
+    passes = reconciles(port, KIND)
     put_config_map(api, operator.namespace, "idp",
                    {"metadata.xml": (BOM + metadata("https://sts.example.com/one").encode())
                     .decode()}, labels={"touched": "yes"})
@@ -101,7 +110,7 @@ def test_saml_ready_configmap_changes_and_mappings(operator: Operator, api: clie
         .metadata.resource_version
     wait_for(lambda: operator.get(SAML, "sso")["metadata"].get("annotations", {})
              .get(ANNOTATION) == f"ConfigMap/idp@{rv}", timeout=45, what="change noticed")
-    time.sleep(1.5)
+    wait_reconciles(port, n=1, kind=KIND, since=passes)  # the pass the annotation started
     assert uploads(sim) == 1
 
     # A changed ConfigMap is re-uploaded.
@@ -129,6 +138,7 @@ def test_saml_before_its_org_converges(operator: Operator, api: client.ApiClient
 
 
 def test_drift_corrected_and_observe_only(operator: Operator, sim: RunningSimulator) -> None:
+    port = metered(operator)
     fast(operator)
     client_org(operator)
     operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True,
@@ -157,7 +167,7 @@ def test_drift_corrected_and_observe_only(operator: Operator, sim: RunningSimula
     cond = operator.wait_condition(SAML, "sso", status="False", reason="DriftDetected",
                                    timeout=45)
     assert "idpInitiatedLogin" in cond["message"]
-    time.sleep(2)
+    wait_reconciles(port, n=2, kind=KIND)  # two more drift passes report, never correct
     assert sim_org(sim, pid)["settings"]["saml_idp_initiated_login"]["enabled"] is True
 
 
@@ -308,6 +318,7 @@ def test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix(
         operator: Operator, sim: RunningSimulator) -> None:
     # As recorded for a new child org (the simulator's /_sim/config): SAML cannot be enabled.
     sim.set_config(saml_can_be_enabled=False)
+    port = metered(operator)
     operator.start()
     client_org(operator)
     operator.wait_condition(ORGS, "acme", timeout=30)
@@ -317,10 +328,12 @@ def test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix(
                                    timeout=30)
     assert "Datadog support" in cond["message"] and pid in cond["message"]
     assert operator.condition(SAML, "sso", "Stalled")["status"] == "True"  # type: ignore[index]
-    time.sleep(2)
+    wait_reconciles(port, n=1, kind=KIND, outcome="stalled", since=0)  # that pass is over
     assert uploads(sim) == 0 and "PUT /api/v1/org/{public_id}" not in sim.state.calls()
     gets = sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values())
-    time.sleep(3)  # stalled: no blind retries
+    # stalled: no blind retries while a waiting object is polled three times
+    add_waiting_witness(operator)
+    wait_reconciles(port, n=3, kind=WITNESS_KIND, outcome="waiting", since=0)
     assert sum(sim.state.calls().get("GET /api/v1/org/{public_id}", {}).values()) == gets
     # Datadog enables SAML for the org; one more attempt asked for converges.
     sim.set_org(pid, saml_can_be_enabled=True)
@@ -331,19 +344,21 @@ def test_an_org_where_saml_cannot_be_enabled_stalls_with_the_fix(
 
 def test_a_converged_config_reads_two_things_per_drift_pass(operator: Operator,
                                                             sim: RunningSimulator) -> None:
+    port = metered(operator)
     fast(operator, drift=1.0)
     client_org(operator)
     operator.apply(SAML, saml("sso", {"inline": metadata()}, enabled=True, roleMappings=[
         {"attributeKey": "groups", "attributeValue": "all",
          "roleName": "Datadog Read Only Role"}]))
     operator.wait_condition(SAML, "sso", timeout=30)
-    time.sleep(1.5)
+    wait_reconciles(port, n=1, kind=KIND)  # the first passes are over: a drift pass ran
 
     def count(route: str) -> int:
         return sum(sim.state.calls().get(route, {}).values())
 
     listings, mapping_reads = count("GET /api/v2/roles"), count("GET /api/v2/authn_mappings")
-    time.sleep(4)  # a few drift passes (each reads the org and the mappings once)
+    # a few drift passes (each reads the org and the mappings once)
+    wait_reconciles(port, n=3, kind=KIND)
     assert count("GET /api/v2/authn_mappings") - mapping_reads >= 2
     assert count("GET /api/v2/roles") == listings  # role names come from the mapping listing
     assert operator.condition(SAML, "sso", "Ready")["status"] == "True"  # type: ignore[index]
@@ -351,17 +366,20 @@ def test_a_converged_config_reads_two_things_per_drift_pass(operator: Operator,
 
 def test_two_configs_for_one_org_conflict_and_the_later_changes_nothing(
         operator: Operator, sim: RunningSimulator) -> None:
+    port = metered(operator)
     operator.start()
     client_org(operator)
     operator.apply(SAML, saml("first", {"inline": metadata()}, enabled=True))
     operator.wait_condition(SAML, "first", timeout=30)
     sim.state.reset_calls()
+    waits = reconciles(port, KIND, "waiting")
     operator.apply(SAML, saml("second", {"inline": metadata("https://other.example.com")},
                               enabled=False))
     cond = operator.wait_condition(SAML, "second", status="False", reason="Conflict",
                                    timeout=30)
     assert "first" in cond["message"]
-    time.sleep(2)
+    # the pass that found the conflict is over (its next one is 30 s away)
+    wait_reconciles(port, n=1, kind=KIND, outcome="waiting", since=waits)
     calls = sim.state.calls()
     assert uploads(sim) == 0 and "PUT /api/v1/org/{public_id}" not in calls  # no tug of war
     operator.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", operator.namespace,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -11,10 +10,12 @@ from kubernetes import client
 from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import Operator
 from tests.support.operator import wait_for
+from tests.support.passes import metered, wait_reconciles
 
 pytestmark = pytest.mark.kube
 
 ORGS, ROLES, USERS = "datadogclientorgs", "datadogroles", "datadogusers"
+KIND = "DatadogUser"
 READ_ONLY = "Datadog Read Only Role"
 DAY = 86400.0
 
@@ -151,6 +152,7 @@ def test_delete_disables_and_orphan_leaves_the_user(operator: Operator,
 
 
 def test_disabled_and_observe_only(operator: Operator, sim: RunningSimulator) -> None:
+    port = metered(operator)
     fast(operator)
     client_org(operator)
     operator.wait_condition(ORGS, "acme", timeout=30)
@@ -162,7 +164,8 @@ def test_disabled_and_observe_only(operator: Operator, sim: RunningSimulator) ->
     cond = operator.wait_condition(USERS, "watched", status="False", reason="DriftDetected",
                                    timeout=30)
     assert f"roles missing: {READ_ONLY}" in cond["message"]
-    time.sleep(3)  # a couple of drift intervals: nothing changes, nobody is invited
+    # a couple of drift passes: nothing changes, nobody is invited
+    wait_reconciles(port, n=2, kind=KIND)
     dd = sim_user(sim, pid, "watched@client.example")
     assert dd is not None and dd["roles"] == [] and dd["invitations"] == []
     assert "POST /api/v2/roles/{role_id}/users" not in sim.state.calls()
@@ -174,6 +177,7 @@ def test_disabled_and_observe_only(operator: Operator, sim: RunningSimulator) ->
 
 def test_pending_user_is_reinvited_once_per_expiry(operator: Operator,
                                                    sim: RunningSimulator) -> None:
+    port = metered(operator)
     fast(operator, drift=1.0)
     client_org(operator)
     operator.apply(USERS, user("slow", "slow@client.example"))
@@ -184,11 +188,11 @@ def test_pending_user_is_reinvited_once_per_expiry(operator: Operator,
         return len(sim_user(sim, pid, "slow@client.example")["invitations"])  # type: ignore[index]
 
     assert invitations() == 1
-    time.sleep(3)  # not expired yet: no second email
+    wait_reconciles(port, n=2, kind=KIND)  # two drift passes, not expired yet: no 2nd email
     assert invitations() == 1
     sim.advance_clock(2 * DAY + 60)
     wait_for(lambda: invitations() == 2, timeout=20, what="re-invitation after expiry")
-    time.sleep(4)  # several drift passes: still one per expiry
+    wait_reconciles(port, n=3, kind=KIND)  # several drift passes: still one per expiry
     assert invitations() == 2
     kinds = [i["invite_type"] for i in sim_user(sim, pid, "slow@client.example")["invitations"]]  # type: ignore[index]
     assert kinds == ["basic_invite", "basic_reminder"]
@@ -199,7 +203,7 @@ def test_pending_user_is_reinvited_once_per_expiry(operator: Operator,
     sim.advance_clock(3 * DAY)
     wait_for(lambda: operator.get(USERS, "slow")["status"].get("datadogStatus") == "Active",
              timeout=20)
-    time.sleep(3)
+    wait_reconciles(port, n=2, kind=KIND)  # drift passes of an Active user: no invitation
     assert invitations() == 2
 
 
