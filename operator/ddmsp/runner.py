@@ -130,6 +130,17 @@ def build_registry(
     return registry, clients, runtime
 
 
+def _report_lingering_tasks(preexisting: set[asyncio.Task[Any]]) -> None:
+    """A second after cleanup, name the tasks started since kopf began that still run:
+    kopf waits up to 5 s for them before it cancels them, so each delays every shutdown."""
+    lingering = sorted(
+        f"{t.get_name()} ({getattr(t.get_coro(), '__qualname__', '?')})"
+        for t in asyncio.all_tasks() if t not in preexisting and not t.done())
+    if lingering:
+        logging.getLogger(__name__).info("shutdown: still running after cleanup: %s",
+                                         ", ".join(lingering))
+
+
 async def run_operator(settings: OperatorSettings) -> None:
     if settings.kubeconfig:
         os.environ["KUBECONFIG"] = settings.kubeconfig
@@ -174,7 +185,9 @@ async def run_operator(settings: OperatorSettings) -> None:
         5 s before cancelling them: setting it once kopf is stopping anyway saves those 5 s
         of every shutdown (a rollout, every test)."""
         stop.set()
+        asyncio.get_running_loop().call_later(1.0, _report_lingering_tasks, preexisting)
 
+    preexisting = asyncio.all_tasks()  # what kopf ignores at its end, as it does
     try:
         await kopf.operator(
             registry=registry,
