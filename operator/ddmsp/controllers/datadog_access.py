@@ -188,3 +188,21 @@ def create_definitely_failed(exc: BaseException) -> bool:
         exc,
         (AuthenticationError, ValidationError, ConflictError, RateLimitedError, NotFoundError),
     ) or (isinstance(exc, TransportError) and not isinstance(exc, OutcomeUnknownError))
+
+
+class DatadogConnector:
+    """What every Datadog kind's connector shares: its settings, the shared clients, and the
+    one translation of Datadog's errors (no kind maps 400/403/404/409 itself).
+
+    ``applied_keys`` (status keys proving the object acted on Datadog) lets the engine tell
+    drift from a spec not applied yet (reconcile/drift.py); empty: the kind reports none."""
+
+    applied_keys: tuple[str, ...] = ()
+
+    def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
+        self.settings = settings
+        self.clients = clients
+
+    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
+        return translate_datadog_error(exc, self.settings.wait_poll,
+                                       self.settings.permission_recheck)

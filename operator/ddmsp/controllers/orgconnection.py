@@ -20,10 +20,10 @@ from typing import Any
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import (
     DatadogClients,
+    DatadogConnector,
     create_definitely_failed,
-    translate_datadog_error,
 )
-from ddmsp.controllers.orgref import OrgTarget, resolve_org
+from ddmsp.controllers.orgref import OrgTarget, act_in_org, resolve_org
 from ddmsp.controllers.partners import credentials_for_key
 from ddmsp.datadog import (
     ConflictError,
@@ -37,7 +37,7 @@ from ddmsp.datadog import (
 from ddmsp.datadog.sites import DEFAULT_SITE
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
-from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.outcomes import Blocked, Waiting
 from ddmsp.resources import CLIENT_ORG
 from ddmsp.resources.orgconnection import DatadogOrgConnectionSpec
 from ddmsp.resources.orgref import OrgReference, OrgTargetFields
@@ -63,10 +63,9 @@ def not_same_account(which: str, name: str) -> Blocked:
         "the connection inside the spun-off account")
 
 
-class OrgConnectionConnector:
+class OrgConnectionConnector(DatadogConnector):
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
-        self.settings = settings
-        self.clients = clients
+        super().__init__(settings, clients)
         self.uuids: dict[str, str] = {}  # credentials source + site -> v2 org UUID
 
     async def org_uuid(self, dd: DatadogClient, key: str) -> str:
@@ -91,11 +90,8 @@ class OrgConnectionConnector:
             if sink_ref is not None and sink_body is not None and _spun_off(sink_body):
                 raise not_same_account("sink", sink_ref.name)
         fields = OrgTargetFields(org_ref=OrgReference(name=source_name))
-        target = await resolve_org(ctx, fields, self.settings, self.clients)
-        ctx.obj.status["org"] = target.label
+        target = await act_in_org(ctx, fields, self.settings, self.clients)
         ctx.obj.status["source"] = source_name
-        if target.public_id:
-            ctx.obj.status["orgPublicId"] = target.public_id
         external = OrgConnectionExternal(ctx, target)
         if ctx.obj.deleting:
             return external  # only status.connectionId matters: no sink, no checks
@@ -141,10 +137,6 @@ class OrgConnectionConnector:
                           "site. Nothing was sent to Datadog")
         return await self.org_uuid(self.clients.get(choice.credentials, site),
                                    f"{choice.key}@{site}")
-
-    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll,
-                                       self.settings.permission_recheck)
 
 
 class OrgConnectionExternal:

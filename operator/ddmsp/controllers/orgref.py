@@ -7,7 +7,7 @@ reconcile waits quietly (``Waiting("OrgNotReady")``: one condition, no events, p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import SecretStr
@@ -72,6 +72,22 @@ async def resolve_org(
         site = DEFAULT_SITE
     return OrgTarget(secret, credentials, site, data.get(ORG_ID_KEY, "").strip() or None,
                      clients.get(credentials, site))
+
+
+async def act_in_org(
+    ctx: ReconcileContext, spec: OrgTargetFields, settings: OperatorSettings,
+    clients: DatadogClients, *, public_id_needed: bool = False,
+) -> OrgTarget:
+    """``resolve_org``, and the org recorded in the status (``org``, ``orgPublicId`` when
+    known): what a deletion later acts in (``_target_for_deletion``). With
+    ``public_id_needed`` an unknown public ID is asked of the keys (``own_public_id``)."""
+    target = await resolve_org(ctx, spec, settings, clients)
+    if public_id_needed and not target.public_id:
+        target = replace(target, public_id=await own_public_id(target))
+    ctx.obj.status["org"] = target.label
+    if target.public_id:
+        ctx.obj.status["orgPublicId"] = target.public_id
+    return target
 
 
 async def _target_for_deletion(

@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import (
     DatadogClients,
+    DatadogConnector,
     create_definitely_failed,
-    translate_datadog_error,
 )
-from ddmsp.controllers.orgref import OrgTarget, resolve_org
+from ddmsp.controllers.orgref import OrgTarget, act_in_org
 from ddmsp.datadog import (
     ConflictError,
     DatadogClient,
@@ -45,7 +45,7 @@ from ddmsp.reconcile.claims import Claim, org_words
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.managed import ManagedObject
-from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.outcomes import Blocked, Waiting
 from ddmsp.resources.orgref import OrgTargetFields
 from ddmsp.resources.role import MANAGED_ROLE_NAMES, DatadogRoleSpec
 
@@ -203,10 +203,11 @@ class _Catalogue:
         return len(self._cache)
 
 
-class RoleConnector:
+class RoleConnector(DatadogConnector):
+    applied_keys = ("roleId",)  # drift counts once a role was recorded (reconcile/drift.py)
+
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
-        self.settings = settings
-        self.clients = clients
+        super().__init__(settings, clients)
         self.catalogue = _Catalogue()
 
     def claims(self, obj: ManagedObject) -> list[str]:
@@ -232,15 +233,8 @@ class RoleConnector:
 
     async def connect(self, ctx: ReconcileContext) -> RoleExternal:
         spec: DatadogRoleSpec = ctx.obj.spec
-        target = await resolve_org(ctx, spec, self.settings, self.clients)
-        ctx.obj.status["org"] = target.label
-        if target.public_id:
-            ctx.obj.status["orgPublicId"] = target.public_id
+        target = await act_in_org(ctx, spec, self.settings, self.clients)
         return RoleExternal(ctx, target, await self.catalogue.get(target.dd))
-
-    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll,
-                                       self.settings.permission_recheck)
 
 
 _OWNED_KEYS = ("roleId", "adopted", "createStartedAt")
@@ -279,12 +273,6 @@ class RoleExternal:
         return desired_permission_ids(self.spec.permissions, self.catalogue,
                                       self.spec.default_permissions)
 
-    def _applied_before(self) -> bool:
-        """True when this generation was already reconciled: differences now are drift."""
-        before = self.obj.original_status
-        return bool(before.get("roleId")) and before.get("observedGeneration") == \
-            self.obj.generation
-
     def _record(self, role: Role, *, owned: bool = True) -> None:
         names = sorted(self.names.get(i, i) for i in role.permission_ids)
         self.obj.status.update(roleName=role.name, permissions=names,
@@ -302,14 +290,6 @@ class RoleExternal:
     def _forget(self) -> None:
         for key in (*_OWNED_KEYS, *_SEEN_KEYS):
             self._clear(key)
-
-    def _drift(self, differences: list[str]) -> None:
-        if self._applied_before() and differences:
-            self.obj.status["drift"] = {
-                "detectedAt": now_rfc3339(),
-                "differences": differences,
-                "corrected": self.obj.management_policy != "ObserveOnly",
-            }
 
     # ------------------------------------------------------------------ finding the role
     async def _owned(self) -> tuple[Role | None, list[str]]:
@@ -417,8 +397,7 @@ class RoleExternal:
         desired = self.desired_ids()  # a bad spec stops here, before any adoption
         role, gone = await self._find()
         if role is None:
-            self._drift(gone)
-            return Observation(exists=False, phase="Pending",
+            return Observation(exists=False, phase="Pending", drift=gone,
                                message=f"role {self.role_name!r} does not exist")
         self.role = role
         owned = self.obj.management_policy != "ObserveOnly" or bool(self.obj.status.get("roleId")) \
@@ -428,10 +407,9 @@ class RoleExternal:
         if self.managed_name is not None and role.name != self.managed_name:
             diff.append(f"name is {role.name!r}, the spec wants {self.managed_name!r}")
         diff += permission_diff(desired, role.permission_ids, self.names)
-        self._drift(diff)
         defaults = "" if self.opt_out else " (Datadog's defaults kept)"
         return Observation(
-            exists=True, up_to_date=not diff, diff=diff,
+            exists=True, up_to_date=not diff, diff=diff, drift=diff,
             phase="Drifted" if diff else "Ready",
             message=f"role {role.name!r} ({role.id}) has {len(role.permission_ids)} "
             f"permissions{defaults}",

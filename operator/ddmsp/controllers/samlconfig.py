@@ -22,18 +22,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ddmsp.config import OperatorSettings
-from ddmsp.controllers.datadog_access import DatadogClients, translate_datadog_error
+from ddmsp.controllers.datadog_access import DatadogConnector
 from ddmsp.controllers.metadata_sources import metadata_source as metadata_source
 from ddmsp.controllers.metadata_sources import (
     register_metadata_watch as register_metadata_watch,
 )
-from ddmsp.controllers.orgref import OrgTarget, own_public_id, resolve_org
+from ddmsp.controllers.orgref import OrgTarget, act_in_org
 from ddmsp.controllers.role import org_identity
 from ddmsp.datadog import AuthNMapping, NotFoundError, OrgSettings
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.managed import ManagedObject
-from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.outcomes import Blocked, Waiting
 from ddmsp.resources.role import ROLE
 from ddmsp.resources.samlconfig import LOCKOUT_MESSAGE, DatadogSAMLConfigSpec
 from ddmsp.saml import metadata as md
@@ -148,10 +148,8 @@ async def role_with_id(ctx: ReconcileContext, name: str, poll: float) -> dict[st
 
 
 # ------------------------------------------------------------------ engine side
-class SamlConnector:
-    def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
-        self.settings = settings
-        self.clients = clients
+class SamlConnector(DatadogConnector):
+    applied_keys = ("metadataSha256",)  # drift counts once uploaded (reconcile/drift.py)
 
     def claims(self, obj: ManagedObject) -> list[str]:
         """An org has one SAML configuration: two configs for one org conflict."""
@@ -166,15 +164,9 @@ class SamlConnector:
             for mapping in spec.role_mappings or []:
                 if mapping.role_ref is not None:
                     await role_with_id(ctx, mapping.role_ref.name, self.settings.wait_poll)
-        target = await resolve_org(ctx, spec, self.settings, self.clients)
-        public_id = await own_public_id(target)
-        ctx.obj.status["org"] = target.label
-        ctx.obj.status["orgPublicId"] = public_id
-        return SamlExternal(ctx, target, public_id, self.settings)
-
-    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll,
-                                       self.settings.permission_recheck)
+        target = await act_in_org(ctx, spec, self.settings, self.clients, public_id_needed=True)
+        assert target.public_id is not None
+        return SamlExternal(ctx, target, target.public_id, self.settings)
 
 
 class SamlExternal:
@@ -267,11 +259,6 @@ class SamlExternal:
                           "point both at the same org")
         return str(status["roleId"])
 
-    def _applied_before(self) -> bool:
-        before = self.obj.original_status
-        return bool(before.get("metadataSha256")) and \
-            before.get("observedGeneration") == self.obj.generation
-
     # ----------------------------------------------------------- contract
     async def observe(self) -> Observation:
         if self.obj.deleting:  # what this config's delete would still undo
@@ -324,12 +311,9 @@ class SamlExternal:
                       f"{m.role_id}, the spec wants {r}" for m, r in self.to_repoint]
             drift += [f"authn mapping {m.attribute_key}={m.attribute_value} -> role "
                       f"{m.role_id} is not in the spec" for m in self.to_delete]
-        if drift and self._applied_before():
-            status["drift"] = {"detectedAt": now_rfc3339(), "differences": drift,
-                               "corrected": self.obj.management_policy != "ObserveOnly"}
         diff += drift
         return Observation(
-            exists=True, up_to_date=not diff, diff=diff,
+            exists=True, up_to_date=not diff, diff=diff, drift=drift,
             phase="Drifted" if diff else "Ready",
             message=f"SAML for org {self.public_id}: IdP {meta.entity_id}",
         )

@@ -25,13 +25,11 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import (
-    DatadogClients,
+    DatadogConnector,
     create_definitely_failed,
-    translate_datadog_error,
 )
-from ddmsp.controllers.orgref import OrgTarget, resolve_org
+from ddmsp.controllers.orgref import OrgTarget, act_in_org
 from ddmsp.controllers.role import org_identity
 from ddmsp.datadog import (
     ConflictError,
@@ -45,7 +43,7 @@ from ddmsp.reconcile.claims import Claim, org_words
 from ddmsp.reconcile.conditions import READY, get_condition, now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.managed import ManagedObject
-from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.outcomes import Blocked, Waiting
 from ddmsp.resources import ROLE
 from ddmsp.resources.user import DatadogUserSpec
 
@@ -82,10 +80,8 @@ def role_diff(desired: set[str], actual: set[str], names: dict[str, str]) -> lis
     return diff
 
 
-class UserConnector:
-    def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
-        self.settings = settings
-        self.clients = clients
+class UserConnector(DatadogConnector):
+    applied_keys = ("userId", "email")  # drift counts once recorded (reconcile/drift.py)
 
     def claims(self, obj: ManagedObject) -> list[str]:
         """An email is one user per org: two objects naming it in one org conflict."""
@@ -96,15 +92,8 @@ class UserConnector:
 
     async def connect(self, ctx: ReconcileContext) -> UserExternal:
         spec: DatadogUserSpec = ctx.obj.spec
-        target = await resolve_org(ctx, spec, self.settings, self.clients)
-        ctx.obj.status["org"] = target.label
-        if target.public_id:
-            ctx.obj.status["orgPublicId"] = target.public_id
+        target = await act_in_org(ctx, spec, self.settings, self.clients)
         return UserExternal(ctx, target, self.settings.wait_poll)
-
-    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll,
-                                       self.settings.permission_recheck)
 
 
 class UserExternal:
@@ -256,11 +245,6 @@ class UserExternal:
         if user.status in ("Pending", "Active", "Disabled"):
             self.obj.status["datadogStatus"] = user.status
 
-    def _applied_before(self) -> bool:
-        before = self.obj.original_status
-        return bool(before.get("userId") or before.get("email")) and \
-            before.get("observedGeneration") == self.obj.generation
-
     def _invitation_due(self, user: User) -> str | None:
         """Why an invitation should go out now, or None."""
         if not self.spec.invite or self.spec.disabled or user.status != "Pending":
@@ -295,17 +279,14 @@ class UserExternal:
                         self.spec.disabled else "the user is enabled, the spec disables it")
         if self.spec.name is not None and user.name != self.spec.name:
             diff.append(f"name is {user.name!r}, the spec wants {self.spec.name!r}")
-        if self._applied_before() and diff:
-            self.obj.status["drift"] = {
-                "detectedAt": now_rfc3339(), "differences": list(diff),
-                "corrected": self.obj.management_policy != "ObserveOnly"}
+        drift = list(diff)  # the invitation below is due, not drift
         self.invite_due = self._invitation_due(user)
         if self.invite_due:
             diff.append(f"invitation due: {self.invite_due}")
         self.diff = diff
         held = ", ".join(sorted(self.names.get(r, r) for r in user.role_ids)) or "no roles"
         return Observation(
-            exists=True, up_to_date=not diff, diff=diff,
+            exists=True, up_to_date=not diff, diff=diff, drift=drift,
             phase="Drifted" if diff else "Ready",
             message=f"user {user.email} ({user.id}) is {user.status} with {held}",
         )

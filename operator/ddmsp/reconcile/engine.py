@@ -25,7 +25,8 @@ from ddmsp.reconcile import conditions as cond
 from ddmsp.reconcile import deletion
 from ddmsp.reconcile.claims import describe as describe_claim
 from ddmsp.reconcile.createguard import CreateGuard
-from ddmsp.reconcile.external import Connector, Observation, ReconcileContext
+from ddmsp.reconcile.drift import record_drift
+from ddmsp.reconcile.external import Connector, ExternalClient, Observation, ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI, ObjectChanged
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.objectcache import resource_version
@@ -165,6 +166,12 @@ class Reconciler:
                        and ready is not None and ready.get("status") == "True")
             return await self._finish(obj, await self._pass(obj, drift_check or settled))
 
+    async def _observe(self, obj: ManagedObject, external: ExternalClient) -> Observation:
+        """Observe, and record what differs in Datadog as drift (the engine's job)."""
+        observation = await external.observe()
+        record_drift(obj, observation, getattr(self.connector, "applied_keys", ()))
+        return observation
+
     async def _pass(self, obj: ManagedObject, drift_check: bool) -> Result:
         if obj.paused:
             self._set(obj, synced=(False, "ReconcilePaused",
@@ -178,7 +185,7 @@ class Reconciler:
         try:
             self._check_claims(obj)
             external = await self.connector.connect(ctx)
-            observation = await external.observe()
+            observation = await self._observe(obj, external)
             if not observation.exists:
                 if obj.management_policy == "ObserveOnly":
                     raise Waiting(
@@ -189,7 +196,7 @@ class Reconciler:
                         delay=60,
                     )
                 await external.create()
-                observation = await external.observe()
+                observation = await self._observe(obj, external)
                 if not observation.exists:
                     raise Waiting("Creating", observation.message or "creation in progress",
                                   delay=1, phase=observation.phase)
@@ -207,7 +214,7 @@ class Reconciler:
                 await ctx.event("Normal", "Updating" if not drift_check else "DriftCorrected",
                                 drift)
                 await external.update(observation)
-                observation = await external.observe()
+                observation = await self._observe(obj, external)
                 if not observation.up_to_date:
                     raise Waiting("Updating", "; ".join(observation.diff), delay=5)
         except ReconcileOutcome as outcome:

@@ -27,6 +27,10 @@ class Observation:
     diff: list[str] = field(default_factory=list)
     phase: str | None = None
     message: str = ""
+    # The differences found in the external system itself (not a spec change waiting to
+    # be applied): the engine records them as ``status.drift`` once the generation was
+    # applied (reconcile/drift.py), so no kind writes drift itself.
+    drift: list[str] = field(default_factory=list)
 
 
 class ExternalClient(Protocol):
@@ -53,6 +57,9 @@ class ReconcileContext:
 
 
 class Connector(Protocol):
+    """A kind whose observations report drift also sets ``applied_keys``: the status keys
+    proving the object already acted on Datadog (reconcile/drift.py)."""
+
     async def connect(self, ctx: ReconcileContext) -> ExternalClient: ...
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
