@@ -77,6 +77,7 @@ class Operator:
 
     def start(self, crash_at: str | None = None) -> Operator:
         self.process.start(crash_at)
+        self.process.wait_started()
         return self
 
     def apply(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ class OperatorProcess:
         self.command = command
         self.cwd = cwd or REPO_ROOT
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log_offset = 0
 
     def start(self, crash_at: str | None = None) -> OperatorProcess:
         env = {
@@ -63,6 +64,7 @@ class OperatorProcess:
             *[a for ns in self.namespaces for a in ("--namespace", ns)],
             *self.extra_args,
         ]
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      cwd=self.cwd)
@@ -88,6 +90,22 @@ class OperatorProcess:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def wait_started(self, timeout: float = 180) -> None:
+        """Until this start's process has logged in to Kubernetes and begins watching (kopf
+        logs it after the Lease is held) or has exited (a crash point): a test's own waits
+        then measure the operator's work, not an interpreter starting on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_bytes()[self.log_offset:] if self.log_path.exists() \
+                else b""
+            if b"Initial authentication has finished" in text:
+                return
+            if self.proc is None or self.proc.poll() is not None:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the operator did not start within {timeout}s; log tail:\n"
+                             f"{self.log()[-2000:]}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
