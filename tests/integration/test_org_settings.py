@@ -190,8 +190,10 @@ def test_partner_defaults_reach_the_fleet_and_a_client_override_wins(
         assert sources == {"monitorTimezone": "spec",
                            "privateWidgetShare": f"DatadogPartner/{partner}",
                            "restrictExportToCsv": f"DatadogPartner/{partner}"}
-        assert op.get(ORGS, "c01")["status"]["settingsSources"]["monitorTimezone"] == \
-            f"DatadogPartner/{partner}"
+        # Datadog holds the values before the pass writes its status: wait for that too
+        c01 = wait_for(lambda: op.get(ORGS, "c01")["status"].get("settingsSources"),
+                       what="settingsSources of c01")
+        assert c01["monitorTimezone"] == f"DatadogPartner/{partner}"
 
         # a changed default reaches every client at its next pass; the override still wins
         sim.state.reset_calls()
