@@ -2,8 +2,9 @@
 place (issue 18). A controller that writes its own copy again fails here, naming the line.
 
 - drift: only reconcile/drift.py writes ``status.drift`` (kinds put it in the Observation);
-- errors: only controllers/datadog_access.py builds the generic Datadog reasons and calls
-  ``translate_datadog_error`` (connectors inherit ``DatadogConnector``);
+- errors: only controllers/datadog_access.py builds the generic Datadog reasons (a create's
+  lost answer too: ``failed_create``) and calls ``translate_datadog_error`` (connectors
+  inherit ``DatadogConnector``);
 - org: only controllers/orgref.py records the org acted in (``status.org`` /
   ``status.orgPublicId``) for a connector (``act_in_org``).
 """
@@ -56,14 +57,17 @@ def _writes_status_key(tree: ast.Module, keys: set[str]) -> list[int]:
 
 
 def _generic_reasons() -> set[str]:
-    """The reasons ``translate_datadog_error`` builds, read from its own source."""
+    """The reasons datadog_access.py builds (``translate_datadog_error``, a create's lost
+    answer in ``failed_create``), read from its own source."""
     tree = ast.parse((PACKAGE / "controllers/datadog_access.py").read_text())
-    func = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
-                and n.name == "translate_datadog_error")
-    reasons = {str(_const(n.args[0])) for n in ast.walk(func) if isinstance(n, ast.Call)
+    funcs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+             and n.name in ("translate_datadog_error", "failed_create")]
+    reasons = {str(_const(n.args[0])) for f in funcs for n in ast.walk(f)
+               if isinstance(n, ast.Call)
                and isinstance(n.func, ast.Name) and n.func.id in ("Waiting", "Blocked")
                and n.args and isinstance(_const(n.args[0]), str)}
-    assert {"MissingPermission", "RateLimited", "InvalidRequest", "Conflict"} <= reasons
+    assert {"MissingPermission", "RateLimited", "InvalidRequest", "Conflict",
+            "CreationResultUnknown"} <= reasons
     return reasons
 
 
@@ -120,9 +124,10 @@ def test_the_guard_sees_a_reintroduced_copy() -> None:
         "    ctx.obj.status['orgPublicId'] = target.public_id\n"
         "    self.obj.status['drift'] = {'differences': []}\n"
         "    raise Blocked('InvalidRequest', 'Datadog rejected it')\n"
+        "    raise Waiting('CreationResultUnknown', 'lost', delay=5)\n"
         "def translate_error(self, exc):\n"
         "    return translate_datadog_error(exc, 1, 2)\n")
     assert _org_records(copy) == [3]
     assert _writes_status_key(copy, {"drift"}) == [4]
-    assert _reason_builds(copy, _generic_reasons()) == [5]
-    assert _translate_calls(copy) == [7]
+    assert _reason_builds(copy, _generic_reasons()) == [5, 6]
+    assert _translate_calls(copy) == [8]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
 import httpx
 from pydantic import SecretStr
@@ -206,3 +207,17 @@ class DatadogConnector:
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
         return translate_datadog_error(exc, self.settings.wait_poll,
                                        self.settings.permission_recheck)
+
+
+def failed_create(exc: DatadogError, what: str, found_by: str,
+                  forget_start: Callable[[], None]) -> ReconcileOutcome | None:
+    """A create call's error, read one way for every kind: a lost answer waits for the next
+    pass (which ``found_by`` the thing); a refusal proves nothing was created, so the
+    create's start marker is forgotten (``forget_start``). None: re-raise ``exc``."""
+    if isinstance(exc, OutcomeUnknownError):
+        return Waiting("CreationResultUnknown",
+                       f"the answer to creating {what} was lost; the next pass {found_by}",
+                       delay=5)
+    if create_definitely_failed(exc):
+        forget_start()
+    return None

@@ -21,7 +21,7 @@ from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import (
     DatadogClients,
     DatadogConnector,
-    create_definitely_failed,
+    failed_create,
 )
 from ddmsp.controllers.orgref import OrgTarget, act_in_org, resolve_org
 from ddmsp.controllers.partners import credentials_for_key
@@ -31,7 +31,6 @@ from ddmsp.datadog import (
     DatadogError,
     NotFoundError,
     OrgConnection,
-    OutcomeUnknownError,
     ValidationError,
 )
 from ddmsp.datadog.sites import DEFAULT_SITE
@@ -264,14 +263,12 @@ class OrgConnectionExternal:
                           f"Datadog refused the connection from org {self.org} to sink "
                           f"{self.sink_uuid} ({exc}): both orgs must be in the same account "
                           "and on the same site, and an org cannot be its own sink") from None
-        except OutcomeUnknownError:
-            raise Waiting("CreationResultUnknown",
-                          "the answer to creating the connection was lost; the next pass "
-                          "looks for it", delay=5) from None
         except DatadogError as exc:
-            if create_definitely_failed(exc):
-                self._clear("createStartedAt")
-            raise
+            outcome = failed_create(exc, "the connection", "looks for it",
+                                    lambda: self._clear("createStartedAt"))
+            if outcome is None:
+                raise
+            raise outcome from None
         self._clear("createStartedAt", "adopted")
         self._record(conn)
         await self.ctx.event("Normal", "Created",

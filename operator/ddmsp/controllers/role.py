@@ -29,7 +29,7 @@ from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import (
     DatadogClients,
     DatadogConnector,
-    create_definitely_failed,
+    failed_create,
 )
 from ddmsp.controllers.orgref import OrgTarget, act_in_org
 from ddmsp.datadog import (
@@ -37,15 +37,15 @@ from ddmsp.datadog import (
     DatadogClient,
     DatadogError,
     NotFoundError,
-    OutcomeUnknownError,
     Permission,
     Role,
 )
 from ddmsp.reconcile.claims import Claim, org_words
 from ddmsp.reconcile.conditions import now_rfc3339
+from ddmsp.reconcile.drift import named_set_diff
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.managed import ManagedObject
-from ddmsp.reconcile.outcomes import Blocked, Waiting
+from ddmsp.reconcile.outcomes import Blocked
 from ddmsp.resources.orgref import OrgTargetFields
 from ddmsp.resources.role import MANAGED_ROLE_NAMES, DatadogRoleSpec
 
@@ -169,15 +169,7 @@ def permission_diff(
     desired: Iterable[str], actual: Iterable[str], names: dict[str, str]
 ) -> list[str]:
     """Human-readable differences between desired and actual permission ID sets."""
-    want, have = set(desired), set(actual)
-    diff: list[str] = []
-    missing = sorted(names.get(i, i) for i in want - have)
-    extra = sorted(names.get(i, i) for i in have - want)
-    if missing:
-        diff.append(f"permissions missing: {', '.join(missing)}")
-    if extra:
-        diff.append(f"permissions not in the spec: {', '.join(extra)}")
-    return diff
+    return named_set_diff("permissions", desired, actual, names)
 
 
 class _Catalogue:
@@ -429,14 +421,12 @@ class RoleExternal:
                           f"exists in org {self.org} and this resource did not create it. "
                           "Set spec.adopt to manage it, or choose another spec.roleName") \
                 from None
-        except OutcomeUnknownError:
-            raise Waiting("CreationResultUnknown",
-                          f"the answer to creating role {self.role_name!r} was lost; the "
-                          "next pass looks for it by name", delay=5) from None
         except DatadogError as exc:
-            if create_definitely_failed(exc):
-                self._clear("createStartedAt")
-            raise
+            outcome = failed_create(exc, f"role {self.role_name!r}", "looks for it by name",
+                                    lambda: self._clear("createStartedAt"))
+            if outcome is None:
+                raise
+            raise outcome from None
         self._clear("createStartedAt", "adopted")
         # The role ID goes out with the pass's status write (also when a later step fails).
         # A crash before it leaves createStartedAt, and the next pass finds the role by

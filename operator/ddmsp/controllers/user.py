@@ -27,7 +27,7 @@ from typing import Any
 
 from ddmsp.controllers.datadog_access import (
     DatadogConnector,
-    create_definitely_failed,
+    failed_create,
 )
 from ddmsp.controllers.orgref import OrgTarget, act_in_org
 from ddmsp.controllers.role import org_identity
@@ -35,12 +35,12 @@ from ddmsp.datadog import (
     ConflictError,
     DatadogError,
     NotFoundError,
-    OutcomeUnknownError,
     Role,
     User,
 )
 from ddmsp.reconcile.claims import Claim, org_words
 from ddmsp.reconcile.conditions import READY, get_condition, now_rfc3339
+from ddmsp.reconcile.drift import named_set_diff
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, Waiting
@@ -70,14 +70,7 @@ def invitation_expired(invitation: dict[str, Any] | None, now: datetime) -> bool
 
 def role_diff(desired: set[str], actual: set[str], names: dict[str, str]) -> list[str]:
     """Human-readable differences between desired and held role IDs."""
-    diff: list[str] = []
-    missing = sorted(names.get(i, i) for i in desired - actual)
-    extra = sorted(names.get(i, i) for i in actual - desired)
-    if missing:
-        diff.append(f"roles missing: {', '.join(missing)}")
-    if extra:
-        diff.append(f"roles not in the spec: {', '.join(extra)}")
-    return diff
+    return named_set_diff("roles", desired, actual, names)
 
 
 class UserConnector(DatadogConnector):
@@ -324,14 +317,12 @@ class UserExternal:
                                  f"user {found.email} ({found.id}) found after a create whose "
                                  f"answer was lost (started {started})")
             return  # observe reads it and plans roles, enablement and the invitation
-        except OutcomeUnknownError:
-            raise Waiting("CreationResultUnknown",
-                          f"the answer to creating user {self.email} was lost; the next pass "
-                          "recognises it by its email", delay=5) from None
         except DatadogError as exc:
-            if create_definitely_failed(exc):
-                self._clear("createStartedAt")
-            raise
+            outcome = failed_create(exc, f"user {self.email}", "recognises it by its email",
+                                    lambda: self._clear("createStartedAt"))
+            if outcome is None:
+                raise
+            raise outcome from None
         self.obj.status.update(userId=user.id, email=user.email,
                                datadogStatus=user.status or "Pending")
         self._clear("adopted", "createStartedAt")

@@ -7,6 +7,8 @@ that, a difference is the spec not applied yet. ObserveOnly reports drift uncorr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation
 from ddmsp.reconcile.managed import ManagedObject
@@ -28,3 +30,19 @@ def record_drift(obj: ManagedObject, observation: Observation,
             "differences": list(observation.drift),
             "corrected": obj.management_policy != "ObserveOnly",
         }
+
+
+def named_set_diff(noun: str, desired: Iterable[str], actual: Iterable[str],
+                   names: dict[str, str]) -> list[str]:
+    """Human-readable differences between desired and actual ID sets, IDs shown by name
+    (a role's permissions, a user's roles): ``<noun> missing: ...`` and ``<noun> not in
+    the spec: ...``."""
+    want, have = set(desired), set(actual)
+    diff: list[str] = []
+    missing = sorted(names.get(i, i) for i in want - have)
+    extra = sorted(names.get(i, i) for i in have - want)
+    if missing:
+        diff.append(f"{noun} missing: {', '.join(missing)}")
+    if extra:
+        diff.append(f"{noun} not in the spec: {', '.join(extra)}")
+    return diff
