@@ -197,6 +197,9 @@ class _Catalogue:
 
 class RoleConnector(DatadogConnector):
     applied_keys = ("roleId",)  # drift counts once a role was recorded (reconcile/drift.py)
+    # What users and SAML configs name a role by: a change or deletion wakes them at once
+    # (reconcile/handlers.py).
+    identity_keys = ("roleId", "roleName")
 
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
         super().__init__(settings, clients)

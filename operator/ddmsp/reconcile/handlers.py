@@ -316,11 +316,12 @@ def _settled(body: dict[str, Any]) -> bool:
                 and status.get("observedGeneration") == generation)
 
 
-def _identity(body: dict[str, Any]) -> tuple[Any, ...]:
-    """What other objects of the same org may name a dependent by: a role's ID and name
-    (other kinds have neither, so a change of theirs wakes nobody)."""
+def _identity(reconciler: Reconciler, body: dict[str, Any]) -> tuple[Any, ...]:
+    """What other objects of the same org may name a dependent by, as its kind declares
+    (``identity_keys`` on its connector: a role's ID and name). Empty for a kind that
+    declares none: a change of theirs wakes nobody."""
     status = body.get("status") or {}
-    return (status.get("roleId"), status.get("roleName"))
+    return tuple(status.get(k) for k in getattr(reconciler.connector, "identity_keys", ()))
 
 
 def _org_fingerprint(body: dict[str, Any]) -> tuple[Any, ...]:
@@ -408,7 +409,7 @@ def register_kind(
             org = deletion.org_ref_name(body)
             if depends_on_org is not None and org:  # an org being deleted waits for it
                 runtime.enqueue(depends_on_org, (key[0], org))
-                if _identity(body)[0]:  # a role: users and SAML mappings naming it
+                if any(_identity(reconciler, body)[:1]):  # users and SAML naming a role
                     runtime.wake_siblings(depends_on_org, key[0], org, plural)  # re-check now
             runtime._identity.pop((plural, key), None)
             return
@@ -432,7 +433,7 @@ def register_kind(
                 if before is not None:  # first sight (a restart) wakes nobody: dependents
                     runtime.wake_dependents(plural, key[0], key[1])  # have their own pass
         if depends_on_org is not None:
-            identity = _identity(body)
+            identity = _identity(reconciler, body)
             before_identity = runtime._identity.get((plural, key))
             runtime._identity[(plural, key)] = identity
             org_name = deletion.org_ref_name(body)
