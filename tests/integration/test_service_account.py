@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 import urllib.request
 from typing import Any
 
@@ -49,10 +50,29 @@ def revoked(records: list[dict[str, Any]], key_id: str) -> bool:
     return rec is None or bool(rec.get("revoked"))
 
 
-def assert_handed_over(op: Operator, name: str, *,
-                       bootstrap_revoked: bool = True) -> dict[str, Any]:
+def assert_handed_over(op: Operator, name: str, *, bootstrap_revoked: bool = True,
+                       settle: float = 60) -> dict[str, Any]:
     """One service account (Datadog Admin Role) owns the Secret's working key; status names
-    the IDs; the bootstrap key is revoked (or kept, as asked)."""
+    the IDs; the bootstrap key is revoked (or kept, as asked).
+
+    Never two service accounts, at any moment. The rest settles within a pass: the Secret is
+    written mid-pass and status at its end (Ready stays True throughout a rotation, so a wait
+    for Ready does not wait for it), and a replaced key is revoked after its swap; so those
+    are awaited for up to ``settle`` seconds, then asserted."""
+    deadline = time.monotonic() + settle
+    while True:
+        record = op.get(PLURAL, name)["status"]["clientOrg"]
+        assert len(service_accounts(op.sim, record["publicId"])) == 1, \
+            "exactly one service account"
+        try:
+            return _handed_over(op, name, bootstrap_revoked)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _handed_over(op: Operator, name: str, bootstrap_revoked: bool) -> dict[str, Any]:
     sim = op.sim
     record = op.get(PLURAL, name)["status"]["clientOrg"]
     sa = record["serviceAccount"]
