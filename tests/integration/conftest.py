@@ -93,6 +93,14 @@ class Operator:
         return self.objects.patch_namespaced_custom_object(GROUP, VERSION, self.namespace,
                                                            plural, name, patch)
 
+    def gone(self, plural: str, name: str) -> bool:
+        """The object no longer exists (its finalizers are done)."""
+        try:
+            self.get(plural, name)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
     def condition(self, plural: str, name: str, type_: str) -> dict[str, Any] | None:
         status = self.get(plural, name).get("status") or {}
         return next((c for c in status.get("conditions") or [] if c["type"] == type_), None)

@@ -61,14 +61,6 @@ def delete(operator: Operator, plural: str, name: str) -> None:
                                                      plural, name)
 
 
-def gone(operator: Operator, plural: str, name: str) -> bool:
-    try:
-        operator.get(plural, name)
-    except client.ApiException as exc:
-        return exc.status == 404
-    return False
-
-
 def refused(operator: Operator, plural: str, body: dict[str, Any]) -> str:
     with pytest.raises(client.ApiException) as err:
         operator.apply(plural, body)
@@ -121,7 +113,7 @@ def test_managed_roles_are_untouched_whatever_the_spec_says(operator: Operator,
 
     delete(operator, ROLES, "by-id")
     delete(operator, ROLES, "legacy")
-    wait_for(lambda: gone(operator, ROLES, "by-id") and gone(operator, ROLES, "legacy"),
+    wait_for(lambda: operator.gone(ROLES, "by-id") and operator.gone(ROLES, "legacy"),
              timeout=45, what="both roles deleted")
     assert managed_roles(sim, pid) == before  # same IDs, names and permissions
     assert role_writes(sim) == {}, "no PATCH, DELETE or permission change on any role"
@@ -146,7 +138,7 @@ def test_existing_user_is_refused_until_adopted(operator: Operator,
     assert "POST /api/v2/users" not in sim.state.calls()  # looked up, never sent
     # Deleting it disables nobody: status never proved the user this object's.
     delete(operator, USERS, "boss")
-    wait_for(lambda: gone(operator, USERS, "boss"), timeout=45, what="boss deleted")
+    wait_for(lambda: operator.gone(USERS, "boss"), timeout=45, what="boss deleted")
     assert sim_user(sim, pid, admin_email) == admin
     assert "DELETE /api/v2/users/{user_id}" not in sim.state.calls()
 
@@ -172,7 +164,7 @@ def test_existing_user_is_refused_until_adopted(operator: Operator,
     assert any(e.reason == "Adopted" for e in operator.events("ops"))
     # An adopted user is this object's: deletionPolicy Delete disables it.
     delete(operator, USERS, "ops")
-    wait_for(lambda: gone(operator, USERS, "ops"), timeout=45, what="ops deleted")
+    wait_for(lambda: operator.gone(USERS, "ops"), timeout=45, what="ops deleted")
     assert sim_user(sim, pid, "ops@client.example")["status"] == "Disabled"
     assert sim_user(sim, pid, admin_email)["status"] == "Active"
 

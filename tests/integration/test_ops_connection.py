@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import Operator
@@ -30,14 +29,6 @@ def sim_conns(sim: RunningSimulator, source: str) -> list[Any]:
 
 def calls(sim: RunningSimulator, route: str) -> int:
     return sum(sim.state.calls().get(route, {}).values())
-
-
-def gone(operator: Operator, plural: str, name: str) -> bool:
-    try:
-        operator.get(plural, name)
-    except client.ApiException as exc:
-        return exc.status == 404
-    return False
 
 
 def test_one_field_on_the_client_connects_it_to_the_partner_org_then_patches_and_deletes(
@@ -76,7 +67,7 @@ def test_one_field_on_the_client_connects_it_to_the_partner_org_then_patches_and
     assert calls(sim, POST) == 1 and calls(sim, PATCH) == 1
 
     operator.patch(ORGS, "acme", {"spec": {"opsOrgConnection": None}})
-    wait_for(lambda: gone(operator, CONNS, "acme-ops-connection"), timeout=60,
+    wait_for(lambda: operator.gone(CONNS, "acme-ops-connection"), timeout=60,
              what="owned connection deleted")
     assert sim_conns(sim, source) == [] and calls(sim, DELETE) == 1
     wait_for(lambda: "opsConnection" not in operator.get(ORGS, "acme")["status"], timeout=30,
@@ -88,7 +79,7 @@ def test_spinoff_client_with_the_field_gets_not_same_account_and_nothing_is_sent
     operator.start()
     client_org(operator, "globex", provisioning="SpinOff",
                opsOrgConnection={"connectionTypes": ["logs"]})
-    wait_for(lambda: not gone(operator, CONNS, "globex-ops-connection"), timeout=90,
+    wait_for(lambda: not operator.gone(CONNS, "globex-ops-connection"), timeout=90,
              what="owned connection made")
     cond = operator.wait_condition(CONNS, "globex-ops-connection", "Stalled",
                                    reason="NotSameAccount", timeout=90)
@@ -121,7 +112,7 @@ def test_deleting_the_client_deletes_its_connection_through_the_garbage_collecto
         operator: Operator, sim: RunningSimulator) -> None:
     operator.start()
     client_org(operator, "umbrella", opsOrgConnection={"connectionTypes": ["metrics"]})
-    wait_for(lambda: not gone(operator, CONNS, "umbrella-ops-connection"), timeout=90,
+    wait_for(lambda: not operator.gone(CONNS, "umbrella-ops-connection"), timeout=90,
              what="owned connection made")
     operator.wait_condition(CONNS, "umbrella-ops-connection", timeout=90)
     source = operator.get(ORGS, "umbrella")["status"]["clientOrg"]["publicId"]
@@ -130,6 +121,6 @@ def test_deleting_the_client_deletes_its_connection_through_the_garbage_collecto
         "ddmsp.io", "v1alpha1", operator.namespace, ORGS, "umbrella")
     # The client goes first (nothing refers to it by orgRef); the ownerReference then
     # deletes the connection object, whose deletion finds the org's keys (Secret or escrow).
-    wait_for(lambda: gone(operator, CONNS, "umbrella-ops-connection"), timeout=120,
+    wait_for(lambda: operator.gone(CONNS, "umbrella-ops-connection"), timeout=120,
              what="owned connection deleted with the client")
     assert sim_conns(sim, source) == [] and calls(sim, DELETE) == 1

@@ -41,14 +41,6 @@ def calls(sim: RunningSimulator, route: str) -> int:
     return sum(sim.state.calls().get(route, {}).values())
 
 
-def gone(operator: Operator, name: str) -> bool:
-    try:
-        operator.get(CONNS, name)
-    except client.ApiException as exc:
-        return exc.status == 404
-    return False
-
-
 def test_connection_to_the_partner_org_created_patched_in_place_and_deleted(
         operator: Operator, sim: RunningSimulator) -> None:
     operator.process.extra_args += ["--drift-interval", "1.5"]
@@ -82,7 +74,7 @@ def test_connection_to_the_partner_org_created_patched_in_place_and_deleted(
 
     operator.objects.delete_namespaced_custom_object(
         "ddmsp.io", "v1alpha1", operator.namespace, CONNS, "acme-to-ops")
-    wait_for(lambda: gone(operator, "acme-to-ops"), timeout=60, what="object deleted")
+    wait_for(lambda: operator.gone(CONNS, "acme-to-ops"), timeout=60, what="object deleted")
     assert sim_conns(sim, source) == []  # deletionPolicy Delete (the default)
 
 
@@ -112,7 +104,7 @@ def test_existing_pair_refused_until_adopted_then_orphaned(operator: Operator,
 
     operator.objects.delete_namespaced_custom_object(
         "ddmsp.io", "v1alpha1", operator.namespace, CONNS, "acme-to-beta")
-    wait_for(lambda: gone(operator, "acme-to-beta"), timeout=60, what="object deleted")
+    wait_for(lambda: operator.gone(CONNS, "acme-to-beta"), timeout=60, what="object deleted")
     assert existing.id in sim.state.connections  # Orphan keeps it
 
 

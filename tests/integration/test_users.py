@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import Operator
@@ -43,14 +42,6 @@ def sim_user(sim: RunningSimulator, public_id: str, email: str) -> dict[str, Any
 def fast(operator: Operator, drift: float = 1.5) -> Operator:
     operator.process.extra_args += ["--drift-interval", str(drift)]
     return operator.start()
-
-
-def gone(operator: Operator, plural: str, name: str) -> bool:
-    try:
-        operator.get(plural, name)
-    except client.ApiException as exc:
-        return exc.status == 404
-    return False
 
 
 def delete(operator: Operator, plural: str, name: str) -> None:
@@ -140,7 +131,7 @@ def test_delete_disables_and_orphan_leaves_the_user(operator: Operator,
     assert sim_user(sim, pid, "stayer@client.example")["invitations"] == []  # type: ignore[index]
     delete(operator, USERS, "leaver")
     delete(operator, USERS, "stayer")
-    wait_for(lambda: gone(operator, USERS, "leaver") and gone(operator, USERS, "stayer"),
+    wait_for(lambda: operator.gone(USERS, "leaver") and operator.gone(USERS, "stayer"),
              timeout=20)
     assert sim_user(sim, pid, "leaver@client.example")["status"] == "Disabled"  # type: ignore[index]
     assert sim_user(sim, pid, "stayer@client.example")["status"] == "Pending"  # type: ignore[index]
