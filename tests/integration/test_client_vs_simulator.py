@@ -165,11 +165,25 @@ async def test_dropped_idempotent_update_is_retried(
 async def test_remaining_zero_is_waited_for_without_429(
     sim: RunningSimulator, partner: DatadogClient
 ) -> None:
-    sim.set_rate_limit("permissions", limit=3, period=1)
-    start = time.monotonic()
-    for _ in range(5):
-        await partner.list_permissions()
-    assert time.monotonic() - start >= 0.9
+    """Three calls inside one window use up a limit of three; the client must then wait for
+    the window's end, so the fourth and fifth calls get 200, never a 429. The simulator's
+    windows are aligned to the calendar, so a run whose first three calls straddle a
+    boundary proves nothing (the client was never told 0 remaining): it is tried again."""
+    period = 2
+    for _ in range(10):
+        sim.set_rate_limit("permissions", limit=3, period=period)  # fresh windows
+        async with httpx.AsyncClient(base_url=sim.base_url) as http:
+            (await http.delete("/_sim/calls")).raise_for_status()
+        first_sent = time.time()
+        for _ in range(3):
+            await partner.list_permissions()
+        third_answered = time.time()
+        for _ in range(2):
+            await partner.list_permissions()
+        if int(first_sent // period) == int(third_answered // period):
+            break
+    else:
+        pytest.fail("ten tries never fitted three calls into one 2 s window")
     assert (await sim_calls(sim))["GET /api/v2/permissions"] == {"200": 5}
 
 

@@ -19,7 +19,7 @@ from kubernetes import client
 
 from ddmsp.simulator.state import new_api_key, new_app_key
 from tests.integration.conftest import Operator, put_secret, secret_data
-from tests.integration.test_adoption import ORGS, ROLES, USERS, delete, gone, role, user
+from tests.integration.test_adoption import ORGS, ROLES, USERS, delete, role, user
 from tests.integration.test_adoption import client_org as apply_org
 from tests.integration.test_clientorg import PLURAL, confirm_registration, org, orgs_named
 from tests.integration.test_saml import SAML, put_config_map, saml
@@ -100,7 +100,7 @@ def test_waits_end_by_themselves_or_with_the_documented_step(operator: Operator)
     delete(op, ROLES, "held")
     op.wait_condition(ROLES, "held", "Ready", "False", "DeletionPaused", timeout=90)
     op.cluster.kubectl("-n", op.namespace, "annotate", "ddrole", "held", "ddmsp.io/paused-")
-    wait_for(lambda: gone(op, ROLES, "held"), timeout=90, what="held deleted")
+    wait_for(lambda: op.gone(ROLES, "held"), timeout=90, what="held deleted")
     assert "Held" not in {r.name for r in sim.state.orgs[pid].roles.values()}
 
 
