@@ -32,6 +32,8 @@ ORGS = "datadogclientorgs"
 
 class HeldObserve:
     """A faked Datadog side: observe waits until the test lets it go."""
+    applied_keys: tuple[str, ...] = ()
+    identity_keys: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.entered = asyncio.Event()

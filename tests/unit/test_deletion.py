@@ -61,6 +61,8 @@ class Kube:
 
 class Role:
     """A role in 'Datadog', deleted by the ID status records."""
+    applied_keys: tuple[str, ...] = ()
+    identity_keys: tuple[str, ...] = ()
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
@@ -168,6 +170,8 @@ def test_the_finalizer_is_added_before_anything_is_created() -> None:
     seen: list[list[str]] = []
 
     class Connector:
+        applied_keys: tuple[str, ...] = ()
+        identity_keys: tuple[str, ...] = ()
         async def connect(self, ctx: Any) -> Any:
             seen.append(list(ctx.obj.metadata.get("finalizers") or []))
             raise Waiting("OrgNotReady", "later")

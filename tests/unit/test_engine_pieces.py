@@ -405,6 +405,8 @@ async def test_a_waiting_message_alone_is_rewritten_at_most_every_refresh_interv
             return Observation(exists=True, message="fine")
 
     class Connector:
+        applied_keys: tuple[str, ...] = ()
+        identity_keys: tuple[str, ...] = ()
         outcome: Waiting | None = None
 
         async def connect(self, ctx: Any) -> External:

@@ -18,6 +18,8 @@ class External:
 
 
 class Connector:
+    applied_keys: tuple[str, ...] = ()
+    identity_keys: tuple[str, ...] = ()
     outcome: ReconcileOutcome | None = None
 
     async def connect(self, ctx: Any) -> External:

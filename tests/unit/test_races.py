@@ -225,6 +225,8 @@ async def test_a_rate_limited_org_does_not_hold_a_worker_from_another_org() -> N
             return Observation(exists=True, message="fine")
 
     class Connector:
+        applied_keys: tuple[str, ...] = ()
+        identity_keys: tuple[str, ...] = ()
         async def connect(self, ctx: Any) -> External:
             return External(ctx.obj.name)
 
@@ -284,6 +286,8 @@ async def test_a_condition_another_writer_adds_during_a_pass_survives_the_pass()
             return Observation(exists=True, message="fine")
 
     class Connector:
+        applied_keys: tuple[str, ...] = ()
+        identity_keys: tuple[str, ...] = ()
         async def connect(self, ctx: Any) -> External:
             return External()
 

@@ -85,6 +85,11 @@ def _now() -> datetime:
 
 
 class ApiKeyConnector:
+    """Builds an ``ApiKeyExternal`` per reconcile and keeps each key's next due time."""
+
+    applied_keys: tuple[str, ...] = ()
+    identity_keys: tuple[str, ...] = ()  # nothing names a DatadogAPIKey
+
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
         self.settings = settings
         self.clients = clients
@@ -197,11 +202,6 @@ class ApiKeyExternal:
         self.ctx.guard.key = slot.guard_key
         return self.ctx.guard.unresolved
 
-    def _clear(self, *keys: str) -> None:
-        for key in keys:
-            if key in self.obj.status or key in self.obj.original_status:
-                self.obj.status[key] = None
-
     async def _read_secret(self) -> tuple[dict[str, str], dict[str, str]] | None:
         """(data, annotations) of our Secret, None when absent; Blocked when not ours."""
         found = await self.kube.read_secret(self.obj.namespace, self.secret)
@@ -308,7 +308,7 @@ class ApiKeyExternal:
         for slot in self.slots:
             found = status.get(slot.id_field)
             if found and not await self._exists(slot, str(found)):
-                self._clear(slot.id_field, *(("keyName", "keyCreatedAt", "nextRotation")
+                self.obj.clear_status(slot.id_field, *(("keyName", "keyCreatedAt", "nextRotation")
                                              if slot is API_SLOT else ()))
                 if slot is API_SLOT:
                     return Observation(exists=False, phase="Pending",
@@ -371,7 +371,7 @@ class ApiKeyExternal:
                 "data": {self.data_key(APP_SLOT): None},
                 "metadata": {"annotations": {APP_SLOT.annotation: None,
                                              CONTENT_HASH_ANNOTATION: content_hash(data)}}})
-        self._clear(APP_SLOT.id_field, APP_SLOT.previous_field, "serviceAccountId")
+        self.obj.clear_status(APP_SLOT.id_field, APP_SLOT.previous_field, "serviceAccountId")
         await self.ctx.save_status()
         await self.ctx.event("Normal", "Revoked", f"revoked application key(s) "
                              f"{', '.join(dropped)}: spec.applicationKey was removed")
@@ -433,10 +433,10 @@ class ApiKeyExternal:
             if previous:
                 await self._revoke(slot, str(previous))
                 revoked.append(f"{slot.what} {previous}")
-                self._clear(slot.previous_field)
+                self.obj.clear_status(slot.previous_field)
         if not revoked:
             return
-        self._clear("previousRevokeAt")
+        self.obj.clear_status("previousRevokeAt")
         await self.ctx.save_status()
         await self.ctx.event("Normal", "Revoked",
                              f"revoked the replaced {' and '.join(revoked)} ({why})")
@@ -469,7 +469,7 @@ class ApiKeyExternal:
             created = await self._rotate_slot(slot)
             if created is not None:
                 made.append(f"{slot.what} {created}")
-        self._clear("rotating")
+        self.obj.clear_status("rotating")
         if made:
             previous = [status[s.previous_field] for s in slots if status.get(s.previous_field)]
             await self.ctx.event(

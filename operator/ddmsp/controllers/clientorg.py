@@ -138,6 +138,9 @@ def _parse_precise(stamp: str) -> datetime:
 class ClientOrgConnector:
     """Builds a ``ClientOrgExternal`` per reconcile; shares the Datadog client pool."""
 
+    applied_keys: tuple[str, ...] = ()  # an org keeps no status.drift: Ready names a difference
+    identity_keys: tuple[str, ...] = ()  # dependents follow its readiness, not its IDs
+
     def __init__(self, settings: OperatorSettings, clients: DatadogClients,
                  refresher: CostRefresher | None = None) -> None:
         self.settings = settings
@@ -749,7 +752,7 @@ class ClientOrgExternal:
                 ORG_ID_KEY: created.org.public_id,
                 ORG_NAME_KEY: created.org.name or display,
             }
-            await kube.write_secret(ns, secret, data, labels, reserved=True)
+            await kube.write_secret(ns, secret, data, labels, exists=True)
             crash_point(f"after-{role}-secret-write")
             self.obj.status[key] = {
                 "publicId": created.org.public_id,

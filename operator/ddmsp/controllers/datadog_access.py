@@ -199,6 +199,7 @@ class DatadogConnector:
     drift from a spec not applied yet (reconcile/drift.py); empty: the kind reports none."""
 
     applied_keys: tuple[str, ...] = ()
+    identity_keys: tuple[str, ...] = ()
 
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
         self.settings = settings

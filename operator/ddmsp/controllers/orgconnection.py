@@ -163,11 +163,6 @@ class OrgConnectionExternal:
         if owned:
             self.obj.status["connectionId"] = conn.id
 
-    def _clear(self, *keys: str) -> None:
-        for key in keys:
-            if key in self.obj.status or key in self.obj.original_status:
-                self.obj.status[key] = None
-
     async def _for_pair(self) -> list[OrgConnection]:
         found = await self.dd.list_org_connections(sink_org_id=self.sink_uuid)
         return [c for c in found if self._pair(c)]
@@ -189,7 +184,7 @@ class OrgConnectionExternal:
                               "Create a new DatadogOrgConnection for the new pair")
             if conn is not None:
                 return conn, gone
-            self._clear("connectionId", "adopted")
+            self.obj.clear_status("connectionId", "adopted")
             gone.append(f"connection {conn_id} was deleted in Datadog")
         adopt = self.spec.adopt
         if adopt is not None:
@@ -205,7 +200,7 @@ class OrgConnectionExternal:
             return conn, gone
         pair = await self._for_pair()
         started = self.obj.status.get("createStartedAt")
-        self._clear("createStartedAt")
+        self.obj.clear_status("createStartedAt")
         if not pair:
             return None, gone
         if started or self.obj.management_policy == "ObserveOnly":
@@ -249,27 +244,27 @@ class OrgConnectionExternal:
         try:
             conn = await self.dd.create_org_connection(self.sink_uuid, self.wanted)
         except ConflictError:
-            self._clear("createStartedAt")
+            self.obj.clear_status("createStartedAt")
             pair = await self._for_pair()
             raise self._exists(pair[0].id if pair else None) from None
         except NotFoundError:
-            self._clear("createStartedAt")
+            self.obj.clear_status("createStartedAt")
             raise Blocked("SinkNotFound",
                           f"Datadog knows no org with v2 UUID {self.sink_uuid} (404): fix "
                           "the sink (a v2 org UUID, not the v1 public_id)") from None
         except ValidationError as exc:
-            self._clear("createStartedAt")
+            self.obj.clear_status("createStartedAt")
             raise Blocked("NotSameAccount",
                           f"Datadog refused the connection from org {self.org} to sink "
                           f"{self.sink_uuid} ({exc}): both orgs must be in the same account "
                           "and on the same site, and an org cannot be its own sink") from None
         except DatadogError as exc:
             outcome = failed_create(exc, "the connection", "looks for it",
-                                    lambda: self._clear("createStartedAt"))
+                                    lambda: self.obj.clear_status("createStartedAt"))
             if outcome is None:
                 raise
             raise outcome from None
-        self._clear("createStartedAt", "adopted")
+        self.obj.clear_status("createStartedAt", "adopted")
         self._record(conn)
         await self.ctx.event("Normal", "Created",
                              f"created connection {conn.id} to sink {self.sink_uuid} "

@@ -275,16 +275,9 @@ class RoleExternal:
         if owned:
             self.obj.status["roleId"] = role.id
 
-    def _clear(self, *keys: str) -> None:
-        """Remove status keys so that the write removes them on the server too: a merge
-        patch leaves an omitted key in place, a null removes it."""
-        for key in keys:
-            if key in self.obj.status or key in self.obj.original_status:
-                self.obj.status[key] = None
-
     def _forget(self) -> None:
         for key in (*_OWNED_KEYS, *_SEEN_KEYS):
-            self._clear(key)
+            self.obj.clear_status(key)
 
     # ------------------------------------------------------------------ finding the role
     async def _owned(self) -> tuple[Role | None, list[str]]:
@@ -349,7 +342,7 @@ class RoleExternal:
         found = self._single(await self.dd.roles_named(self.role_name), self.role_name,
                              "spec.roleName")
         started = self.obj.status.get("createStartedAt")
-        self._clear("createStartedAt")
+        self.obj.clear_status("createStartedAt")
         if found is None:
             return None
         if is_managed_role(found.name):  # never adopted, not even after a lost create
@@ -418,7 +411,7 @@ class RoleExternal:
             role = await self.dd.create_role(self.role_name, desired,
                                              default_permissions_opt_out=self.opt_out)
         except ConflictError:
-            self._clear("createStartedAt")
+            self.obj.clear_status("createStartedAt")
             raise Blocked("RoleExists",
                           f"Datadog answered 409: a role named {self.role_name!r} already "
                           f"exists in org {self.org} and this resource did not create it. "
@@ -426,11 +419,11 @@ class RoleExternal:
                 from None
         except DatadogError as exc:
             outcome = failed_create(exc, f"role {self.role_name!r}", "looks for it by name",
-                                    lambda: self._clear("createStartedAt"))
+                                    lambda: self.obj.clear_status("createStartedAt"))
             if outcome is None:
                 raise
             raise outcome from None
-        self._clear("createStartedAt", "adopted")
+        self.obj.clear_status("createStartedAt", "adopted")
         # The role ID goes out with the pass's status write (also when a later step fails).
         # A crash before it leaves createStartedAt, and the next pass finds the role by
         # name, as after a lost answer: no write of its own is needed here.

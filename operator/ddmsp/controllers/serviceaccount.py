@@ -264,7 +264,8 @@ class KeyHandOver:
         return decode_secret(found)
 
     async def _write(self, data: dict[str, str]) -> None:
-        await self.ctx.kube.write_secret(self.ns, self.secret, data, self.labels)
+        """Merge into the Secret ``_read`` found (a patch first, not a create answered 409)."""
+        await self.ctx.kube.write_secret(self.ns, self.secret, data, self.labels, exists=True)
         self.ctx.kube.forget_secret(self.ns, self.secret)
 
     def _dd(self, api_key: str, app_key: str) -> DatadogClient:

@@ -164,7 +164,7 @@ class UserExternal:
             try:
                 return await self.dd.get_user(str(user_id)), True
             except NotFoundError:
-                self._clear("userId", "datadogStatus", "adopted")
+                self.obj.clear_status("userId", "datadogStatus", "adopted")
         if self.obj.deleting:  # nothing (left) that status proves ours: nothing to disable
             return None, False
         if self.spec.adopt is not None:
@@ -204,7 +204,7 @@ class UserExternal:
 
     async def _adopted(self, user: User) -> None:
         self.obj.status.update(userId=user.id, adopted=True)
-        self._clear("createStartedAt")
+        self.obj.clear_status("createStartedAt")
         await self.ctx.save_status()
         await self.ctx.event("Normal", "Adopted",
                              f"adopted the existing user {user.email} ({user.id}, "
@@ -221,13 +221,6 @@ class UserExternal:
             f"nothing was changed. To manage that user, set spec.adopt.userId: {user.id} (its "
             "roles, name and enablement then follow this spec, and deletionPolicy Delete "
             "disables it when this resource is deleted); otherwise use another email")
-
-    def _clear(self, *keys: str) -> None:
-        """Remove status keys so that the write removes them on the server too (a merge
-        patch leaves an omitted key in place, a null removes it)."""
-        for key in keys:
-            if key in self.obj.status or key in self.obj.original_status:
-                self.obj.status[key] = None
 
     def _record(self, user: User, *, owned: bool = True) -> None:
         held = sorted(self.names.get(r, r) for r in user.role_ids)
@@ -299,7 +292,7 @@ class UserExternal:
             user = await self.dd.create_user(self.email, self.spec.name)
         except ConflictError:  # the email exists (perhaps disabled): never duplicated
             found = await self.dd.find_user_by_email(self.email)
-            self._clear("createStartedAt")
+            self.obj.clear_status("createStartedAt")
             if found is None:
                 raise Blocked(
                     "EmailTaken",
@@ -311,7 +304,7 @@ class UserExternal:
             # create's, its answer lost (the client may also have sent it again and met
             # the 409 itself). The same reading as a role's lost create.
             self.obj.status.update(userId=found.id, email=found.email)
-            self._clear("adopted")
+            self.obj.clear_status("adopted")
             await self.ctx.save_status()
             await self.ctx.event("Normal", "Created",
                                  f"user {found.email} ({found.id}) found after a create whose "
@@ -319,13 +312,13 @@ class UserExternal:
             return  # observe reads it and plans roles, enablement and the invitation
         except DatadogError as exc:
             outcome = failed_create(exc, f"user {self.email}", "recognises it by its email",
-                                    lambda: self._clear("createStartedAt"))
+                                    lambda: self.obj.clear_status("createStartedAt"))
             if outcome is None:
                 raise
             raise outcome from None
         self.obj.status.update(userId=user.id, email=user.email,
                                datadogStatus=user.status or "Pending")
-        self._clear("adopted", "createStartedAt")
+        self.obj.clear_status("adopted", "createStartedAt")
         await self.ctx.save_status()  # the user ID before anything else can fail
         for role_id in sorted(self.desired):
             await self.dd.add_user_to_role(role_id, user.id)

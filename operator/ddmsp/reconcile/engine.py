@@ -169,7 +169,7 @@ class Reconciler:
     async def _observe(self, obj: ManagedObject, external: ExternalClient) -> Observation:
         """Observe, and record what differs in Datadog as drift (the engine's job)."""
         observation = await external.observe()
-        record_drift(obj, observation, getattr(self.connector, "applied_keys", ()))
+        record_drift(obj, observation, self.connector.applied_keys)
         return observation
 
     async def _pass(self, obj: ManagedObject, drift_check: bool) -> Result:

@@ -57,8 +57,20 @@ class ReconcileContext:
 
 
 class Connector(Protocol):
-    """A kind whose observations report drift also sets ``applied_keys``: the status keys
-    proving the object already acted on Datadog (reconcile/drift.py)."""
+    """What a kind gives the engine: a client per pass, one translation of its external
+    system's errors, and two declarations the engine acts on."""
+
+    @property
+    def applied_keys(self) -> tuple[str, ...]:
+        """Status keys proving the object already acted on the external system: drift is
+        recorded only after one is set (reconcile/drift.py). Empty: the kind reports none."""
+        ...
+
+    @property
+    def identity_keys(self) -> tuple[str, ...]:
+        """Status keys naming the external object: a change of any wakes the kind's
+        dependents (handlers.py; a role's ID and name for its SAML configs and users)."""
+        ...
 
     async def connect(self, ctx: ReconcileContext) -> ExternalClient: ...
 

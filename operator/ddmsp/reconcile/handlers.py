@@ -321,7 +321,7 @@ def _identity(reconciler: Reconciler, body: dict[str, Any]) -> tuple[Any, ...]:
     (``identity_keys`` on its connector: a role's ID and name). Empty for a kind that
     declares none: a change of theirs wakes nobody."""
     status = body.get("status") or {}
-    return tuple(status.get(k) for k in getattr(reconciler.connector, "identity_keys", ()))
+    return tuple(status.get(k) for k in reconciler.connector.identity_keys)
 
 
 def _org_fingerprint(body: dict[str, Any]) -> tuple[Any, ...]:

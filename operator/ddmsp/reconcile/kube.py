@@ -273,19 +273,20 @@ class KubeAPI:
 
     async def write_secret(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str],
-        *, reserved: bool = False,
+        *, exists: bool = False,
     ) -> None:
         """Create the Secret, or merge these keys and labels into the one that exists.
-        ``reserved``: it was just created by ``reserve_secret``, so the merge comes first
-        (one request instead of a create answered 409 and then the merge)."""
+        ``exists``: the caller just read or reserved it, so the merge comes first (one
+        request instead of a create answered 409 and then the merge; a Secret deleted
+        meanwhile is created)."""
         self._secret_data.pop((namespace, name), None)
         patch = {"metadata": {"labels": labels}, "stringData": data}
-        if reserved:
+        if exists:
             try:
                 await self._run(self.core.patch_namespaced_secret, name, namespace, patch)
                 return
             except client.ApiException as exc:
-                if exc.status != 404:  # deleted since it was reserved: create it below
+                if exc.status != 404:  # deleted since it was read: create it below
                     raise
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),

@@ -107,6 +107,13 @@ class ManagedObject:
         assert isinstance(conds, list)
         return conds
 
+    def clear_status(self, *keys: str) -> None:
+        """Remove status keys so that the write removes them on the server too: a merge
+        patch leaves an omitted key in place, a null removes it."""
+        for key in keys:
+            if key in self.status or key in self.original_status:
+                self.status[key] = None
+
     def typed_status(self) -> KubeModel:
         """The status parsed with the kind's model (missing fields take defaults)."""
         return self.info.status_model.model_validate(self.status)
