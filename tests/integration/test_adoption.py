@@ -197,14 +197,23 @@ def not_ready(operator: Operator, name: str) -> dict[str, Any]:
     return status
 
 
+def org_in_datadog(sim: RunningSimulator, name: str) -> tuple[str, dict[str, str]]:
+    """A child org made in Datadog (the simulator) by hand, which no DatadogClientOrg
+    manages: what an adoption takes over. Its ID and its keys as a credentials Secret
+    holds them."""
+    org, api_key, app_key = sim.state.create_child_org(sim.state.orgs[sim.partner_public_id],
+                                                       name)
+    return org.public_id, {"api-key": api_key, "app-key": app_key,
+                           "org-public-id": org.public_id}
+
+
 def test_adopt_errors_name_their_cause_and_phase_is_never_ready(operator: Operator,
                                                                  sim: RunningSimulator) -> None:
     operator.start()
-    acme, beta = ready_org(operator, "acme"), ready_org(operator, "beta")
+    # Orgs no DatadogClientOrg manages: one another object made would be its (a Conflict).
+    (acme, acme_keys), (beta, beta_keys) = (org_in_datadog(sim, "Org acme"),
+                                            org_in_datadog(sim, "Org beta"))
     ns = operator.namespace
-    acme_keys = secret_data(operator.api, ns, "acme-datadog-credentials")
-    beta_keys = secret_data(operator.api, ns, "beta-datadog-credentials")
-    assert acme_keys and beta_keys
     keys = {k: acme_keys[k] for k in ("api-key", "app-key")}
 
     # A wrong public ID (here: one digit off) with the right keys: AdoptedOrgNotFound, naming
@@ -275,3 +284,42 @@ def test_a_user_create_whose_answer_was_lost_is_recognised_not_refused(
     assert dd["roles"] == [READ_ONLY]
     assert any(e.reason == "Created" and "answer was lost" in e.message
                for e in operator.events("lost"))
+
+
+def org_writes(sim: RunningSimulator) -> dict[str, dict[int, int]]:
+    """Every write to Datadog so far (the route templates of PUT, POST, PATCH, DELETE)."""
+    return {k: v for k, v in sim.state.calls().items()
+            if k.split()[0] in ("PUT", "POST", "PATCH", "DELETE")}
+
+
+def test_a_second_client_org_over_a_created_org_waits_named_until_the_first_goes(
+        operator: Operator, sim: RunningSimulator) -> None:
+    """Issue 18: one DatadogClientOrg creates an org, another adopts it by its public ID.
+    Both would rename it and set its settings in turn; the younger one changes nothing,
+    names the older one and the way out, and takes over once the older one is deleted."""
+    operator.start()
+    pid = ready_org(operator, "acme")
+    ns = operator.namespace
+    keys = secret_data(operator.api, ns, "acme-datadog-credentials")
+    assert keys is not None
+    put_secret(operator.api, ns, "acme-copy", keys)
+    time.sleep(1.1)  # creationTimestamp has 1 s resolution: make "acme" the older one
+    writes = org_writes(sim)
+
+    adopt_org(operator, "beta", pid, "acme-copy")  # wants the org named "Org beta"
+    cond = operator.wait_condition(ORGS, "beta", status="False", reason="Conflict", timeout=60)
+    assert f"DatadogClientOrg {ns}/acme already manages Datadog org {pid}" in cond["message"]
+    assert "delete the older one" in cond["message"], cond["message"]
+    assert not_ready(operator, "beta").get("clientOrg") is None
+    assert sim.state.orgs[pid].name == "Org acme"
+    assert org_writes(sim) == writes, "the younger object wrote nothing to Datadog"
+    assert operator.condition(ORGS, "acme", "Ready")["status"] == "True"  # type: ignore[index]
+
+    # The older one goes (an org is never deleted: Orphan); the younger one takes over.
+    delete(operator, ORGS, "acme")
+    wait_for(lambda: operator.gone(ORGS, "acme"), timeout=60, what="acme deleted")
+    operator.wait_condition(ORGS, "beta", timeout=60)
+    status = operator.get(ORGS, "beta")["status"]
+    assert status["clientOrg"]["publicId"] == pid and status["clientOrg"]["adopted"] is True
+    assert status["phase"] == "Ready"
+    assert sim.state.orgs[pid].name == "Org beta"

@@ -108,7 +108,7 @@ def test_a_name_taken_by_an_object_the_client_does_not_own_is_left_alone(
     operator.wait_condition(ORGS, "initech", timeout=90)  # the org itself is unaffected
 
 
-def test_deleting_the_client_deletes_its_connection_through_the_garbage_collector(
+def test_deleting_the_client_deletes_its_connection_first(
         operator: Operator, sim: RunningSimulator) -> None:
     operator.start()
     client_org(operator, "umbrella", opsOrgConnection={"connectionTypes": ["metrics"]})
@@ -119,8 +119,11 @@ def test_deleting_the_client_deletes_its_connection_through_the_garbage_collecto
     assert len(sim_conns(sim, source)) == 1
     operator.objects.delete_namespaced_custom_object(
         "ddmsp.io", "v1alpha1", operator.namespace, ORGS, "umbrella")
-    # The client goes first (nothing refers to it by orgRef); the ownerReference then
-    # deletes the connection object, whose deletion finds the org's keys (Secret or escrow).
+    # The connection names the client (sourceOrgRef): the client waits for it, and deletes
+    # it itself since it owns it (the garbage collector would wait for the client to go).
     wait_for(lambda: operator.gone(CONNS, "umbrella-ops-connection"), timeout=120,
              what="owned connection deleted with the client")
     assert sim_conns(sim, source) == [] and calls(sim, DELETE) == 1
+    wait_for(lambda: operator.gone(ORGS, "umbrella"), timeout=60, what="the client gone")
+    assert any(e.reason == "DeletingOwned" and "umbrella-ops-connection" in e.message
+               for e in operator.events("umbrella"))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from ddmsp.simulator.server import RunningSimulator
-from tests.integration.conftest import Operator
+from tests.integration.conftest import Operator, secret_data
+from tests.support.kube import Cluster
 from tests.support.operator import wait_for
 
 pytestmark = pytest.mark.kube
@@ -16,6 +19,7 @@ pytestmark = pytest.mark.kube
 ORGS, CONNS = "datadogclientorgs", "datadogorgconnections"
 POST, PATCH = "POST /api/v2/org_connections", "PATCH /api/v2/org_connections/{connection_id}"
 LIST = "GET /api/v2/org_connections"
+DELETE = "DELETE /api/v2/org_connections/{connection_id}"
 
 
 def client_org(operator: Operator, name: str, **spec: Any) -> None:
@@ -143,3 +147,43 @@ def test_admission_refuses_bad_specs_naming_the_field(operator: Operator,
     with pytest.raises(client.ApiException) as err:
         operator.apply(CONNS, conn("bad", **spec))
     assert err.value.status == 422 and fragment in str(err.value.body), err.value.body
+
+
+def test_clients_deleted_with_their_connection_wait_for_it_and_say_so(
+        operator: Operator, sim: RunningSimulator, cluster: Cluster, tmp_path: Path) -> None:
+    """Issue 18 item 2: `kubectl delete -f <dir>` of two clients and the connection between
+    them (the orgs' files first). Both orgs keep their keys and records until the connection
+    has finished its deletion policy (Delete: gone in Datadog), and say what they wait for;
+    a 5xx on the connection's delete makes everything wait, nothing is orphaned."""
+    operator.start()
+    client_org(operator, "acme")
+    client_org(operator, "beta")
+    link = conn("acme-to-beta", sinkOrgRef={"name": "beta"})
+    operator.apply(CONNS, link)
+    operator.wait_condition(CONNS, "acme-to-beta", timeout=90)
+    source = public_id(operator, "acme")
+    assert len(sim_conns(sim, source)) == 1
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    bodies = [operator.get(ORGS, "acme"), operator.get(ORGS, "beta"), link]
+    for i, body in enumerate(bodies):
+        (folder / f"{i:02d}.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "ddmsp.io/v1alpha1", "kind": body["kind"],
+            "metadata": {"name": body["metadata"]["name"]}, "spec": body["spec"]}))
+    sim.add_fault(route=DELETE, status=503)  # the connection's delete fails for now
+
+    cluster.kubectl("delete", "-f", str(folder), "-n", operator.namespace, "--wait=false")
+    for org in ("acme", "beta"):  # the source (whose keys delete it) and the sink
+        cond = operator.wait_condition(ORGS, org, status="False",
+                                       reason="WaitingForDependents", timeout=60)
+        assert "DatadogOrgConnection acme-to-beta (being deleted)" in cond["message"], cond
+    wait_for(lambda: sim.call_count(DELETE, 503) >= 1, timeout=60, what="a refused delete")
+    assert secret_data(operator.api, operator.namespace, "acme-datadog-credentials")
+    assert len(sim_conns(sim, source)) == 1 and not operator.gone(CONNS, "acme-to-beta")
+
+    sim.clear_faults()
+    wait_for(lambda: all(operator.gone(p, n) for p, n in
+                         ((CONNS, "acme-to-beta"), (ORGS, "acme"), (ORGS, "beta"))),
+             timeout=180, what=lambda: f"all deleted; log:\n{operator.process.log()[-3000:]}")
+    assert sim_conns(sim, source) == []  # deleted in Datadog (deletionPolicy Delete)
+    assert sim.call_count(DELETE, 200) == 1

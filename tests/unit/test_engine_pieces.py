@@ -441,3 +441,31 @@ async def test_a_waiting_message_alone_is_rewritten_at_most_every_refresh_interv
     connector.outcome = None
     await rec.reconcile("ns", "x")
     assert len(kube.writes) == 4 and ready()["status"] == "True"
+
+
+def test_an_object_may_point_at_several_targets() -> None:
+    """A DatadogOrgConnection names two orgs (source and sink): both know it."""
+    from ddmsp.reconcile.refindex import RefIndex
+
+    refs: RefIndex[tuple[str, str]] = RefIndex()
+    refs.point_all("ns", "c1", [("ns", "acme"), ("ns", "beta")])
+    refs.point("ns", "r1", ("ns", "acme"))
+    assert refs.pointing_at(("ns", "acme")) == {"c1", "r1"}
+    assert refs.pointing_at(("ns", "beta")) == {"c1"}
+    refs.point_all("ns", "c1", [("ns", "acme"), ("ns", "globex")])  # its sink changed
+    assert refs.pointing_at(("ns", "beta")) == set()
+    assert refs.pointing_at(("ns", "globex")) == {"c1"}
+    refs.point_all("ns", "c1", [])  # deleted
+    assert refs.pointing_at(("ns", "acme")) == {"r1"}
+
+
+def test_each_kind_declares_the_fields_that_name_its_orgs() -> None:
+    from ddmsp.reconcile.deletion import org_refs
+    from ddmsp.resources import ORG_CONNECTION, ROLE
+
+    connection = {"spec": {"sourceOrgRef": {"name": "acme"}, "sinkOrgRef": {"name": "beta"}}}
+    assert org_refs(ORG_CONNECTION, connection) == ["acme", "beta"]
+    assert org_refs(ORG_CONNECTION, {"spec": {"sourceOrgRef": {"name": "acme"},
+                                              "sinkPartner": True}}) == ["acme"]
+    assert org_refs(ROLE, {"spec": {"orgRef": {"name": "acme"}}}) == ["acme"]
+    assert org_refs(ROLE, {"spec": {"credentialsSecretRef": {"name": "keys"}}}) == []

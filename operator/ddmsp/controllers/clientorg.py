@@ -63,6 +63,7 @@ from ddmsp.datadog import (
 )
 from ddmsp.datadog.errors import org_not_accessible
 from ddmsp.failpoints import crash_point
+from ddmsp.reconcile.claims import Claim
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.deletion import FINALIZER
 from ddmsp.reconcile.external import Observation, ReconcileContext
@@ -126,6 +127,15 @@ def _key_secrets(obj: ManagedObject) -> dict[str, tuple[str, str | None]]:
         if spec.provisioning == "SpinOff":
             found.setdefault(parent_secret_name(obj.name, spec), ("parent", None))
     return found
+
+
+def _org_claim(public_id: str) -> Claim:
+    return Claim(
+        f"org {public_id}", f"Datadog org {public_id}",
+        "Only one DatadogClientOrg manages an org. To move it to this one, delete the older "
+        "one (the org stays in Datadog, its keys go to escrow; what names it in orgRef must "
+        "be pointed at this one first): this one then takes over. Otherwise delete this one "
+        "(deleting a DatadogClientOrg changes nothing in Datadog)")
 
 
 def _parse_precise(stamp: str) -> datetime:
@@ -200,16 +210,33 @@ class ClientOrgConnector:
                 raise Waiting("ObjectChanged", f"Secret {ns}/{secret} changed while it was "
                               "being released; again", delay=1, phase="Deleting")
 
+    # The status records that name this object's orgs: its claims follow them.
+    claim_status_keys = (CLIENT, PARENT)
+
     def claims(self, obj: ManagedObject) -> list[str]:
-        """The Secrets that hold this client's keys, and an adopted org: two objects
-        naming one of them would overwrite each other's keys or fight over the org."""
+        """The Secrets that hold this client's keys, and every Datadog org it manages: the
+        adopted one, and each org its status records (created by it, or re-attached). Two
+        objects naming one of them would overwrite each other's keys or fight over the org
+        (its name, settings, SAML): the younger one waits, told which object holds it. An
+        ObserveOnly object writes nothing to its org, so it claims none: it may watch an org
+        another object manages."""
         spec: DatadogClientOrgSpec = obj.spec
+        observer = obj.management_policy == "ObserveOnly"
+        found: list[str] = []
         if spec.adopt is not None:
-            return [f"org {spec.adopt.public_id}"]
-        names = [client_secret_name(obj.name, spec)]
-        if spec.provisioning == "SpinOff":
-            names.append(parent_secret_name(obj.name, spec))
-        return [f"Secret {obj.namespace}/{n}" for n in names]
+            if not observer:
+                found.append(_org_claim(spec.adopt.public_id))
+        else:
+            names = [client_secret_name(obj.name, spec)]
+            if spec.provisioning == "SpinOff":
+                names.append(parent_secret_name(obj.name, spec))
+            found += [f"Secret {obj.namespace}/{n}" for n in names]
+        for key in () if observer else (CLIENT, PARENT):
+            record = obj.status.get(key)
+            public_id = str(record.get("publicId") or "") if isinstance(record, dict) else ""
+            if public_id and _org_claim(public_id) not in found:
+                found.append(_org_claim(public_id))
+        return found
 
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
         return translate_datadog_error(exc, self.settings.wait_poll,

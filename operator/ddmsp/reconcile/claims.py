@@ -5,6 +5,11 @@ thing share (``role/orgRef:ns/acme/sre``): exact, case-folded keys, good for an 
 meaningless to a user. A ``Claim`` is such a key that also carries a description
 (``role "SRE" in the org of DatadogClientOrg ns/acme``), which conflict messages show.
 Plain strings still work: ``describe`` reads the key format the connectors share.
+A claim may also carry its own way out (``fix``), for the conflict message.
+
+Claims follow the spec and, where a kind says so (``claim_status_keys`` on its
+connector), parts of the status: an org a DatadogClientOrg created is known only once its
+status records it (reconcile/handlers.py re-reads claims when those parts change).
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ class Claim(str):
     """A claim key (compared, hashed and indexed as the plain string) with its words."""
 
     what: str
+    fix: str
 
-    def __new__(cls, key: str, what: str) -> Claim:
+    def __new__(cls, key: str, what: str, fix: str = "") -> Claim:
         claim = super().__new__(cls, key)
         claim.what = what
+        claim.fix = fix
         return claim
 
-    def __reduce__(self) -> tuple[type[Claim], tuple[str, str]]:
-        return (Claim, (str(self), self.what))
+    def __reduce__(self) -> tuple[type[Claim], tuple[str, str, str]]:
+        return (Claim, (str(self), self.what, self.fix))
 
 
 _THINGS = {"role": "role", "user": "user", "saml": "the SAML configuration"}
@@ -37,6 +44,15 @@ def org_words(org: str) -> str:
     if kind == "secret":
         return f"the org whose keys are in Secret {ref}"
     return org
+
+
+def fix_for(claim: str) -> str:
+    """What the younger of two claimants can do, in words: the claim's own advice, else
+    the general one."""
+    fix = getattr(claim, "fix", None)
+    if isinstance(fix, str) and fix:
+        return fix
+    return "Delete one of the two, or point this one elsewhere"
 
 
 def describe(claim: str) -> str:

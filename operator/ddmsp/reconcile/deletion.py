@@ -8,14 +8,18 @@ resourceVersion it read. kopf's deletion handler used to decide from kopf's copy
 object, taken before a pass in flight had recorded what it created (a role's ID), so it
 deleted nothing and let the object go.
 
-An object that others act through (a DatadogClientOrg, whose keys its roles, users and SAML
-configs use) waits until no object references it any more: each of them finishes its own
-deletion policy first, whatever order ``kubectl delete -f``, a namespace deletion or an
-Argo CD prune deletes them in.
+An object that others act through (a DatadogClientOrg, whose keys its roles, users, SAML
+configs, API keys and org connections use) waits until no object references it any more:
+each of them finishes its own deletion policy first, whatever order ``kubectl delete -f``,
+a namespace deletion or an Argo CD prune deletes them in. Which spec fields reference an
+org is declared per kind (``KindInfo.org_refs``). One the org owns (an ownerReference: a
+client's ``spec.opsOrgConnection``) is deleted by the org's deletion pass, as a foreground
+deletion would: the garbage collector would wait for the org to be gone first.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ddmsp import API_GROUP
@@ -43,24 +47,54 @@ def has_finalizer(body: dict[str, Any]) -> bool:
     return FINALIZER in finalizers(body)
 
 
-def org_ref_name(body: dict[str, Any]) -> str | None:
-    """The DatadogClientOrg an object names in ``spec.orgRef`` (the handlers' index reads
-    the same field)."""
-    ref = ((body.get("spec") or {}).get("orgRef") or {}).get("name")
-    return str(ref) if ref else None
+def org_refs(info: KindInfo, body: dict[str, Any]) -> list[str]:
+    """The DatadogClientOrgs (same namespace) an object names, in the spec fields its kind
+    declares (``KindInfo.org_refs``: ``orgRef``; a connection's source and sink). The
+    handlers' index reads the same fields."""
+    spec = body.get("spec") or {}
+    found: list[str] = []
+    for field in info.org_refs:
+        ref = spec.get(field)
+        name = str(ref.get("name") or "") if isinstance(ref, dict) else ""
+        if name and name not in found:
+            found.append(name)
+    return found
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """An object that names an org being deleted."""
+
+    info: KindInfo
+    body: dict[str, Any]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return dict(self.body.get("metadata") or {})
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.meta.get("deletionTimestamp"))
+
+    def owned_by(self, uid: str) -> bool:
+        """Whether the org owns it (an ownerReference): the garbage collector would delete it
+        only after the org is gone, so the org deletes it itself instead of waiting."""
+        return any(r.get("uid") == uid for r in self.meta.get("ownerReferences") or [])
+
+    def words(self, deleting: bool | None = None) -> str:
+        """``Kind name (being deleted)``; ``deleting`` overrides what the body read says."""
+        state = "being deleted" if deleting or self.deleting else "not being deleted"
+        return f"{self.info.kind} {self.meta.get('name')} ({state})"
 
 
 async def referencing(kube: KubeAPI, kinds: list[KindInfo], namespace: str, name: str
-                      ) -> list[str]:
-    """The objects of ``kinds`` in ``namespace`` whose ``spec.orgRef`` names ``name``, read
-    afresh (a LIST per kind: deletions are rare, and an object the watch has not shown yet
-    must count too), as "Kind name (being deleted)" for a condition message."""
-    found: list[str] = []
+                      ) -> list[Referrer]:
+    """The objects of ``kinds`` in ``namespace`` that name ``name`` in one of their kind's
+    org reference fields, read afresh (a LIST per kind: deletions are rare, and an object
+    the watch has not shown yet must count too), sorted for a condition message."""
+    found: list[Referrer] = []
     for info in kinds:
         for body in await kube.list_objects(info, [namespace]):
-            if org_ref_name(body) != name:
-                continue
-            meta = body.get("metadata") or {}
-            state = "being deleted" if meta.get("deletionTimestamp") else "not being deleted"
-            found.append(f"{info.kind} {meta.get('name')} ({state})")
-    return sorted(found)
+            if name in org_refs(info, body):
+                found.append(Referrer(info, body))
+    return sorted(found, key=lambda r: r.words())

@@ -24,6 +24,7 @@ from ddmsp import metrics
 from ddmsp.reconcile import conditions as cond
 from ddmsp.reconcile import deletion
 from ddmsp.reconcile.claims import describe as describe_claim
+from ddmsp.reconcile.claims import fix_for
 from ddmsp.reconcile.createguard import CreateGuard
 from ddmsp.reconcile.drift import record_drift
 from ddmsp.reconcile.external import Connector, ExternalClient, Observation, ReconcileContext
@@ -248,8 +249,8 @@ class Reconciler:
                 raise Waiting(
                     "Conflict",
                     f"{owner.ref(self.info.kind)} already manages {describe_claim(claim)} "
-                    f"(it is older); this object changes nothing while it does. Delete one "
-                    f"of the two, or point this one elsewhere",
+                    f"(it is older); this object changes nothing while it does. "
+                    f"{fix_for(claim)}",
                     delay=30, event=True,
                 )
 
@@ -335,12 +336,23 @@ class Reconciler:
         if not kinds:
             return
         users = await deletion.referencing(self.kube, kinds, obj.namespace, obj.name)
+        started: list[deletion.Referrer] = []
+        for user in users:
+            if user.owned_by(obj.uid) and not user.deleting:
+                await self.kube.delete_object(user.info, obj.namespace,
+                                              str(user.meta.get("name")),
+                                              str(user.meta.get("uid")))
+                await self._event(obj, "Normal", "DeletingOwned",
+                                  f"deleting {user.info.kind} {user.meta.get('name')}, which "
+                                  "this object owns, before this object's keys go")
+                started.append(user)
         if users:
+            named = [u.words(deleting=u in started or None) for u in users]
             raise Waiting(
                 "WaitingForDependents",
                 f"deletion waits until {len(users)} object(s) using this org have finished "
                 f"their own deletion policy (its keys and record stay until then): "
-                f"{', '.join(users[:10])}{' ...' if len(users) > 10 else ''}. Objects not "
+                f"{', '.join(named[:10])}{' ...' if len(named) > 10 else ''}. Objects not "
                 "being deleted must be deleted or pointed at another org",
                 delay=10, phase="Deleting")
 

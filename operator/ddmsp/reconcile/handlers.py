@@ -90,7 +90,8 @@ class Runtime:
     _dependent_ready: dict[tuple[str, Key], bool] = field(default_factory=dict)
     _triggers: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
     _identity: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
-    _claims: dict[str, tuple[int, list[str]]] = field(default_factory=dict)  # uid -> memo
+    _claims: dict[str, tuple[tuple[Any, ...], list[str]]] = field(
+        default_factory=dict)  # uid -> (what the claims follow, the claims)
     # plural -> claim -> uid -> holder; and what each object holds, to move it on change
     _holders: dict[str, dict[str, dict[str, Holder]]] = field(default_factory=dict)
     _held: dict[tuple[str, str], list[str]] = field(default_factory=dict)
@@ -102,7 +103,8 @@ class Runtime:
         return sorted(found.values(), key=lambda h: (h.created, h.uid)) if found else []
 
     def index(self, plural: str, body: dict[str, Any]) -> None:
-        """Record what the object claims and which org it depends on (spec only)."""
+        """Record what the object claims (its spec and declared status parts) and which
+        orgs it depends on (its spec)."""
         reconciler = self.reconcilers[plural]
         meta = body.get("metadata") or {}
         uid = str(meta.get("uid") or "")
@@ -115,11 +117,18 @@ class Runtime:
             for claim in claims:
                 self._holders.setdefault(plural, {}).setdefault(claim, {})[uid] = holder
             self._held[(plural, uid)] = claims
+            # A claim this object did not hold before (an org its status now records): the
+            # other holders re-check at once, a younger one already Ready included.
+            for claim in claims:
+                if held is not None and claim not in held:
+                    for other in self.holders(plural, claim):
+                        if other.uid != uid:
+                            self.enqueue(plural, (other.namespace, other.name))
         orgrefs = self._orgrefs.get(plural)
         if orgrefs is not None:
-            org = ((body.get("spec") or {}).get("orgRef") or {}).get("name")
-            orgrefs.point(holder.namespace, holder.name,
-                          (holder.namespace, str(org)) if org else None)
+            orgrefs.point_all(holder.namespace, holder.name,
+                              [(holder.namespace, org)
+                               for org in deletion.org_refs(reconciler.info, body)])
 
     def unindex(self, plural: str, body: dict[str, Any]) -> list[str]:
         """Forget a deleted object; returns the claims it held."""
@@ -336,16 +345,26 @@ def _org_fingerprint(body: dict[str, Any]) -> tuple[Any, ...]:
     return (ready.get("status"), *records)
 
 
+def _claim_stamp(reconciler: Reconciler, body: dict[str, Any]) -> tuple[Any, ...]:
+    """What an object's claims follow: its generation (the spec) and the status parts its
+    connector declares (``claim_status_keys``: a DatadogClientOrg's org records)."""
+    status = body.get("status") or {}
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    keys = getattr(reconciler.connector, "claim_status_keys", ())
+    return (generation, *(repr(status.get(k)) for k in keys))
+
+
 def _claims(info: KindInfo, reconciler: Reconciler, body: dict[str, Any],
-            memo: dict[str, tuple[int, list[str]]] | None = None) -> list[str]:
-    """The object's claims; they follow its spec only, so they are parsed once per
-    generation (kopf calls the index on every watch event, status writes included)."""
+            memo: dict[str, tuple[tuple[Any, ...], list[str]]] | None = None) -> list[str]:
+    """The object's claims; they follow its spec and the declared status parts, so they
+    are parsed once per change of those (the watch calls the index on every event, status
+    writes included)."""
     claims = getattr(reconciler.connector, "claims", None)
     if claims is None:
         return []
-    meta = body.get("metadata") or {}
-    uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
-    if memo is not None and uid and uid in memo and memo[uid][0] == generation:
+    uid = str((body.get("metadata") or {}).get("uid") or "")
+    stamp = _claim_stamp(reconciler, body)
+    if memo is not None and uid and uid in memo and memo[uid][0] == stamp:
         return memo[uid][1]
     try:
         obj = ManagedObject.from_body(info, body)
@@ -354,7 +373,7 @@ def _claims(info: KindInfo, reconciler: Reconciler, body: dict[str, Any],
     else:
         found = list(claims(obj))
     if memo is not None and uid:
-        memo[uid] = (generation, found)
+        memo[uid] = (stamp, found)
     return found
 
 
@@ -370,7 +389,8 @@ def register_kind(
     """Register one kind's handlers and indexes. ``needs_finalizer``: the engine holds
     ``ddmsp.io/finalizer`` on its objects (deletion runs as one of its passes).
     ``depends_on_org``: the plural of the org kind whose readiness this kind waits for
-    (through ``spec.orgRef``); such an org's deletion waits for these objects."""
+    (through the spec fields its ``KindInfo.org_refs`` declares); such an org's deletion
+    waits for these objects."""
     group, version, plural = info.group, info.version, info.plural
     runtime.reconcilers[plural] = reconciler
     runtime.engine_kinds.add((group, info.kind))
@@ -406,11 +426,11 @@ def register_kind(
             for claim in runtime.unindex(plural, body):
                 for holder in runtime.holders(plural, claim):
                     runtime.enqueue(plural, (holder.namespace, holder.name))
-            org = deletion.org_ref_name(body)
-            if depends_on_org is not None and org:  # an org being deleted waits for it
-                runtime.enqueue(depends_on_org, (key[0], org))
-                if any(_identity(reconciler, body)[:1]):  # users and SAML naming a role
-                    runtime.wake_siblings(depends_on_org, key[0], org, plural)  # re-check now
+            if depends_on_org is not None:
+                for org in deletion.org_refs(info, body):  # an org being deleted waits for it
+                    runtime.enqueue(depends_on_org, (key[0], org))
+                    if any(_identity(reconciler, body)[:1]):  # users and SAML naming a role
+                        runtime.wake_siblings(depends_on_org, key[0], org, plural)  # now
             runtime._identity.pop((plural, key), None)
             return
         cache.offer(plural, dict(event.get("object") or body))
@@ -436,16 +456,16 @@ def register_kind(
             identity = _identity(reconciler, body)
             before_identity = runtime._identity.get((plural, key))
             runtime._identity[(plural, key)] = identity
-            org_name = deletion.org_ref_name(body)
+            orgs = deletion.org_refs(info, body)
             # A first ID is news only to those waiting for it (wake_waiting_siblings below).
-            if before_identity and before_identity[0] and before_identity != identity \
-                    and org_name:
-                runtime.wake_siblings(depends_on_org, key[0], org_name, plural)
+            if before_identity and before_identity[0] and before_identity != identity:
+                for org in orgs:
+                    runtime.wake_siblings(depends_on_org, key[0], org, plural)
             now_ready = _settled(body)
             was_ready = runtime._dependent_ready.get((plural, key), False)
             runtime._dependent_ready[(plural, key)] = now_ready
-            org = ((body.get("spec") or {}).get("orgRef") or {}).get("name")
-            if now_ready and not was_ready and org:
-                runtime.wake_waiting_siblings(depends_on_org, key[0], str(org), plural)
+            if now_ready and not was_ready:
+                for org in orgs:
+                    runtime.wake_waiting_siblings(depends_on_org, key[0], org, plural)
 
     kopf.on.event(group, version, plural, registry=registry, id="watch")(watched)

@@ -1,38 +1,45 @@
-"""Which objects point at a target: each object names at most one target (its org, its
-IdP metadata source), and a change moves it. Kept by watch handlers (see handlers.py for
-why these are not kopf indexes)."""
+"""Which objects point at a target: each object names some targets (its orgs, its IdP
+metadata source), and a change moves it. Kept by watch handlers (see handlers.py for why
+these are not kopf indexes)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
 Target = TypeVar("Target", bound=Hashable)
 
 
 class RefIndex(Generic[Target]):
-    """target -> names of the objects pointing at it, and each object's current target."""
+    """target -> names of the objects pointing at it, and each object's current targets."""
 
     def __init__(self) -> None:
         self._names: dict[Target, set[str]] = {}
-        self._target_of: dict[tuple[str, str], Target] = {}
+        self._targets_of: dict[tuple[str, str], frozenset[Target]] = {}
 
     def point(self, namespace: str, name: str, target: Target | None) -> None:
-        """Record (or, with None, forget) the target the object points at."""
+        """Record (or, with None, forget) the one target the object points at."""
+        self.point_all(namespace, name, () if target is None else (target,))
+
+    def point_all(self, namespace: str, name: str, targets: Iterable[Target]) -> None:
+        """Record every target the object points at now (none: forget it)."""
         key = (namespace, name)
-        before = self._target_of.get(key)
-        if before == target:
+        after = frozenset(targets)
+        before = self._targets_of.get(key, frozenset())
+        if before == after:
             return
-        if before is not None:
-            names = self._names.get(before)
+        for target in before - after:
+            names = self._names.get(target)
             if names is not None:
                 names.discard(name)
                 if not names:
-                    del self._names[before]
-            del self._target_of[key]
-        if target is not None:
+                    del self._names[target]
+        for target in after - before:
             self._names.setdefault(target, set()).add(name)
-            self._target_of[key] = target
+        if after:
+            self._targets_of[key] = after
+        else:
+            self._targets_of.pop(key, None)
 
     def pointing_at(self, target: Target) -> set[str]:
         """A copy: callers may act (and the index change) while they iterate."""

@@ -31,6 +31,11 @@ class KindInfo:
     categories: tuple[str, ...] = ("ddmsp",)
     spec_required: bool = True
     scope: str = "Namespaced"  # or "Cluster" (DatadogPartner)
+    # The spec fields (``{name: ...}``) naming a DatadogClientOrg of the same namespace that
+    # this kind acts through or on: the org waits for these objects when it is deleted, and
+    # its readiness wakes them (reconcile/deletion.py, handlers.py). Read only for kinds
+    # registered as depending on an org.
+    org_refs: tuple[str, ...] = ("orgRef",)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

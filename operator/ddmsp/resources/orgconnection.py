@@ -129,6 +129,8 @@ ORG_CONNECTION = KindInfo(
     kind="DatadogOrgConnection",
     plural="datadogorgconnections",
     short_names=("ddconn",),
+    # the source's keys make and delete the connection; the sink's record names its UUID
+    org_refs=("sourceOrgRef", "sinkOrgRef"),
     spec_model=DatadogOrgConnectionSpec,
     status_model=DatadogOrgConnectionStatus,
     description="A cross-org visibility connection: the sink org sees the source org's "
