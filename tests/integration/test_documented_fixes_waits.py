@@ -21,8 +21,21 @@ from ddmsp.simulator.state import new_api_key, new_app_key
 from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.integration.test_adoption import ORGS, ROLES, USERS, delete, role, user
 from tests.integration.test_adoption import client_org as apply_org
-from tests.integration.test_clientorg import PLURAL, confirm_registration, org, orgs_named
+from tests.integration.test_clientorg import (
+    PLURAL,
+    assert_no_keys_leaked,
+    confirm_registration,
+    org,
+    orgs_named,
+)
 from tests.integration.test_saml import SAML, put_config_map, saml
+from tests.integration.test_service_account import (
+    app_key_records,
+    assert_handed_over,
+    key_works,
+    revoked,
+    service_accounts,
+)
 from tests.support.operator import wait_for
 from tests.support.samlmeta import metadata
 
@@ -194,3 +207,55 @@ def test_waits_on_an_adopted_org_end_with_the_documented_spec_change(
                        "-p", json.dumps({"spec": {"sinkPartner": None,
                                                   "sinkOrgUUID": partner_uuid}}))
     op.wait_condition("datadogorgconnections", "to-partner", timeout=90)
+
+
+def test_a_new_service_account_key_refused_at_first_waits_then_hands_over(
+        operator: Operator) -> None:
+    """ServiceAccountKeyNotWorking: "the new application key of the operator's service
+    account to be accepted (proven with a read of the org before it replaces the bootstrap
+    key; the bootstrap key stays in use meanwhile)". Datadog refuses the service account's
+    new key for its first authentication (a key fault: a new key not yet valid everywhere,
+    simulator/faults.py); the wait ends by itself when the key is accepted."""
+    op, sim = operator, operator.sim
+    op.start()
+    sim.add_fault(refuse_new_app_key={"uses": 1, "owner": "service_account"})
+    op.apply(PLURAL, org("slow-key", "Slow Key"))
+    cond = op.wait_condition(PLURAL, "slow-key", "Ready", "False",
+                             "ServiceAccountKeyNotWorking", timeout=90)
+
+    # Meanwhile: the bootstrap key is the one in use, and not revoked; the new key waits
+    # under app-key-next; one service account. (Key values stay out of assertions: a
+    # failing one would print them.)
+    status = op.get(PLURAL, "slow-key")["status"]
+    record = status["clientOrg"]
+    public_id, secret = record["publicId"], record["credentialsSecret"]
+    keys = secret_data(op.api, op.namespace, secret)
+    assert keys is not None
+    present = {k for k, v in keys.items() if v}
+    assert {"app-key", "app-key-next", "app-key-next-id"} <= present
+    assert "app-key-id" not in present
+    new_id = keys["app-key-next-id"]
+    assert new_id in cond["message"] and "stays in use" in cond["message"]
+    assert status["phase"] not in ("Ready", "Stalled")
+    assert op.condition(PLURAL, "slow-key", "Reconciling")["reason"] == \
+        "ServiceAccountKeyNotWorking"
+    assert op.condition(PLURAL, "slow-key", "Stalled")["status"] == "False"
+    [account] = service_accounts(sim, public_id)
+    in_use = sim.state.app_key_record(keys["app-key"])
+    assert in_use is not None and in_use.owner_id != account.id, "the bootstrap key in use"
+    bootstrap_works = key_works(sim, keys, public_id)
+    assert bootstrap_works, "the bootstrap key still works"
+    assert not revoked(app_key_records(sim, public_id), in_use.id)
+    assert "BootstrapKeyRevoked" not in {e.reason for e in op.events("slow-key")}
+    assert sim.call_count("GET /api/v1/org/{public_id}", 403) >= 1  # the refused proof
+
+    # The wait ends by itself: the key is accepted on the next check, then handed over
+    # and the bootstrap key revoked; still one service account.
+    op.wait_condition(PLURAL, "slow-key", timeout=90)
+    handed = assert_handed_over(op, "slow-key")
+    assert handed["serviceAccount"]["applicationKeyId"] == new_id
+    assert handed["serviceAccount"]["bootstrapKeyId"] == in_use.id
+    assert sim.state.refusals_left(new_id) == 0
+    bootstrap_works = key_works(sim, keys, public_id)
+    assert not bootstrap_works, "the bootstrap key revoked"
+    assert_no_keys_leaked(op, [keys["app-key"], keys["app-key-next"]], ["slow-key"])

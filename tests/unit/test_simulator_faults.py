@@ -103,6 +103,18 @@ def test_route_matching() -> None:
         {"commit_then_drop": "yes"},
         {"surprise": 1},
         {"route": "GET api/no-slash"},
+        # key faults: uses required and positive, known owners, no request fields
+        {"refuse_new_app_key": {}},
+        {"refuse_new_app_key": {"uses": 0}},
+        {"refuse_new_app_key": {"uses": None}},
+        {"refuse_new_app_key": {"uses": True}},
+        {"refuse_new_app_key": {"uses": 1, "owner": "robot"}},
+        {"refuse_new_app_key": {"uses": 1, "org": ""}},
+        {"refuse_new_app_key": {"uses": 1, "when": "later"}},
+        {"refuse_new_app_key": 3},
+        {"refuse_new_app_key": {"uses": 1}, "route": "GET /api/v1/org"},
+        {"refuse_new_app_key": {"uses": 1}, "status": 403},
+        {"refuse_new_app_key": {"uses": 1}, "times": 0},
     ],
 )
 def test_bad_fault_specs_are_refused(spec: dict[str, object]) -> None:
@@ -140,3 +152,61 @@ def test_requests_are_counted_per_concrete_path_too(sim: RunningSimulator) -> No
     assert sum(sim.calls()["GET /api/v2/roles/{role_id}"].values()) == 3
     sim.state.reset_calls()
     assert sim.request_count("GET /api/v2/roles/a") == 0
+
+
+def test_a_key_fault_is_parsed_and_normalised() -> None:
+    fault = parse_fault({"refuse_new_app_key": {"uses": 2, "owner": "service_account"}})
+    assert fault.is_key_fault and fault.times == 1  # the next matching key only
+    assert fault.as_dict() == {"id": fault.id, "times": 1, "refuse_new_app_key": {
+        "uses": 2, "owner": "service_account"}}
+    assert fault.matches_new_key("abc", service_account=True)
+    assert not fault.matches_new_key("abc", service_account=False)
+    scoped = parse_fault({"refuse_new_app_key": {"uses": 1, "org": "abc"}, "times": 3})
+    assert scoped.times == 3 and scoped.as_dict()["refuse_new_app_key"] == {"uses": 1,
+                                                                             "org": "abc"}
+    assert scoped.matches_new_key("abc", service_account=False)
+    assert not scoped.matches_new_key("other", service_account=True)
+
+
+def _key_of(sim: RunningSimulator, path: str) -> tuple[str, str]:
+    made = requests.post(sim.base_url + path, headers=sim.headers(), timeout=10, json={
+        "data": {"type": "application_keys", "attributes": {"name": "k"}}})
+    assert made.status_code == 201, made.text
+    data = made.json()["data"]
+    return data["id"], data["attributes"]["key"]
+
+
+def test_a_new_service_account_key_is_refused_for_its_first_uses(sim: RunningSimulator) -> None:
+    partner = sim.state.orgs[sim.partner_public_id]
+    account = sim.state.create_service_account(partner, "sa@example.com", "SA", None, None)
+    sim.add_fault(refuse_new_app_key={"uses": 2, "owner": "service_account"})
+    mine_id, mine = _key_of(sim, "/api/v2/current_user/application_keys")  # a user's: not it
+    key_id, key = _key_of(sim, f"/api/v2/service_accounts/{account.id}/application_keys")
+    assert sim.snapshot()["faults"] == []  # armed on that key, so used up
+    assert sim.state.refusals_left(key_id) == 2 and sim.state.refusals_left(mine_id) == 0
+
+    def read(app_key: str, path: str = "/api/v2/current_user") -> requests.Response:
+        return requests.get(sim.base_url + path, timeout=10,
+                            headers=sim.headers(app_key=app_key))
+
+    assert read(mine).status_code == 200
+    # /api/v1/validate checks the API key alone: it uses none of the key's refusals
+    assert read(key, "/api/v1/validate").status_code == 200
+    refused = read(key)
+    assert refused.status_code == 403 and refused.json() == {"errors": ["Forbidden"]}
+    assert read(key).status_code == 403
+    assert [read(key).status_code for _ in range(3)] == [200, 200, 200]
+    # the next service account key is not affected (times: 1)
+    _, later = _key_of(sim, f"/api/v2/service_accounts/{account.id}/application_keys")
+    assert read(later).status_code == 200
+
+
+def test_a_key_fault_for_another_org_waits_for_a_key_there(sim: RunningSimulator) -> None:
+    fault_id = sim.add_fault(refuse_new_app_key={"uses": 1, "org": "elsewhere"})
+    _, key = _key_of(sim, "/api/v2/current_user/application_keys")
+    assert requests.get(sim.base_url + "/api/v2/current_user", timeout=10,
+                        headers=sim.headers(app_key=key)).status_code == 200
+    assert [f["id"] for f in sim.snapshot()["faults"]] == [fault_id]
+    created = requests.post(sim.base_url + "/_sim/faults", timeout=5,
+                            json={"refuse_new_app_key": {"uses": 1}, "route": "*"})
+    assert created.status_code == 400

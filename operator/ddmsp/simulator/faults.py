@@ -25,6 +25,27 @@ Schema of ``POST /_sim/faults`` (JSON object; every field optional except as not
       "seed": 42                     # seed of the fault's own random generator (error_rate).
     }
 
+A key fault, instead of the request fields above (it matches no route)::
+
+    {
+      "refuse_new_app_key": {"uses": 2,                # required, 1..1000
+                             "org": "abc123",          # optional: only keys made in this org
+                             "owner": "service_account"},  # optional: "service_account" or
+                                                       # "user" (whose key it is)
+      "times": 1                     # how many new keys it applies to (default 1)
+    }
+
+The next application key created through the API (``POST .../application_keys``) that
+matches is refused for its first ``uses`` authentications: 403 ``{"errors": ["Forbidden"]}``,
+as Datadog answers an unknown key (``middleware.py``), then it works. Why: Datadog's keys
+are eventually consistent after creation; a Datadog engineer proposed documenting that
+"Application keys could take up to a few second before becoming valid"
+(DataDog/documentation pull request 29867, 2025-06, closed without merging). No recorded
+exchange shows such a refusal, and "a few seconds" of wall clock would make tests depend on
+timing, so the fault counts refused authentications instead of seconds: the key is refused
+however quickly or slowly it is used, the stricter reading. Only requests that need the
+application key count (``/api/v1/validate`` checks the API key alone).
+
 The answer is ``{"id": "<fault id>", "fault": {...normalised...}}`` (201). ``GET /_sim/faults``
 lists active faults, ``DELETE /_sim/faults`` clears them all and ``DELETE /_sim/faults/{id}``
 removes one. Faults are evaluated in insertion order; the first that produces an answer wins
@@ -80,7 +101,23 @@ class Fault:
     commit_then_drop: bool = False
     times: int | None = None
     seed: int | None = None
+    refuse_uses: int = 0  # a key fault: refusals of the next matching new application key
+    refuse_org: str | None = None
+    refuse_owner: str | None = None  # "service_account" | "user" | None (either)
     rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    @property
+    def is_key_fault(self) -> bool:
+        """A fault on the next new application key, not on requests."""
+        return self.refuse_uses > 0
+
+    def matches_new_key(self, org: str, service_account: bool) -> bool:
+        """Whether this key fault applies to a key just made in ``org`` (for a service
+        account, or a user)."""
+        if not self.is_key_fault or self.refuse_org not in (None, org):
+            return False
+        owner = "service_account" if service_account else "user"
+        return self.refuse_owner in (None, owner)
 
     def matches(self, method: str, template: str, path: str) -> bool:
         """Whether this fault applies to a request (template or concrete path)."""
@@ -95,6 +132,13 @@ class Fault:
 
     def as_dict(self) -> dict[str, Any]:
         """The normalised JSON form shown by GET /_sim/faults."""
+        if self.is_key_fault:
+            refuse: dict[str, Any] = {"uses": self.refuse_uses}
+            if self.refuse_org is not None:
+                refuse["org"] = self.refuse_org
+            if self.refuse_owner is not None:
+                refuse["owner"] = self.refuse_owner
+            return {"id": self.id, "refuse_new_app_key": refuse, "times": self.times}
         out: dict[str, Any] = {
             "id": self.id,
             "route": f"{self.method} {self.path}",
@@ -120,10 +164,39 @@ def _int(spec: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
     return value
 
 
+_KEY_FAULT_FIELDS = {"refuse_new_app_key", "times"}
+_OWNERS = ("service_account", "user")
+
+
+def _parse_key_fault(spec: dict[str, Any]) -> Fault:
+    """``{"refuse_new_app_key": {...}, "times": n}`` (see the module docstring)."""
+    others = set(spec) - _KEY_FAULT_FIELDS
+    if others:
+        raise FaultSpecError(f"refuse_new_app_key matches no route and takes no request "
+                             f"fields: {sorted(others)}")
+    refuse = spec["refuse_new_app_key"]
+    if not isinstance(refuse, dict) or set(refuse) - {"uses", "org", "owner"}:
+        raise FaultSpecError("refuse_new_app_key must be {'uses': N, 'org': public_id, "
+                             "'owner': 'service_account' | 'user'}")
+    if refuse.get("uses") is None:
+        raise FaultSpecError("refuse_new_app_key needs 'uses' (refused authentications)")
+    uses = _int(refuse, "uses", 1, 1, 1000)
+    org = refuse.get("org")
+    if org is not None and (not isinstance(org, str) or not org.strip()):
+        raise FaultSpecError("refuse_new_app_key.org must be an org's public_id")
+    owner = refuse.get("owner")
+    if owner is not None and owner not in _OWNERS:
+        raise FaultSpecError(f"refuse_new_app_key.owner must be one of {list(_OWNERS)}")
+    return Fault(id=secrets.token_hex(6), times=_int(spec, "times", 1, 1, 1_000_000),
+                 refuse_uses=uses, refuse_org=org, refuse_owner=owner)
+
+
 def parse_fault(spec: Any) -> Fault:
     """Validate a fault description (from JSON or Python) and build a Fault."""
     if not isinstance(spec, dict):
         raise FaultSpecError("fault must be a JSON object")
+    if "refuse_new_app_key" in spec:
+        return _parse_key_fault(spec)
     known = {
         "route",
         "error_rate",
@@ -215,6 +288,8 @@ class FaultsState(StateBase):
         # happen, and a route template mixes every object (and org) together.
         self.path_counts: Counter[str] = Counter()
         self.latency_ms: int = 0
+        # application key ID -> authentications still refused (armed key faults)
+        self.refused_app_keys: dict[str, int] = {}
 
     def add_fault(self, spec: dict[str, Any] | None = None, **kwargs: Any) -> str:
         """Add a fault (schema in this module's docstring); returns its id."""
@@ -224,9 +299,10 @@ class FaultsState(StateBase):
         return fault.id
 
     def clear_faults(self) -> None:
-        """Remove every fault."""
+        """Remove every fault (and the refusals armed key faults left)."""
         with self.lock:
             self.faults.clear()
+            self.refused_app_keys.clear()
 
     def remove_fault(self, fault_id: str) -> bool:
         """Remove one fault; False when unknown."""
@@ -240,7 +316,7 @@ class FaultsState(StateBase):
         decision = FaultDecision()
         with self.lock:
             for fault in list(self.faults):
-                if not fault.matches(method, template, path):
+                if fault.is_key_fault or not fault.matches(method, template, path):
                     continue
                 decision.latency_ms += fault.latency_ms
                 consumed = True
@@ -262,6 +338,36 @@ class FaultsState(StateBase):
                     if fault.times <= 0:
                         self.faults.remove(fault)
         return decision
+
+    def arm_key_faults(self, org: str, key_id: str, service_account: bool) -> None:
+        """A new application key was made: the first matching key fault marks it refused
+        for its first ``uses`` authentications (and uses up one of its ``times``)."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches_new_key(org, service_account):
+                    self.refused_app_keys[key_id] = fault.refuse_uses
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self.faults.remove(fault)
+                    return
+
+    def refuse_new_key(self, key_id: str) -> bool:
+        """Whether this authentication of the key is refused (uses one refusal)."""
+        with self.lock:
+            left = self.refused_app_keys.get(key_id, 0)
+            if left <= 0:
+                return False
+            if left == 1:
+                del self.refused_app_keys[key_id]
+            else:
+                self.refused_app_keys[key_id] = left - 1
+            return True
+
+    def refusals_left(self, key_id: str) -> int:
+        """How many authentications of the key are still refused by a key fault."""
+        with self.lock:
+            return self.refused_app_keys.get(key_id, 0)
 
     def record_call(self, route: str, status: int, request: str | None = None) -> None:
         """Count one answered request (status 0 = response dropped by a fault); ``request``

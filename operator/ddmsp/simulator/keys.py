@@ -632,8 +632,13 @@ async def create_app_key(request: web.Request) -> web.Response:
     owner = _owner_scope(request)
     if owner is None:
         raise SimError(405, "Method Not Allowed")
-    rec, secret = state_of(request).create_app_key(caller_org(request), owner,
-                                                   attrs.get("name"), attrs.get("scopes"))
+    state = state_of(request)
+    org = caller_org(request)
+    rec, secret = state.create_app_key(org, owner, attrs.get("name"), attrs.get("scopes"))
+    owner_user = state.org_users(org).get(owner)
+    # a key fault (faults.py, refuse_new_app_key): a new key refused for its first uses
+    state.arm_key_faults(org.public_id, rec.id,
+                         bool(owner_user is not None and owner_user.service_account))
     return _answer(request, {"data": app_key_json(rec, secret)}, status=201)
 
 

@@ -61,6 +61,10 @@ def _authenticate(request: web.Request, meta: RouteMeta, state: SimState) -> Org
     org = state.org_for_keys(api_key, app_key)
     if org is None:
         raise SimError(403, "Forbidden")
+    if state.refused_app_keys:  # a new key not yet accepted (faults.py, a key fault)
+        rec = state.app_key_record(app_key)
+        if rec is not None and state.refuse_new_key(rec.id):
+            raise SimError(403, "Forbidden")
     return org
 
 
