@@ -101,7 +101,9 @@ WAITS: dict[str, list[str]] = {
     "ServiceAccountKeyNotWorking": [
         f"{_WAITS}::test_a_new_service_account_key_refused_at_first_waits_then_hands_over"],
     "KeysInvalid": ["tests/integration/test_service_account.py::"
-                    "test_a_refused_key_raises_keys_invalid_and_the_metric"],
+                    "test_a_refused_key_raises_keys_invalid_and_the_metric",
+                    "tests/integration/test_service_account.py::"
+                    "test_a_revoked_org_key_is_named_by_the_objects_acting_in_the_org"],
     "AwaitingRegistration": ["tests/integration/test_kubectl_plugin.py::"
                              "test_confirm_registration_through_kubectl"],
     "OrgNotReady": ["tests/integration/test_roles.py::"

@@ -19,13 +19,14 @@ import pytest
 from kubernetes import client
 
 from ddmsp.simulator.server import RunningSimulator
-from ddmsp.simulator.state import new_app_key
+from ddmsp.simulator.state import PERMISSIONS_BY_NAME, new_app_key
 from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.integration.test_clientorg import PLURAL, assert_no_keys_leaked, org
 from tests.support.operator import wait_for
 
 pytestmark = pytest.mark.kube
 ROLES = "datadogroles"
+KEYS = "datadogapikeys"
 EMAIL_PREFIX = "ddmsp-operator+"
 
 
@@ -355,3 +356,58 @@ def test_sigkill_during_a_rotation_leaves_one_working_key(operator: Operator,
     op.wait_condition(PLURAL, "victim", "Ready", timeout=60)
     assert key_works(sim, after, public_id)
     assert_handed_over(op, "victim")  # one account, exactly one live key of it
+
+
+def test_a_revoked_org_key_is_named_by_the_objects_acting_in_the_org(
+        operator: Operator) -> None:
+    """Issue 21 item 3 for the kinds acting in an org: its operator key revoked out of band
+    (a Datadog admin revokes it). A DatadogRole and a DatadogAPIKey whose next pass meets
+    the 403 name the refused key in KeysInvalid (Secret, key ID, owner; never the value)
+    instead of a missing permission; a new key of the service account put in the Secret
+    (docs/credentials.md, Recovery) ends both waits."""
+    op, sim = operator, operator.sim
+    op.start()
+    op.apply(PLURAL, org("acme", "Acme Revoked"))
+    op.wait_condition(PLURAL, "acme", "Ready", timeout=90)
+    record = assert_handed_over(op, "acme")
+    public_id, secret, sa = (record["publicId"], record["credentialsSecret"],
+                             record["serviceAccount"])
+    op.apply(ROLES, {"kind": "DatadogRole", "metadata": {"name": "sre"},
+                     "spec": {"orgRef": {"name": "acme"}, "permissions": ["logs_read_data"]}})
+    op.apply(KEYS, {"kind": "DatadogAPIKey", "metadata": {"name": "agents"},
+                    "spec": {"orgRef": {"name": "acme"}, "secretRef": {"name": "agents-key"}}})
+    op.wait_condition(ROLES, "sre", timeout=90)
+    op.wait_condition(KEYS, "agents", timeout=90)
+
+    sim.state.delete_app_key(sim.state.orgs[public_id], sa["applicationKeyId"])
+    # a change of each starts its next pass (the org's own drift check is 10 min away, so
+    # the org stays Ready and its dependents reach Datadog with the revoked key)
+    op.patch(ROLES, "sre", {"spec": {"permissions": ["logs_read_data", "monitors_write"]}})
+    op.patch(KEYS, "agents", {"metadata": {"annotations": {ROTATE_NOW: "2026-12-06T12:00:00Z"}}})
+    for plural, name in ((ROLES, "sre"), (KEYS, "agents")):
+        ready = op.wait_condition(plural, name, "Ready", "False", "KeysInvalid", timeout=90)
+        named = op.condition(plural, name, "KeysInvalid")
+        assert named is not None and named["status"] == "True"
+        assert named["reason"] == "ApplicationKeyRefused"
+        for text in (ready["message"], named["message"]):
+            assert f"Secret {op.namespace}/{secret}" in text, text
+            assert sa["applicationKeyId"] in text and f"service account {sa['id']}" in text
+            assert "lack the" not in text, "a refused key, not a missing permission"
+    assert op.condition(PLURAL, "acme", "Ready")["status"] == "True"
+
+    # Recovery: a new key of the service account, its value and ID in the Secret.
+    made, value = sim.state.create_app_key(sim.state.orgs[public_id], sa["id"], "recovered",
+                                           None)
+    client.CoreV1Api(op.api).patch_namespaced_secret(
+        secret, op.namespace, {"stringData": {"app-key": value, "app-key-id": made.id}})
+    for plural, name in ((ROLES, "sre"), (KEYS, "agents")):
+        op.wait_condition(plural, name, timeout=90)
+        op.wait_condition(plural, name, "KeysInvalid", "False", "KeysAccepted", timeout=30)
+    role_id = op.get(ROLES, "sre")["status"]["roleId"]
+    granted = set(sim.state.orgs[public_id].roles[role_id].permission_ids)
+    assert PERMISSIONS_BY_NAME["monitors_write"]["id"] in granted, \
+        "the role's change applied with the new key"
+    texts = "\n".join(f"{e.reason} {e.message}" for n in ("sre", "agents")
+                      for e in op.events(n))
+    leaked = value in texts or value in op.process.log()
+    assert not leaked, "the new key's value outside its Secret"

@@ -7,7 +7,14 @@ import pytest
 import respx
 from prometheus_client import REGISTRY
 
-from ddmsp.controllers.keycheck import KEYS_INVALID, KeyInUse, keys_refused, keys_valid
+from ddmsp.controllers.keycheck import (
+    KEYS_INVALID,
+    KeyInUse,
+    explain_refusal,
+    key_in_use,
+    keys_refused,
+    keys_valid,
+)
 from ddmsp.datadog import DatadogError
 from ddmsp.reconcile.conditions import get_condition
 from ddmsp.reconcile.managed import ManagedObject
@@ -64,3 +71,43 @@ async def test_the_refused_key_is_named_by_id_never_by_value(
     keys_valid(target)
     assert get_condition(target.conditions, KEYS_INVALID)["status"] == "False"
     assert gauge(key) == 0.0
+
+
+@pytest.mark.parametrize(("user_status", "reason"), [
+    (403, "ApplicationKeyRefused"),  # the key pair cannot even read its own user
+    (200, None),  # both keys accepted: the 403 was a missing permission
+    (503, None),  # could not tell: the shared translation stands
+])
+async def test_a_dependents_403_is_a_refused_key_only_when_the_keys_fail_a_probe(
+    user_status: int, reason: str | None) -> None:
+    router = respx.Router(base_url=BASE, assert_all_called=False)
+    router.get("/api/v1/validate").mock(return_value=httpx.Response(200, json={"valid": True}))
+    router.get("/api/v2/current_user").mock(return_value=httpx.Response(
+        user_status, json={"data": {"type": "users", "id": "u1", "relationships": {
+            "org": {"data": {"type": "orgs", "id": "org-uuid"}}}}}
+        if user_status == 200 else {"errors": ["Forbidden"]}))
+    router.get("/api/v2/roles").mock(return_value=httpx.Response(
+        403, json={"errors": ["Forbidden"]}))
+    target = obj()
+    async with make(router) as dd:
+        with pytest.raises(DatadogError) as refused:
+            await dd.list_roles()
+        found = await explain_refusal(target, dd, key_in_use("acme-datadog-credentials", {
+            "app-key-id": "key-id-42", "service-account-id": "sa-1", "app-key": APP_KEY}),
+            refused.value, 30)
+    condition = get_condition(target.conditions, KEYS_INVALID)
+    if reason is None:
+        assert found is None and condition is None
+        return
+    assert found is not None and found.reason == KEYS_INVALID
+    assert condition is not None and condition["reason"] == reason
+    assert "key-id-42" in found.message and "service account sa-1" in found.message
+    assert "GET /api/v2/roles" in found.message
+    assert_clean(found.message)
+
+
+def test_the_secret_record_names_the_key_in_use() -> None:
+    assert key_in_use("s", {"app-key-id": "k1", "service-account-id": "sa"}) == KeyInUse(
+        "s", "k1", "service account sa")
+    assert key_in_use("s", {"bootstrap-app-key-id": "b1"}).app_key_id == "b1"
+    assert key_in_use("s", None) == KeyInUse("s")

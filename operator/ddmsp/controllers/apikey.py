@@ -37,10 +37,10 @@ from ddmsp.config import OperatorSettings
 from ddmsp.controllers.apikey_schedule import Plan, parse_time, plan, revoke_at, rfc3339
 from ddmsp.controllers.datadog_access import (
     DatadogClients,
+    DatadogConnector,
     create_definitely_failed,
-    translate_datadog_error,
 )
-from ddmsp.controllers.orgref import OrgTarget, resolve_org
+from ddmsp.controllers.orgref import OrgTarget, act_in_org
 from ddmsp.datadog import NotFoundError
 from ddmsp.datadog.models import CreatedApiKey, CreatedApplicationKey
 from ddmsp.failpoints import crash_point
@@ -48,7 +48,7 @@ from ddmsp.reconcile.engine import Reconciler, Result
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI, decode_secret
 from ddmsp.reconcile.managed import CREATE_PENDING_ANNOTATION, ManagedObject
-from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.outcomes import Blocked, Waiting
 from ddmsp.reconcile.scrub import scrub
 from ddmsp.resources import CLIENT_ORG
 from ddmsp.resources.apikey import API_KEY, ROTATE_NOW_ANNOTATION, DatadogAPIKeySpec
@@ -84,26 +84,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ApiKeyConnector:
+class ApiKeyConnector(DatadogConnector):
     """Builds an ``ApiKeyExternal`` per reconcile and keeps each key's next due time."""
 
-    applied_keys: tuple[str, ...] = ()
     identity_keys: tuple[str, ...] = ()  # nothing names a DatadogAPIKey
 
     def __init__(self, settings: OperatorSettings, clients: DatadogClients) -> None:
-        self.settings = settings
-        self.clients = clients
+        super().__init__(settings, clients)
         # When each object's next rotation or revocation is due (epoch seconds): the
         # reconciler's next pass comes then rather than at the drift interval.
         self.wake_at: dict[tuple[str, str], float] = {}
 
     async def connect(self, ctx: ReconcileContext) -> ApiKeyExternal:
         spec: DatadogAPIKeySpec = ctx.obj.spec
-        target = await resolve_org(ctx, OrgTargetFields(org_ref=spec.org_ref), self.settings,
-                                   self.clients)
-        ctx.obj.status["org"] = target.label
-        if target.public_id:
-            ctx.obj.status["orgPublicId"] = target.public_id
+        target = await act_in_org(ctx, OrgTargetFields(org_ref=spec.org_ref), self.settings,
+                                  self.clients)
         return ApiKeyExternal(ctx, target, self, await self._service_account(ctx, spec))
 
     async def _service_account(self, ctx: ReconcileContext,
@@ -119,9 +114,6 @@ class ApiKeyConnector:
         found = (record.get("serviceAccount") or {}).get("id")
         return str(found) if found else None
 
-    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll,
-                                       self.settings.permission_recheck)
 
 
 class ScheduledReconciler(Reconciler):

@@ -28,6 +28,8 @@ from ddmsp.datadog import (
 )
 from ddmsp.datadog.permissions import required_permission
 from ddmsp.datadog.retry import NEVER_RETRY, SETTLED_BY_OBSERVE
+from ddmsp.reconcile.conditions import is_true
+from ddmsp.reconcile.external import ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
 
@@ -193,7 +195,9 @@ def create_definitely_failed(exc: BaseException) -> bool:
 
 class DatadogConnector:
     """What every Datadog kind's connector shares: its settings, the shared clients, and the
-    one translation of Datadog's errors (no kind maps 400/403/404/409 itself).
+    one translation of Datadog's errors (no kind maps 400/403/404/409 itself), with a
+    closer look at a refused call first (``explain``): a key refused by Datadog is named
+    (``KeysInvalid``, controllers/keycheck.py), as the DatadogClientOrg names its own.
 
     ``applied_keys`` (status keys proving the object acted on Datadog) lets the engine tell
     drift from a spec not applied yet (reconcile/drift.py); empty: the kind reports none."""
@@ -208,6 +212,35 @@ class DatadogConnector:
     def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
         return translate_datadog_error(exc, self.settings.wait_poll,
                                        self.settings.permission_recheck)
+
+    async def explain(self, ctx: ReconcileContext,
+                      exc: BaseException | None) -> ReconcileOutcome | None:
+        """How the pass ended, looked at before ``translate_error``: a 401/403 from the keys
+        of an org this pass acts in (controllers/orgref.py) is a refused key, named in
+        ``KeysInvalid``, unless both keys prove valid (then a missing permission, which
+        the translation names). A pass that succeeded clears an earlier ``KeysInvalid``."""
+        # keycheck imports this module (the Secret's data key names)
+        from ddmsp.controllers import keycheck
+        from ddmsp.controllers.orgref import targets_of
+
+        obj = ctx.obj
+        if exc is None:
+            if is_true(obj.conditions, keycheck.KEYS_INVALID):
+                keycheck.keys_valid(obj)
+            return None
+        if not isinstance(exc, AuthenticationError):
+            return None
+        target = targets_of(ctx).get(exc.keys_source)
+        if target is None or target.secret is None:
+            return None
+        data = await ctx.kube.read_secret_data(obj.namespace, target.secret,
+                                               max_age=CREDENTIALS_MAX_AGE)
+        found = await keycheck.explain_refusal(
+            obj, target.dd, keycheck.key_in_use(target.secret, data), exc,
+            max(self.settings.wait_poll, self.settings.permission_recheck))
+        if found is not None:  # the fix is a new key in the Secret: read it afresh
+            ctx.kube.forget_secret(obj.namespace, target.secret)
+        return found
 
 
 def failed_create(exc: DatadogError, what: str, found_by: str,

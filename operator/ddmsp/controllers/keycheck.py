@@ -10,6 +10,13 @@ Which key: Datadog answers 403 for a bad API key and for a bad application key a
 ``GET /api/v1/validate`` checks the API key alone (Datadog's v1 spec: "Check if the API key
 (not the APP key) is valid"), so a refused pass asks it: a refused API key is named as
 such, otherwise the application key is the one refused.
+
+The kinds that act in an org through its keys (roles, users, SAML, connections, API keys:
+``DatadogConnector.explain``) also get 403 for a missing permission, which is no refused key.
+So ``explain_refusal`` asks one more thing first: ``GET /api/v2/current_user`` reads the
+caller's own user, which any accepted key pair may (the simulator names no permission for
+it, ``simulator/permissions.py``); refused there, the application key is refused; accepted,
+the 403 was a missing permission and the shared translation names it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from dataclasses import dataclass
 
 from ddmsp import metrics
 from ddmsp.controllers.datadog_access import API_KEY, APP_KEY
-from ddmsp.datadog import DatadogClient, DatadogError
+from ddmsp.controllers.serviceaccount import APP_KEY_ID_KEY, BOOTSTRAP_ID_KEY, SA_ID_KEY
+from ddmsp.datadog import AuthenticationError, DatadogClient, DatadogError
 from ddmsp.reconcile import conditions as cond
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Waiting
@@ -43,22 +51,60 @@ def keys_valid(obj: ManagedObject) -> None:
         metrics.KEYS_INVALID.labels(obj.info.kind, obj.namespace, obj.name, key).set(0)
 
 
+def key_in_use(secret: str, data: dict[str, str] | None) -> KeyInUse:
+    """What an org's credentials Secret records about its application key (IDs only)."""
+    data = data or {}
+    if data.get(APP_KEY_ID_KEY):
+        owner = f"service account {data[SA_ID_KEY]}" if data.get(SA_ID_KEY) else None
+        return KeyInUse(secret, data[APP_KEY_ID_KEY], owner)
+    if data.get(BOOTSTRAP_ID_KEY):
+        return KeyInUse(secret, data[BOOTSTRAP_ID_KEY],
+                        "the person whose keys created the org (bootstrap key)")
+    return KeyInUse(secret)
+
+
+async def _api_key_accepted(dd: DatadogClient) -> bool:
+    try:
+        return await dd.validate()
+    except DatadogError:
+        return True  # could not tell: the application key is the likelier one
+
+
 async def keys_refused(obj: ManagedObject, dd: DatadogClient, used: KeyInUse,
                        exc: DatadogError, poll: float) -> Waiting:
     """Name the refused key in ``KeysInvalid`` and the metrics; the Waiting to raise."""
+    api_ok = await _api_key_accepted(dd)
+    return refused(obj, used, exc, poll, "application" if api_ok else "api")
+
+
+async def explain_refusal(obj: ManagedObject, dd: DatadogClient, used: KeyInUse,
+                          exc: DatadogError, poll: float) -> Waiting | None:
+    """A 401/403 of a kind acting in an org: the refused key named as ``keys_refused``
+    does, or None when both keys are accepted (a missing permission) or it cannot tell."""
+    if not await _api_key_accepted(dd):
+        return refused(obj, used, exc, poll, "api")
     try:
-        api_ok = await dd.validate()
+        await dd.current_org_v2_id()
+    except AuthenticationError:
+        return refused(obj, used, exc, poll, "application")
     except DatadogError:
-        api_ok = True  # could not tell: the application key is the likelier one
+        return None  # could not tell: the shared translation stands
+    return None
+
+
+def refused(obj: ManagedObject, used: KeyInUse, exc: DatadogError, poll: float,
+            key: str) -> Waiting:
+    """``KeysInvalid`` naming the refused ``key`` ("api" or "application"), the metrics,
+    and the Waiting to raise."""
     ns, kind = obj.namespace, obj.info.kind
     where = f"Secret {ns}/{used.secret}"
-    if not api_ok:
-        reason, key = "APIKeyRefused", "api"
+    if key == "api":
+        reason = "APIKeyRefused"
         what = f"the API key in {where} (data key `{API_KEY}`)"
         fix = (f"create an API key in the org (Organization Settings > API Keys) and put it "
                f"in {where} under `{API_KEY}`")
     else:
-        reason, key = "ApplicationKeyRefused", "application"
+        reason = "ApplicationKeyRefused"
         ident = f"ID {used.app_key_id}" if used.app_key_id else "ID not recorded"
         owner = f", owned by {used.app_key_owner}" if used.app_key_owner else ""
         what = f"the application key in {where} (data key `{APP_KEY}`, {ident}{owner})"

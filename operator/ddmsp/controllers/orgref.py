@@ -43,6 +43,24 @@ class OrgTarget:
     site: str
     public_id: str | None
     dd: DatadogClient
+    secret: str | None = None  # the Secret (object's namespace) holding the keys
+
+
+# ``ReconcileContext.extra`` key: the orgs a pass acts in, by their keys' source ("Secret
+# ns/name", as a DatadogError's ``keys_source`` names it), so a refused key is told apart
+# from a missing permission and named (``DatadogConnector.explain``, controllers/keycheck.py)
+TARGETS = "org-targets"
+
+
+def targets_of(ctx: ReconcileContext) -> dict[str, OrgTarget]:
+    """The orgs this pass resolved, by their keys' source."""
+    found: dict[str, OrgTarget] = ctx.extra.setdefault(TARGETS, {})
+    return found
+
+
+def _acting(ctx: ReconcileContext, target: OrgTarget) -> OrgTarget:
+    targets_of(ctx)[target.credentials.source] = target
+    return target
 
 
 async def resolve_org(
@@ -62,7 +80,8 @@ async def resolve_org(
         credentials = await credentials_from_secret(
             ctx.kube, namespace, secret, f"keys of DatadogClientOrg {ref.name}"
         )
-        return OrgTarget(label, credentials, site, public_id, clients.get(credentials, site))
+        return _acting(ctx, OrgTarget(label, credentials, site, public_id,
+                                      clients.get(credentials, site), secret))
     assert spec.credentials_secret_ref is not None
     secret = spec.credentials_secret_ref.name
     credentials = await credentials_from_secret(ctx.kube, namespace, secret, "org keys")
@@ -70,8 +89,9 @@ async def resolve_org(
     site = spec.site or (data.get(SITE_KEY, "").strip() or DEFAULT_SITE)
     if site not in SITES:
         site = DEFAULT_SITE
-    return OrgTarget(secret, credentials, site, data.get(ORG_ID_KEY, "").strip() or None,
-                     clients.get(credentials, site))
+    return _acting(ctx, OrgTarget(secret, credentials, site,
+                                  data.get(ORG_ID_KEY, "").strip() or None,
+                                  clients.get(credentials, site), secret))
 
 
 async def act_in_org(
@@ -83,7 +103,7 @@ async def act_in_org(
     ``public_id_needed`` an unknown public ID is asked of the keys (``own_public_id``)."""
     target = await resolve_org(ctx, spec, settings, clients)
     if public_id_needed and not target.public_id:
-        target = replace(target, public_id=await own_public_id(target))
+        target = _acting(ctx, replace(target, public_id=await own_public_id(target)))
     ctx.obj.status["org"] = target.label
     if target.public_id:
         ctx.obj.status["orgPublicId"] = target.public_id

@@ -221,7 +221,9 @@ class Reconciler:
         except ReconcileOutcome as outcome:
             return await self._outcome(obj, outcome)
         except Exception as exc:
-            translated = self.connector.translate_error(exc)
+            translated = await self._explain(ctx, exc)
+            if translated is None:
+                translated = self.connector.translate_error(exc)
             if translated is None:
                 log.error("%s: reconcile failed: %s", obj.ref(), _safe_message(exc))
                 self._set(obj, synced=(False, "ReconcileError", _safe_message(exc)),
@@ -230,12 +232,28 @@ class Reconciler:
                 return Result(requeue_after=self.error_backoff, message=_safe_message(exc),
                               reason="ReconcileError")
             return await self._outcome(obj, translated)
+        await self._explain(ctx, None)
         self._set(obj, ready=(True, "Available", observation.message),
                   synced=(True, "ReconcileSuccess", ""),
                   reconciling=(False, "Available", ""),
                   stalled=(False, "Available", ""))
         obj.status["phase"] = observation.phase or self.ready_phase
         return Result(settled=True, reason="Available")
+
+    async def _explain(self, ctx: ReconcileContext,
+                       exc: BaseException | None) -> ReconcileOutcome | None:
+        """The kind's own look at how a pass ended (optional ``Connector.explain``): an
+        outcome for its error that replaces ``translate_error``'s, or None."""
+        explain = getattr(self.connector, "explain", None)
+        if explain is None:
+            return None
+        try:
+            found = await explain(ctx, exc)
+        except Exception as err:  # the look itself failed: the plain translation stands
+            log.warning("%s: explaining the pass's end failed: %s", ctx.obj.ref(),
+                        _safe_message(err))
+            return None
+        return found if isinstance(found, ReconcileOutcome) else None
 
     def _check_claims(self, obj: ManagedObject) -> None:
         """The oldest object claiming an external thing owns it; later ones wait, named."""

@@ -58,7 +58,12 @@ class ReconcileContext:
 
 class Connector(Protocol):
     """What a kind gives the engine: a client per pass, one translation of its external
-    system's errors, and two declarations the engine acts on."""
+    system's errors, and two declarations the engine acts on.
+
+    Optional: ``async explain(ctx, exc)``, called when a pass ends, with its error (None
+    when it succeeded): an outcome it returns replaces ``translate_error``'s, for causes
+    only a further look at the external system tells apart (a refused key or a missing
+    permission: both are Datadog's 403; controllers/datadog_access.py)."""
 
     @property
     def applied_keys(self) -> tuple[str, ...]:
