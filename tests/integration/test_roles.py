@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -158,7 +158,12 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
     operator.wait_condition(ROLES, "typo", status="False", reason="UnknownPermissions",
                             timeout=30)
     # A second object claiming the same role name (compared as Datadog does) conflicts.
-    time.sleep(1.1)  # creationTimestamp has 1 s resolution: make "typo" the older one
+    # creationTimestamp has 1 s resolution: "taken" is made in a later second, so "typo"
+    # is the older claim
+    born = datetime.fromisoformat(
+        operator.get(ROLES, "typo")["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    wait_for(lambda: datetime.now(UTC).replace(microsecond=0) > born, timeout=10,
+             what="a second after the first claim")
     operator.apply(ROLES, role("taken", ["monitors_write"], roleName="Admins"))
     conflict = operator.wait_condition(ROLES, "taken", status="False", reason="Conflict",
                                        timeout=30)

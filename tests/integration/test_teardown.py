@@ -10,7 +10,6 @@ removed and SAML switched off (this config switched it on); and the keys in escr
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.support.kube import Cluster, unique_name
 from tests.support.operator import wait_for
+from tests.support.passes import metered, passes, requests_seen, wait_passes, wait_requests
 from tests.support.samlmeta import metadata
 
 pytestmark = pytest.mark.kube
@@ -35,6 +35,7 @@ ROLE_NAME = "Client Ops"
 EMAIL = "alice@client.example"
 SECRET = "acme-datadog-credentials"
 FINALIZER = "ddmsp.io/finalizer"
+ORG_KIND, ROLE_KIND = "DatadogClientOrg", "DatadogRole"
 
 
 @pytest.fixture
@@ -187,8 +188,14 @@ def test_kubectl_delete_of_the_folder_org_first_tears_down_and_escrows(
     assert any(org["publicId"] in m for m in escrow_events(operator.api, escrow_ns))
 
 
+def poke(operator: Operator, plural: str, name: str, value: str) -> None:
+    """An annotation change: the operator runs a pass of the object at once."""
+    operator.patch(plural, name, {"metadata": {"annotations": {"test.ddmsp.io/poke": value}}})
+
+
 def test_the_org_deleted_first_waits_for_its_dependents_and_says_so(
         operator: Operator, escrow_ns: str) -> None:
+    port = metered(operator)
     start(operator, escrow_ns)
     org = apply_client(operator)
     delete(operator, ORGS, "acme")
@@ -197,8 +204,14 @@ def test_the_org_deleted_first_waits_for_its_dependents_and_says_so(
     for dependent in ("DatadogRole ops", "DatadogUser alice", "DatadogSAMLConfig sso"):
         assert dependent in cond["message"]
     # The credentials Secret is held while the org lives: deleting it now loses nothing.
+    # Two deletion passes of the org go by (the second began after the Secret's deletion;
+    # each asked for at once): neither let the Secret or the org go.
     client.CoreV1Api(operator.api).delete_namespaced_secret(SECRET, operator.namespace)
-    time.sleep(3)
+    since = passes(port, ORG_KIND)
+    poke(operator, ORGS, "acme", "1")
+    wait_passes(port, 1, ORG_KIND, since)
+    poke(operator, ORGS, "acme", "2")
+    wait_passes(port, 2, ORG_KIND, since)
     assert exists(operator, ORGS, "acme")
     held = client.CoreV1Api(operator.api).read_namespaced_secret(SECRET, operator.namespace)
     assert held.metadata.deletion_timestamp is not None and FINALIZER in held.metadata.finalizers
@@ -239,15 +252,22 @@ def test_dependents_deleted_before_the_org_then_the_org_reattaches_from_escrow(
 
 def test_a_5xx_storm_during_deletion_waits_and_deletes_afterwards(
         operator: Operator, cluster: Cluster, escrow_ns: str) -> None:
+    port = metered(operator)
     start(operator, escrow_ns, drift=1.0)
     org = apply_client(operator)
+    role_read = f"GET /api/v2/roles/{operator.get(ROLES, 'ops')['status']['roleId']}"
     storm = operator.sim.add_fault(route="*", status=503)
     # The org's own drift check fails: it is not Ready for a while, which used to orphan
     # whatever was deleted meanwhile.
     operator.wait_condition(ORGS, "acme", status="False", timeout=30)
     for plural, name in ((USERS, "alice"), (SAML, "sso"), (ROLES, "ops"), (ORGS, "acme")):
         delete(operator, plural, name)
-    time.sleep(6)
+    # Deletion passes of the role meet the storm (its reads of the role answered 503); of
+    # two passes counted from now, the second began after the first ended, so after the
+    # deletion was asked for: none orphaned anything.
+    seen = requests_seen(operator.sim, role_read)
+    wait_passes(port, 2, ROLE_KIND, passes(port, ROLE_KIND))
+    wait_requests(operator.sim, role_read, n=2, since=seen)
     assert exists(operator, ROLES, "ops") and exists(operator, ORGS, "acme")
     ready = operator.condition(ROLES, "ops", "Ready")
     assert ready is not None and ready["status"] == "False"

@@ -81,6 +81,30 @@ def wait_reconciles(port: int, n: int = 2, kind: str | None = None,
                                 f"({outcome or 'any outcome'}) than {base}")
 
 
+def passes(port: int, kind: str) -> float:
+    """Every finished pass of ``kind`` (``ddmsp_reconcile_duration_seconds_count``): deletion
+    passes too, which ``ddmsp_reconciles_total`` does not count (it counts verdicts); 0
+    while the operator is not serving."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    series = f'ddmsp_reconcile_duration_seconds_count{{kind="{kind}"}} '
+    return sum(float(line[len(series):]) for line in text.splitlines()
+               if line.startswith(series))
+
+
+def wait_passes(port: int, n: int, kind: str, since: float, timeout: float = 90) -> float:
+    """Wait until ``n`` more passes of ``kind`` than ``since`` (a ``passes`` reading) have
+    finished; passes of one object are serialized, so the ``n``-th began after the
+    ``n-1``-th ended. Returns the count reached."""
+    found: float = wait_for(lambda: (c := passes(port, kind)) >= since + n and c,
+                            timeout=timeout, interval=0.2,
+                            what=f"{n} more {kind} passes than {since}")
+    return found
+
+
 def metered(operator: Any) -> int:
     """Give a not yet started operator (the integration ``Operator``, or anything with a
     ``process.extra_args`` list) a plain-HTTP metrics port; returns the port."""
