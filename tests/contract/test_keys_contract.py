@@ -71,6 +71,7 @@ from ddmsp.datadog import (
 )
 from ddmsp.simulator.server import RunningSimulator
 from tests.contract.test_cassette_replay import _collect_ids, _substitute
+from tests.support.secrecy import assert_absent, works
 
 
 class StrictApiClient(ApiClient):
@@ -274,7 +275,8 @@ async def test_ddmsp_client_hands_an_org_over_to_a_service_account(
             [sa.id]
         made = await boot.create_service_account_application_key(sa.id, "ddmsp-operator")
         secret = made.key.get_secret_value()
-        assert len(secret) == 40 and made.owner_id == sa.id and secret not in repr(made)
+        assert len(secret) == 40 and made.owner_id == sa.id
+        assert_absent([secret], repr(made), "the created key's repr")
         listed = await boot.list_service_account_application_keys(sa.id)
         assert [k.id for k in listed] == [made.id] and listed[0].last4 == secret[-4:]
         assert (await boot.get_service_account_application_key(sa.id, made.id)).id == made.id
@@ -295,10 +297,13 @@ async def test_ddmsp_client_api_key_lifecycle(sim: RunningSimulator, child: Crea
     async with ddmsp(sim, api_key, app_key) as dd:
         made = await dd.create_api_key("agents")
         secret = made.key.get_secret_value()
-        assert len(secret) == 32 and made.last4 == secret[-4:] and secret not in repr(made)
+        assert len(secret) == 32
+        works(made.last4 == secret[-4:], "last4 is the key's last four characters")
+        assert_absent([secret], repr(made), "the created key's repr")
         assert [k.id for k in await dd.list_api_keys(name_filter="agents")] == [made.id]
         read = await dd.get_api_key(made.id)  # re-readable by default: dropped by the model
-        assert "key" not in read.model_dump() and secret not in repr(read.model_dump())
+        assert "key" not in read.model_dump()
+        assert_absent([secret], repr(read.model_dump()), "the key as read back")
         assert (await dd.rename_api_key(made.id, "agents-2")).name == "agents-2"
         assert len(await dd.list_api_keys()) == 2
     async with ddmsp(sim, secret, app_key) as with_new:
@@ -505,7 +510,7 @@ async def test_state_file_keeps_owners_and_revocations_but_no_secret(
     saved.write_text(json.dumps(sim.state.to_json()))
     text = saved.read_text()
     for secret in (api_key, boot_app, made.key.get_secret_value(), extra.key.get_secret_value()):
-        assert secret not in text
+        assert_absent([secret], text, "the text")
     restored = type(sim.state)()
     restored.load(saved)
     rec = restored.app_key_record(boot_app)

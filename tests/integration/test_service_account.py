@@ -23,6 +23,7 @@ from ddmsp.simulator.state import PERMISSIONS_BY_NAME, new_app_key
 from tests.integration.conftest import Operator, put_secret, secret_data
 from tests.integration.test_clientorg import PLURAL, assert_no_keys_leaked, org
 from tests.support.operator import wait_for
+from tests.support.secrecy import works
 
 pytestmark = pytest.mark.kube
 ROLES = "datadogroles"
@@ -86,7 +87,7 @@ def _handed_over(op: Operator, name: str, bootstrap_revoked: bool) -> dict[str, 
     assert keys["service-account-id"] == sa["id"]
     assert keys["app-key-id"] == sa["applicationKeyId"]
     assert not keys.get("app-key-next")
-    assert key_works(sim, keys, public_id)
+    works(key_works(sim, keys, public_id), "the key works")
     owned = sim.state.app_key_record(keys["app-key"])
     assert owned is not None and owned.owner_id == sa["id"]
     assert owned.id == sa["applicationKeyId"]
@@ -168,7 +169,8 @@ def test_existing_orgs_migrate_on_their_next_pass(operator: Operator) -> None:
     op.wait_condition(PLURAL, "legacy", "Ready", timeout=90)
     record = assert_handed_over(op, "legacy")
     assert record["publicId"] == legacy.public_id
-    assert not key_works(sim, {"api-key": api_key, "app-key": app_key}, legacy.public_id)
+    works(not key_works(sim, {"api-key": api_key, "app-key": app_key}, legacy.public_id),
+          "the key is refused")
 
     # keepBootstrapKey: the service account's key is used, the bootstrap key still works
     op.wait_condition(PLURAL, "kept", "Ready", timeout=90)
@@ -293,8 +295,8 @@ def test_the_operators_key_rotates_on_demand_and_when_due(operator: Operator) ->
     # the grace period ends, then Datadog refuses it.
     op.patch(PLURAL, "acme", {"metadata": {"annotations": {ROTATE_NOW: "2026-12-06T12:00:00Z"}}})
     second = rotated_from(op, "acme", first["app-key-id"])
-    assert key_works(sim, second, public_id)
-    assert key_works(sim, first, public_id), "the replaced key works during the grace period"
+    works(key_works(sim, second, public_id), "the key works")
+    works(key_works(sim, first, public_id), "the replaced key works during the grace period")
     owned = sim.state.app_key_record(second["app-key"])
     assert owned is not None and owned.owner_id == sa["id"]
     assert second["app-key-previous-id"] == first["app-key-id"]
@@ -318,7 +320,7 @@ def test_the_operators_key_rotates_on_demand_and_when_due(operator: Operator) ->
         {"stringData": {"app-key-created-at": "2026-01-01T00:00:00Z"}})
     op.patch(PLURAL, "acme", {"spec": {"credentials": {"rotation": {"gracePeriod": "0s"}}}})
     third = rotated_from(op, "acme", second["app-key-id"])
-    assert key_works(sim, third, public_id)
+    works(key_works(sim, third, public_id), "the key works")
     wait_for(lambda: not key_works(sim, second, public_id), timeout=30,
              what="the replaced key revoked at once")
     op.wait_condition(PLURAL, "acme", "Ready", timeout=60)
@@ -348,13 +350,13 @@ def test_sigkill_during_a_rotation_leaves_one_working_key(operator: Operator,
     op.start(crash_at=point)
     op.patch(PLURAL, "victim", {"metadata": {"annotations": {ROTATE_NOW: "1"}}})
     assert op.process.wait_exit(timeout=90) == -signal.SIGKILL, op.process.log()[-2000:]
-    assert key_works(sim, credentials(op, "victim"), public_id), "a working key throughout"
+    works(key_works(sim, credentials(op, "victim"), public_id), "a working key throughout")
     op.start()
     after = rotated_from(op, "victim", before["app-key-id"])
     wait_for(lambda: not key_works(sim, before, public_id), timeout=60,
              what="the replaced key revoked")
     op.wait_condition(PLURAL, "victim", "Ready", timeout=60)
-    assert key_works(sim, after, public_id)
+    works(key_works(sim, after, public_id), "the key works")
     assert_handed_over(op, "victim")  # one account, exactly one live key of it
 
 

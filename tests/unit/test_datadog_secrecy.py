@@ -21,6 +21,7 @@ from ddmsp.datadog import (
     RetryPolicy,
 )
 from ddmsp.datadog.models import OrgCreateResponse
+from tests.support.secrecy import assert_absent
 
 BASE = "https://api.datadoghq.com"
 API_KEY = "0123456789abcdef0123456789abcdef"
@@ -38,7 +39,7 @@ CREATE_BODY = {
 
 def assert_clean(text: str) -> None:
     for secret in SECRETS:
-        assert secret not in text
+        assert_absent([secret], text, "the text")
 
 
 def exception_texts(exc: BaseException) -> str:
@@ -183,4 +184,4 @@ async def test_property_api_echoing_keys_is_scrubbed(
         with pytest.raises(DatadogError) as info:
             await dd.create_role("r")
     text = exception_texts(info.value)
-    assert api_key not in text and app_key not in text
+    assert_absent([api_key, app_key], text, "the text")
