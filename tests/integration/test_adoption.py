@@ -323,3 +323,32 @@ def test_a_second_client_org_over_a_created_org_waits_named_until_the_first_goes
     assert status["clientOrg"]["publicId"] == pid and status["clientOrg"]["adopted"] is True
     assert status["phase"] == "Ready"
     assert sim.state.orgs[pid].name == "Org beta"
+
+
+def test_a_client_org_reapplied_after_another_took_its_org_over_changes_nothing(
+        operator: Operator, sim: RunningSimulator) -> None:
+    """The other direction: the first object is deleted, a second one adopts its org, then
+    the first is applied again. It re-attaches that org from its Secret (no second org), and
+    in that same pass, before any write, learns that an older object manages it now."""
+    operator.start()
+    pid = ready_org(operator, "acme")
+    ns = operator.namespace
+    keys = secret_data(operator.api, ns, "acme-datadog-credentials")
+    assert keys is not None
+    put_secret(operator.api, ns, "acme-copy", keys)
+    delete(operator, ORGS, "acme")
+    wait_for(lambda: operator.gone(ORGS, "acme"), timeout=60, what="acme deleted")
+    adopt_org(operator, "beta", pid, "acme-copy")
+    operator.wait_condition(ORGS, "beta", timeout=60)
+    assert sim.state.orgs[pid].name == "Org beta"
+    time.sleep(1.1)  # creationTimestamp has 1 s resolution: the new "acme" is the younger
+    writes = org_writes(sim)
+
+    client_org(operator, "acme")  # its Secret still holds the keys of org pid
+    cond = operator.wait_condition(ORGS, "acme", status="False", reason="Conflict", timeout=60)
+    assert f"DatadogClientOrg {ns}/beta already manages Datadog org {pid}" in cond["message"]
+    status = not_ready(operator, "acme")
+    assert status["clientOrg"]["publicId"] == pid  # re-attached: never a second org
+    assert sim.state.orgs[pid].name == "Org beta"  # not renamed back
+    assert org_writes(sim) == writes, "the re-applied object wrote nothing to Datadog"
+    assert operator.condition(ORGS, "beta", "Ready")["status"] == "True"  # type: ignore[index]

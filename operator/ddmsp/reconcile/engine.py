@@ -212,6 +212,9 @@ class Reconciler:
                               stalled=(False, "DriftDetected", ""))
                     obj.status["phase"] = observation.phase or "Drifted"
                     return Result(settled=True, reason="DriftDetected")
+                # A claim learnt in this pass (an org a create re-attached from its Secret
+                # that an older object manages now) stops the update before any write.
+                self._check_claims(obj)
                 await ctx.event("Normal", "Updating" if not drift_check else "DriftCorrected",
                                 drift)
                 await external.update(observation)
