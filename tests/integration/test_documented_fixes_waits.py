@@ -165,7 +165,8 @@ def test_lost_answers_wait_for_the_next_look_at_datadog(operator: Operator) -> N
 
 def test_waits_on_an_adopted_org_end_with_the_documented_spec_change(
         operator: Operator) -> None:
-    """ServiceAccountMissing: an adopted org records no service account of the operator's;
+    """ServiceAccountMissing: an adopted org that keeps its adopt Secret
+    (spec.credentials.useAdoptSecret) records no service account of the operator's;
     "... or a serviceAccountId in the spec" ends the wait. PartnerUnknown: an adopted org
     records no partner either; the docs' way out is naming the sink another way."""
     op, sim = operator, operator.sim
@@ -176,7 +177,8 @@ def test_waits_on_an_adopted_org_end_with_the_documented_spec_change(
     op.apply(ORGS, {"kind": "DatadogClientOrg", "metadata": {"name": "acme"},
                     "spec": {"displayName": "Adopted Keys", "adopt": {
                         "publicId": made.public_id,
-                        "credentialsSecretRef": {"name": "adopted-keys"}}}})
+                        "credentialsSecretRef": {"name": "adopted-keys"}},
+                        "credentials": {"useAdoptSecret": True}}})
     op.wait_condition(ORGS, "acme", timeout=90)
     op.apply("datadogapikeys", {"kind": "DatadogAPIKey", "metadata": {"name": "sender"},
                                 "spec": {"orgRef": {"name": "acme"},

@@ -16,6 +16,13 @@ from kubernetes.client import ApiException
 
 from ddmsp import API_GROUP
 from ddmsp.config import OperatorSettings
+from ddmsp.controllers.adoptedkeys import (
+    AdoptedHandOver,
+    adopted_secret_name,
+    handed_over,
+    release_adopt_secret,
+    skip_token,
+)
 from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import (
     API_KEY,
@@ -41,6 +48,7 @@ from ddmsp.controllers.orgsettings import (
 )
 from ddmsp.controllers.partners import resolve_partner
 from ddmsp.controllers.serviceaccount import (
+    APP_KEY_ID_KEY,
     KeyHandOver,
     effective_rotation,
     hand_over_needed,
@@ -122,6 +130,8 @@ def _key_secrets(obj: ManagedObject) -> dict[str, tuple[str, str | None]]:
             found[str(record["credentialsSecret"])] = (role, str(record.get("publicId") or "")
                                                        or None)
     spec: DatadogClientOrgSpec | None = obj.spec
+    if spec is not None and spec.adopt is not None:  # the operator's own (adoptedkeys.py)
+        found.setdefault(adopted_secret_name(obj.name, spec), ("client", None))
     if spec is not None and spec.adopt is None:
         found.setdefault(client_secret_name(obj.name, spec), ("client", None))
         if spec.provisioning == "SpinOff":
@@ -184,6 +194,12 @@ class ClientOrgConnector:
             recorded = public_id is not None
             ours = recorded or labels.get(f"{API_GROUP}/owner-name") == obj.name
             pid = public_id or data.get(ORG_ID_KEY, "").strip()
+            if ours and pid and has_keys(data) and not data.get(APP_KEY_ID_KEY):
+                held = await escrow.find_org(pid, ns)
+                if held is not None and held.data.get(APP_KEY_ID_KEY):
+                    # a service account's key in escrow (one escrow per org) is never
+                    # replaced by keys without one (an adopt Secret's: the user's own)
+                    ours = False
             if ours and pid and has_keys(data):
                 kept = await escrow.deposit(
                     data={**data, ORG_ID_KEY: pid}, source_namespace=ns,
@@ -209,6 +225,12 @@ class ClientOrgConnector:
             if found is not None and not await escrow.unguard(ns, secret):
                 raise Waiting("ObjectChanged", f"Secret {ns}/{secret} changed while it was "
                               "being released; again", delay=1, phase="Deleting")
+        # an adopted org's own Secret (spec.adopt.credentialsSecretRef) no longer in use:
+        # only our finalizer is taken off, its keys are the user's (never escrowed here)
+        adopt = str((obj.status.get(CLIENT) or {}).get("adoptSecret") or "")
+        if adopt and adopt not in _key_secrets(obj) and not await escrow.unguard(ns, adopt):
+            raise Waiting("ObjectChanged", f"Secret {ns}/{adopt} changed while it was "
+                          "being released; again", delay=1, phase="Deleting")
 
     # The status records that name this object's orgs: its claims follow them.
     claim_status_keys = (CLIENT, PARENT)
@@ -224,8 +246,9 @@ class ClientOrgConnector:
         observer = obj.management_policy == "ObserveOnly"
         found: list[str] = []
         if spec.adopt is not None:
-            if not observer:
+            if not observer:  # and the Secret that may take the operator's own key
                 found.append(_org_claim(spec.adopt.public_id))
+                found.append(f"Secret {obj.namespace}/{adopted_secret_name(obj.name, spec)}")
         else:
             names = [client_secret_name(obj.name, spec)]
             if spec.provisioning == "SpinOff":
@@ -261,6 +284,9 @@ class ClientOrgExternal:
         self._rotation = Rotation()  # of the operator's own key (spec, else the partner's)
         self._org_plan = SettingsPlan()  # spec.settings that differ (controllers/orgsettings)
         self._name_differs = False
+        # an adopted org still driven by the adopt Secret (not handed over: adoptedkeys.py)
+        self._adopt_bootstrap = False
+        self._adopt_found: Any = None  # the adopt Secret, when this pass read it already
 
     # ---------------------------------------------------------------- helpers
     async def _guard_parent_keys(self) -> None:
@@ -358,7 +384,10 @@ class ClientOrgExternal:
                     "'[{\"op\":\"remove\",\"path\":\"/spec/adopt\"}]'), or create a new "
                     "DatadogClientOrg to adopt that org",
                 )
-            return await self._observe_adopted()
+            self._adopt_bootstrap = not await self._adopted_handed_over()
+            if self._adopt_bootstrap:
+                return await self._observe_adopted(self._adopt_found)
+            # handed over: the operator's own Secret drives it, as for a created org
         record = self._record(CLIENT)
         if record is None:
             return Observation(exists=False, phase=self._pending_phase(),
@@ -383,12 +412,14 @@ class ClientOrgExternal:
                 "Restore the org's keys from your backup",
             ) from None
         record["name"] = org.name or record.get("name", "")
-        if self.refresher is not None and not self.obj.status.get("cost"):
-            self.refresher.poke()  # a new client: cost arrives with the next (early) refresh
-        elif self.refresher is not None and not self.ctx.drift_check:
+        # (an adopted org, handed over, asks for no early cost refresh: as before it was)
+        refresher = None if record.get("adopted") else self.refresher
+        if refresher is not None and not self.obj.status.get("cost"):
+            refresher.poke()  # a new client: cost arrives with the next (early) refresh
+        elif refresher is not None and not self.ctx.drift_check:
             # a spec change (a budget added, changed or removed): judged now from the cost
             # already known, not at the next hourly refresh
-            self.refresher.rejudge(self.obj.namespace, self.obj.name)
+            refresher.rejudge(self.obj.namespace, self.obj.name)
         keys_valid(self.obj)
         observation = await self._compare(org, dd)
         todo = await self._hand_over_todo(record)
@@ -400,8 +431,10 @@ class ClientOrgExternal:
     async def _hand_over_todo(self, record: dict[str, Any]) -> str | None:
         """What the key hand-over and rotation (controllers/serviceaccount.py) still have
         to do; the next pass is booked for the next rotation or revocation."""
-        if self.obj.management_policy == "ObserveOnly" or record.get("adopted"):
+        if self.obj.management_policy == "ObserveOnly":
             return None
+        if record.get("adopted") and self._adopt_bootstrap:
+            return self._adopted_todo(record)
         secret = str(record.get("credentialsSecret") or "")
         data = await self.ctx.kube.read_secret_data(self.obj.namespace, secret,
                                                     max_age=CREDENTIALS_MAX_AGE) if secret else None
@@ -423,8 +456,39 @@ class ClientOrgExternal:
             self.wake_at[key] = found.wake_at.timestamp()
         else:
             self.wake_at.pop(key, None)
-        return hand_over_needed(record, self.spec.credentials.keep_bootstrap_key) \
+        return hand_over_needed(record, self._keep_bootstrap(record)) \
             or rotation_needed(found, record)
+
+    def _keep_bootstrap(self, record: dict[str, Any]) -> bool:
+        """An adopted org's bootstrap key is the adopt Secret's: never revoked."""
+        return self.spec.credentials.keep_bootstrap_key or bool(record.get("adopted"))
+
+    def _adopted_todo(self, record: dict[str, Any]) -> str | None:
+        """Whether an adopted org still driven by the adopt Secret is to be handed over
+        (adoptedkeys.py); from status and spec alone: no call."""
+        adopt = self.spec.adopt
+        if adopt is None or self.spec.credentials.use_adopt_secret:
+            return None
+        theirs, ours = adopt.credentials_secret_ref.name, adopted_secret_name(self.obj.name,
+                                                                               self.spec)
+        sa = record.get("serviceAccount") if isinstance(record.get("serviceAccount"),
+                                                        dict) else None
+        token = skip_token(self.obj.generation, self.obj.annotations)
+        if ours == theirs:
+            note = (f"spec.credentialsSecretName names the adopt Secret {theirs}, which the "
+                    "operator never writes: the org is not handed over to a service account "
+                    "of the operator's. Create this DatadogClientOrg again with another "
+                    "spec.credentialsSecretName (it is immutable), or set "
+                    "spec.credentials.useAdoptSecret: true")
+            if sa is None or sa.get("note") != note:
+                record["serviceAccount"] = {**(sa or {}), "skipped": "SecretNameTaken",
+                                            "skippedFor": token, "note": note}
+            return None
+        if sa and sa.get("skipped") and sa.get("skippedFor") == token:
+            return None
+        return (f"the adopted org is driven with the keys of Secret {theirs} "
+                "(spec.adopt.credentialsSecretRef): handing over to a service account of the "
+                f"operator's own, its key in Secret {ours}")
 
     def _key_in_use(self, record: dict[str, Any]) -> KeyInUse:
         sa = record.get("serviceAccount") or {}
@@ -435,11 +499,70 @@ class ClientOrgExternal:
                         "the person whose keys created the org (bootstrap key)")
 
     async def _hand_over(self, record: dict[str, Any]) -> None:
+        labels = secret_labels(self.obj.name, "client")
+        rotate_now = self.obj.annotations.get(ROTATE_NOW_ANNOTATION) or None
+        if record.get("adopted") and self._adopt_bootstrap:
+            adopt = self.spec.adopt
+            assert adopt is not None
+            ns, theirs = self.obj.namespace, adopt.credentials_secret_ref.name
+            credentials = await credentials_from_secret(self.ctx.kube, ns, theirs,
+                                                        "adopted org keys")
+            data = await self.ctx.kube.read_secret_data(ns, theirs,
+                                                        max_age=CREDENTIALS_MAX_AGE) or {}
+            await AdoptedHandOver(
+                self.ctx, record, self._dd, self._dd(credentials), data,
+                adopted_secret_name(self.obj.name, self.spec), labels, self.spec.site,
+                self.settings.create_settle_seconds, self._escrow(), self._rotation,
+                rotate_now,
+            ).run()
+            return
         await KeyHandOver(
-            self.ctx, record, self._dd, secret_labels(self.obj.name, "client"),
-            self.spec.credentials.keep_bootstrap_key, self.settings.create_settle_seconds,
-            self._rotation, self.obj.annotations.get(ROTATE_NOW_ANNOTATION) or None,
+            self.ctx, record, self._dd, labels, self._keep_bootstrap(record),
+            self.settings.create_settle_seconds, self._rotation, rotate_now,
         ).run()
+
+    async def _adopted_handed_over(self) -> bool:
+        """Whether the operator's own Secret drives this adopted org (adoptedkeys.py), read
+        from that Secret, the durable record (a re-applied object has no status); if so,
+        status names it, and the adopt Secret is released once per process.
+
+        An adopt Secret labelled as this object's (``ddmsp.io/owner-name``) that holds a
+        finished hand-over is the operator's own by that label (the rule created orgs
+        follow: docs/operations.md, moving an org between namespaces): used, and rotated,
+        in place."""
+        adopt = self.spec.adopt
+        assert adopt is not None
+        ns, name, theirs = self.obj.namespace, self.obj.name, adopt.credentials_secret_ref.name
+        secret = adopted_secret_name(name, self.spec)
+        found = await self.ctx.kube.read_secret(ns, secret) if secret != theirs else None
+        data = decode_secret(found) if found is not None else None
+        if found is None or not handed_over(data, name, meta_of(found).labels,
+                                            adopt.public_id):
+            found = self._adopt_found = await self.ctx.kube.read_secret(ns, theirs)
+            data = decode_secret(found) if found is not None else None
+            if found is None or not handed_over(data, name, meta_of(found).labels,
+                                                adopt.public_id):
+                return False
+            secret = theirs
+        assert data is not None
+        old = self.obj.status.get(CLIENT)
+        record = old if isinstance(old, dict) and old.get("publicId") == adopt.public_id \
+            else {}
+        record.update(publicId=adopt.public_id, credentialsSecret=secret, adoptSecret=theirs,
+                      adopted=True)
+        record.setdefault("name", data.get(ORG_NAME_KEY, ""))
+        self.obj.status[CLIENT] = record
+        told = bool((record.get("serviceAccount") or {}).get("handedOverAt"))
+        mirror(record, data)
+        memo = (ns, theirs, "adopt-released")
+        if secret == theirs:
+            return True  # the adopt Secret is the operator's own: nothing to release
+        if not told:  # a crash after the swap, or a re-applied object: status did not know
+            await release_adopt_secret(self.ctx, self._escrow(), record, secret, theirs)
+        elif memo not in self.escrowed:  # our finalizer on it goes, once per process
+            await self._escrow().unguard(ns, theirs)
+        self.escrowed.add(memo)
+        return True
 
     def _compare_name(self, org: Org) -> Observation:
         want = self.spec.display_name
@@ -448,11 +571,12 @@ class ClientOrgExternal:
                                diff=[f"org name is {org.name!r}, spec.displayName is {want!r}"])
         return Observation(exists=True, phase="Ready", message=f"org {org.public_id} is ready")
 
-    async def _observe_adopted(self) -> Observation:
+    async def _observe_adopted(self, found: Any = None) -> Observation:
         adopt = self.spec.adopt
         assert adopt is not None
         ns, secret = self.obj.namespace, adopt.credentials_secret_ref.name
-        found = await self.ctx.kube.read_secret(ns, secret)
+        if found is None:
+            found = await self.ctx.kube.read_secret(ns, secret)
         if found is not None and has_keys(decode_secret(found)):
             await self._guard_keys(found, "client")
         credentials = await credentials_from_secret(self.ctx.kube, ns, secret,
@@ -478,14 +602,23 @@ class ClientOrgExternal:
                 raise
             self.ctx.kube.forget_secret(ns, secret)  # the fix shows on the very next pass
             raise await self._adopted_org_refused(dd, secret, named, exc) from None
-        self.obj.status[CLIENT] = {
+        old = self.obj.status.get(CLIENT)
+        kept = {k: v for k, v in old.items() if k == "serviceAccount"} \
+            if isinstance(old, dict) and old.get("publicId") == org.public_id else {}
+        record = self.obj.status[CLIENT] = {
+            **kept,
             "publicId": org.public_id,
             "name": org.name or "",
             "created": org.created,
             "credentialsSecret": secret,
+            "adoptSecret": secret,
             "adopted": True,
         }
-        return await self._compare(org, dd)
+        observation = await self._compare(org, dd)
+        todo = await self._hand_over_todo(record)
+        if todo:
+            return Observation(exists=True, up_to_date=False, diff=[*observation.diff, todo])
+        return observation
 
     async def _compare(self, org: Org, dd: DatadogClient) -> Observation:
         """The org's name, then spec.settings (controllers/orgsettings.py), with its keys."""

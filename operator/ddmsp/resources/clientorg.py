@@ -82,7 +82,9 @@ class Adopt(KubeModel):
     )
     credentials_secret_ref: SecretReference = Field(
         description="A Secret holding that org's own `api-key` and `app-key`. The operator "
-        "reads it and never modifies it.",
+        "reads it and never modifies it or revokes its keys; it drives the org with them "
+        "until the org is handed over to a service account of the operator's, whose key "
+        "goes to the operator's own Secret (see spec.credentials.useAdoptSecret).",
     )
 
 
@@ -108,6 +110,18 @@ class CredentialsPolicy(KubeModel):
         "`gracePeriod`. Unset: the DatadogPartner's spec.defaults.credentials.rotation, "
         "else only on demand (`kubectl annotate ddorg NAME ddmsp.io/rotate-now=$(date -u "
         "+%FT%TZ)`). See docs/credentials.md, Rotation.",
+    )
+    use_adopt_secret: bool = Field(
+        default=False,
+        description="Adopted orgs (spec.adopt) only. false (default, the hand-over): the "
+        "operator creates a service account of its own in the org, as for an org it created, "
+        "and drives the org with that account's key in its own credentials Secret "
+        "(spec.credentialsSecretName, default `<metadata.name>-datadog-credentials`); the "
+        "adopt Secret is only the bootstrap: never written, its keys never revoked. true: the "
+        "operator keeps driving the org with the adopt Secret's keys and creates nothing. "
+        "Read only before a hand-over starts: once the operator's Secret holds the service "
+        "account's key, that Secret stays in use (the adopt Secret's key may be revoked by "
+        "then). ObserveOnly never hands over. See docs/credentials.md, Adopted orgs.",
     )
 
 
@@ -313,6 +327,13 @@ class ServiceAccountRecord(KubeModel):
     rotate_now_handled: str | None = Field(
         default=None, description="The value of the ddmsp.io/rotate-now annotation last "
         "acted on: a new value rotates once.")
+    skipped: str | None = Field(
+        default=None, description="Adopted orgs: why the hand-over did not start (a reason "
+        "word, e.g. ServiceAccountExists; note says what to do). It is tried again on the "
+        "next spec change or ddmsp.io/retry annotation.")
+    skipped_for: str | None = Field(
+        default=None, description="The generation and ddmsp.io/retry value the skip was "
+        "decided for (`<generation>/<retry>`).")
 
 
 class OrgRecord(KubeModel):
@@ -322,9 +343,15 @@ class OrgRecord(KubeModel):
     name: str = Field(default="", description="The org's name in Datadog.")
     created: str | None = Field(default=None, description="When the org was created.")
     credentials_secret: str | None = Field(
-        default=None, description="The Secret (same namespace) holding this org's keys."
+        default=None, description="The Secret (same namespace) holding the keys the operator "
+        "uses for this org."
     )
     adopted: bool | None = Field(default=None, description="True when adopted, not created.")
+    adopt_secret: str | None = Field(
+        default=None, description="Adopted orgs: the Secret spec.adopt.credentialsSecretRef "
+        "names (yours: read, never written). It is credentialsSecret until the org is handed "
+        "over to the operator's service account; from then on the operator no longer uses it."
+    )
     spun_off: bool | None = Field(
         default=None, description="True once the org was spun off from the partner's org."
     )
