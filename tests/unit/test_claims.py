@@ -86,7 +86,9 @@ def test_a_created_org_is_claimed_once_its_status_records_it() -> None:
     assert describe(claims[2]) == "Datadog org c1"
     adopted = _client_org("b", "t2", {"clientOrg": {"publicId": "c1", "adopted": True}},
                           adopt={"publicId": "c1", "credentialsSecretRef": {"name": "k"}})
-    assert connector.claims(ManagedObject.from_body(CLIENT_ORG, adopted)) == ["org c1"]
+    # and the Secret its service account's key goes to (controllers/adoptedkeys.py)
+    assert connector.claims(ManagedObject.from_body(CLIENT_ORG, adopted)) == \
+        ["org c1", "Secret ns/b-datadog-credentials"]
     adopted["spec"]["managementPolicy"] = "ObserveOnly"  # writes nothing: may watch it
     assert connector.claims(ManagedObject.from_body(CLIENT_ORG, adopted)) == []
 
