@@ -154,8 +154,31 @@ def test_adopted_org_is_driven_by_its_own_service_account(operator: Operator) ->
     assert again["serviceAccount"]["applicationKeyId"] == second["app-key-id"]
     assert sa_creates(op) == 1
     assert_adopt_secret_untouched(op, "acme-keys", acme_keys, acme)
-    assert_no_keys_leaked(op, [*acme_keys.values(), first["app-key"], second["app-key"]],
-                          ["acme", "watched", "kept"])
+
+    # moved (docs/operations.md): the operator's Secret copied, labelled as the new object's,
+    # and adopted is the operator's own by its label: used and rotated in place, nothing made
+    op.objects.delete_namespaced_custom_object("ddmsp.io", "v1alpha1", op.namespace, PLURAL,
+                                               "acme")
+    wait_for(lambda: op.gone(PLURAL, "acme"), timeout=90, what="acme deleted again")
+    put_secret(op.api, op.namespace, "moved-keys",
+               secret_data(op.api, op.namespace, "acme-datadog-credentials") or {})
+    client.CoreV1Api(op.api).patch_namespaced_secret("moved-keys", op.namespace, {
+        "metadata": {"labels": {"app.kubernetes.io/managed-by": "ddmsp",
+                                "ddmsp.io/owner-kind": "DatadogClientOrg",
+                                "ddmsp.io/owner-name": "moved"}}})
+    op.apply(PLURAL, adopt("moved", acme, "moved-keys", "Adopted Acme",
+                           credentials={"rotation": {"gracePeriod": "0s"}}))
+    op.wait_condition(PLURAL, "moved", "Ready", timeout=90)
+    moved = op.get(PLURAL, "moved")["status"]["clientOrg"]
+    assert moved["credentialsSecret"] == moved["adoptSecret"] == "moved-keys"
+    assert moved["serviceAccount"]["id"] == again["serviceAccount"]["id"]
+    op.patch(PLURAL, "moved", {"metadata": {"annotations": {ROTATE_NOW: "2"}}})
+    third = rotated_from(op, "moved", second["app-key-id"])
+    assert_handed_over(op, "moved", bootstrap_revoked=False)
+    assert sa_creates(op) == 1
+    assert secret_data(op.api, op.namespace, "moved-datadog-credentials") is None
+    assert_no_keys_leaked(op, [*acme_keys.values(), first["app-key"], second["app-key"],
+                               third["app-key"]], ["moved", "watched", "kept"])
 
 
 # A few steps of the hand-over (the created-org test kills at every one of them)
