@@ -65,7 +65,9 @@ def assert_adopt_secret_untouched(op: Operator, name: str, keys: dict[str, str],
 
 
 def sa_creates(op: Operator) -> int:
-    return sum(op.sim.state.calls().get(SA_CREATE, {}).values())
+    """Service accounts made (answers 2xx)."""
+    return sum(n for status, n in op.sim.state.calls().get(SA_CREATE, {}).items()
+               if status < 300)
 
 
 def test_adopted_org_is_driven_by_its_own_service_account(operator: Operator) -> None:
@@ -74,6 +76,10 @@ def test_adopted_org_is_driven_by_its_own_service_account(operator: Operator) ->
     acme, acme_keys = adoptable(op, "Adopted Acme", "acme-keys")
     watched, watched_keys = adoptable(op, "Adopted Watched", "watched-keys")
     kept, kept_keys = adoptable(op, "Adopted Kept", "kept-keys")
+    weak, weak_keys = adoptable(op, "Adopted Weak", "weak-keys")
+    # keys that read the org and its users but may not make a service account
+    sim.set_key_permissions(weak_keys["app-key"],
+                            ["org_management", "user_access_read", "user_app_keys"])
     op.start()
     op.apply(PLURAL, adopt("acme", acme, "acme-keys", "Adopted Acme",
                            credentials={"rotation": {"gracePeriod": "0s"}}))
@@ -81,7 +87,8 @@ def test_adopted_org_is_driven_by_its_own_service_account(operator: Operator) ->
                            managementPolicy="ObserveOnly"))
     op.apply(PLURAL, adopt("kept", kept, "kept-keys", "Adopted Kept",
                            credentials={"useAdoptSecret": True}))
-    for name in ("acme", "watched", "kept"):
+    op.apply(PLURAL, adopt("weak", weak, "weak-keys", "Adopted Weak"))
+    for name in ("acme", "watched", "kept", "weak"):
         op.wait_condition(PLURAL, name, "Ready", timeout=90)
 
     # handed over: one account owns the working key of the operator's own Secret
@@ -109,6 +116,14 @@ def test_adopted_org_is_driven_by_its_own_service_account(operator: Operator) ->
         assert "serviceAccount" not in status
         assert secret_data(op.api, op.namespace, f"{name}-datadog-credentials") is None
         assert key_works(sim, keys, public_id)
+    # keys that may not: Ready as before, said why, nothing made, no copy of them left
+    skipped = op.get(PLURAL, "weak")["status"]["clientOrg"]
+    assert skipped["credentialsSecret"] == "weak-keys"
+    assert skipped["serviceAccount"]["skipped"] == "HandOverNotPermitted"
+    assert service_accounts(sim, weak) == []
+    left = secret_data(op.api, op.namespace, "weak-datadog-credentials") or {}
+    assert not left.get("api-key") and not left.get("app-key")
+    assert "HandOverNotPermitted" in [e.reason for e in op.events("weak")]
 
     # rotation works for an adopted org; the adopt key is still never touched
     first = secret_data(op.api, op.namespace, "acme-datadog-credentials") or {}

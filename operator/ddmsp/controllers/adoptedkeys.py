@@ -166,9 +166,14 @@ class AdoptedHandOver:
         except (AuthenticationError, Blocked) as exc:
             # the adopt keys may not do it (their owner is no admin, or the org has no
             # Datadog Admin Role): the org was Ready with them and stays so, said why
-            if data.get(SA_ID_KEY) or not (isinstance(exc, AuthenticationError)
-                                           or exc.reason == "AdminRoleMissing"):
+            if not (isinstance(exc, AuthenticationError) or exc.reason == "AdminRoleMissing"):
+                raise
+            now = await self.ctx.kube.read_secret_data(self.ns, self.secret) or {}
+            if now.get(SA_ID_KEY):
                 raise  # a hand-over under way: its own outcome, as for a created org
+            # nothing of the operator's was made: the copy of the adopt keys goes again
+            await self.ctx.kube.write_secret(self.ns, self.secret, {API_KEY: "", APP_KEY: ""},
+                                             self.labels, exists=True)
             await self._not_permitted(exc)
             return
         await self._done()
