@@ -15,10 +15,9 @@ from kubernetes import client, config
 from ddmsp import API_GROUP, logsetup
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers import build_controllers
-from ddmsp.controllers.costrefresh import CostRefresher
+from ddmsp.controllers.costrefresh import CostRefresher, register_cost_refresher
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.metadata_sources import register_metadata_watch
-from ddmsp.controllers.partner import register_partner_kind
 from ddmsp.peering_identity import peering_identity
 from ddmsp.reconcile.createguard import set_leadership
 from ddmsp.reconcile.handlers import EngineDiffBase, Runtime, register_kind
@@ -31,9 +30,11 @@ log = logging.getLogger(__name__)
 # kopf's own bookkeeping lives under kopf.ddmsp.io/, so that user-facing annotations
 # under ddmsp.io/ (paused, create-pending) stay in kopf's diff and trigger handlers.
 KOPF_PREFIX = f"kopf.{API_GROUP}"
-# ddmsp.io/finalizer is the engine's (reconcile/deletion.py). kopf's own (timers, the
-# partner kind) must have another name: kopf drops its finalizer from any object it sees
-# being deleted once its own handlers are done, which would cut the engine's deletion short.
+# ddmsp.io/finalizer is the engine's (reconcile/deletion.py). kopf's own (its timers) must
+# have another name: kopf drops its finalizer from any object it sees being deleted once its
+# own handlers are done, which would cut the engine's deletion short. DatadogPartners, on
+# the engine without a finalizer now, lose the one kopf put on them at their next event
+# (kopf drops its finalizer where no handler of its needs it).
 FINALIZER = f"{KOPF_PREFIX}/finalizer"
 LEGACY_FINALIZER = f"{API_GROUP}/finalizer"  # kopf's, on DatadogPartners made before
 
@@ -61,7 +62,7 @@ def build_registry(
                       namespaces=list(settings.namespaces or []))
     for controller in build_controllers(settings, kube, clients, refresher):
         rec = controller.reconciler
-        rec.drift_interval = settings.drift_interval
+        rec.drift_interval = controller.drift_interval or settings.drift_interval
         rec.backoff_cap = settings.backoff_cap
         register_kind(registry, runtime, rec.info, rec,
                       needs_finalizer=controller.needs_finalizer,
@@ -69,7 +70,7 @@ def build_registry(
     # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes
     # (labelled sources watched, others polled by name: never a cluster-wide Secret watch).
     register_metadata_watch(registry, kube, settings.metadata_poll)
-    register_partner_kind(registry, settings, kube, clients, refresher)  # + DatadogPartner
+    register_cost_refresher(registry, refresher)
 
     @kopf.on.event(PARTNER.group, PARTNER.version, PARTNER.plural, registry=registry,
                    id="legacy-finalizer")

@@ -86,6 +86,7 @@ WAITS: dict[str, list[str]] = {
     "PartnerNotFound": [PARTNERS_FIX],
     "PartnerAmbiguous": [PARTNERS_FIX],
     "PartnerNotAllowed": [PARTNERS_FIX],
+    "DefaultConflict": [PARTNERS_FIX],
     "DatadogError": [WAITS_FIX],
     "NotFound": [WAITS_FIX],
     "CredentialsInvalid": [WAITS_FIX],

@@ -1,7 +1,8 @@
 """docs/operations.md's fixes for the partner reasons of a DatadogClientOrg, applied
 literally: PartnerSiteMismatch (Stalled) and the PartnerNotFound, PartnerAmbiguous and
 PartnerNotAllowed waits ("a DatadogPartner that allows this namespace (a cluster admin fixes
-the policy)").
+the policy)"); and the DatadogPartner's own DefaultConflict wait ("a cluster admin keeps one
+default ...; each partner re-checks by itself": no change to the partner kept is needed).
 
 Why: these are a cluster admin's steps; each is done here with kubectl and the client ends
 Ready. The waits re-check the policy by themselves only every 120 s (POLICY_RETRY), so the
@@ -20,6 +21,7 @@ import pytest
 from tests.integration.conftest import Operator
 from tests.integration.test_clientorg import PLURAL, org
 from tests.support.kube import unique_name
+from tests.support.operator import wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -30,6 +32,17 @@ def partner_manifest(name: str, namespace: str, **spec: Any) -> str:
         "metadata": {"name": name},
         "spec": {"credentialsSecretRef": {"namespace": namespace, "name": "partner"},
                  "allowedNamespaces": [namespace], **spec}})
+
+
+def partner_ready(op: Operator, name: str, status: str, reason: str) -> dict[str, Any]:
+    """Wait for a DatadogPartner's Ready condition (cluster-scoped: read with kubectl)."""
+    def met() -> dict[str, Any] | None:
+        body = json.loads(op.cluster.kubectl("get", "ddpartner", name, "-o", "json").stdout)
+        conds = (body.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conds if c["type"] == "Ready"), None)
+        return ready if ready and (ready["status"], ready["reason"]) == (status, reason) \
+            else None
+    return wait_for(met, timeout=90, what=f"DatadogPartner {name} Ready={status} {reason}")
 
 
 def test_partner_fixes_reach_ready(operator: Operator) -> None:
@@ -78,10 +91,17 @@ def test_partner_fixes_reach_ready(operator: Operator) -> None:
         kubectl_apply(names["two"], default=True)
         op.apply(PLURAL, org("plain", "Plain"))
         op.wait_condition(PLURAL, "plain", "Ready", "False", "PartnerAmbiguous", timeout=90)
+        # the partner made second sees the first; the first sees it at its next check
+        # (here asked for with an annotation, as any change to the object does)
+        partner_ready(op, names["two"], "False", "DefaultConflict")
+        op.cluster.kubectl("annotate", "ddpartner", names["one"],
+                           f"example.com/touched={time.time_ns()}", "--overwrite")
+        partner_ready(op, names["one"], "False", "DefaultConflict")
         op.cluster.kubectl("delete", "ddpartner", names["two"])
         retry("plain")
         op.wait_condition(PLURAL, "plain", timeout=90)
         assert op.get(PLURAL, "plain")["status"]["partner"] == f"DatadogPartner/{names['one']}"
+        partner_ready(op, names["one"], "True", "KeysValid")
     finally:
         for name in made:
             op.cluster.kubectl("delete", "ddpartner", name, "--ignore-not-found", check=False)

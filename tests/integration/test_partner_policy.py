@@ -190,3 +190,59 @@ def test_operator_default_keys_for_namespaces_it_is_told(
         assert env.sim.state.find_orgs_by_name("Home Corp") == []
     finally:
         op.stop()
+
+
+def test_a_partner_check_datadog_refuses_is_retried_and_the_partner_deletes_cleanly(
+    env: Env, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Datadog answers 503 to ``/api/v1/validate``: the partner waits (DatadogUnavailable)
+    and the engine checks it again with its backoff, with no change to the object, until
+    its Ready follows Datadog. (The check used to wait for its hourly timer.) It owns
+    nothing in Datadog, so it holds no finalizer and a deletion is immediate."""
+    env.sim.add_fault(route="GET /api/v1/validate", status=503)
+    partner = env.partner({"allowedNamespaces": [env.home]})
+    op = start_operator(cluster, env.sim, [env.home], tmp_path)
+
+    def ready(status: str, reason: str) -> dict[str, Any] | None:
+        conds = (env.get_partner(partner).get("status") or {}).get("conditions") or []
+        found = next((c for c in conds if c["type"] == "Ready"), None)
+        return found if found and (found["status"], found["reason"]) == (status, reason) \
+            else None
+
+    try:
+        waiting = wait_for(lambda: ready("False", "DatadogUnavailable"), timeout=90,
+                           what=lambda: f"partner waits on Datadog; log: {op.log()[-1500:]}")
+        assert "/api/v1/validate" in waiting["message"]
+        env.sim.clear_faults()
+        wait_for(lambda: ready("True", "KeysValid"), timeout=90,
+                 what=lambda: f"partner Ready again; log: {op.log()[-1500:]}")
+        status = env.get_partner(partner)["status"]
+        assert status["keysValid"] is True and status["phase"] == "Ready"
+        assert status["orgPublicId"] == env.sim.partner_public_id
+        assert "ddmsp.io/finalizer" not in (env.get_partner(partner)["metadata"].get(
+            "finalizers") or [])
+        env.objects.delete_cluster_custom_object(GROUP, VERSION, PARTNERS, partner)
+
+        def gone() -> bool:
+            try:
+                env.get_partner(partner)
+            except client.ApiException as exc:
+                return exc.status == 404
+            return False
+
+        wait_for(gone, timeout=30, what="the partner deleted")
+        # one an earlier version finalized (kopf's old and current names) goes away too
+        partner = unique_name("p")
+        env.made.append(partner)
+        env.objects.create_cluster_custom_object(GROUP, VERSION, PARTNERS, {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "DatadogPartner",
+            "metadata": {"name": partner, "finalizers": ["ddmsp.io/finalizer",
+                                                          "kopf.ddmsp.io/finalizer"]},
+            "spec": {"credentialsSecretRef": {"namespace": env.home, "name": "partner"}}})
+        wait_for(lambda: ready("True", "KeysValid"), timeout=90, what="the old partner Ready")
+        env.objects.delete_cluster_custom_object(GROUP, VERSION, PARTNERS, partner)
+        wait_for(gone, timeout=60, what=lambda: f"the old partner deleted: "
+                 f"{env.get_partner(partner)['metadata']}")
+        assert_absent([env.sim.partner_api_key], op.log(), "the operator's log")
+    finally:
+        op.stop()

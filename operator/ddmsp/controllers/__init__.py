@@ -10,12 +10,21 @@ from ddmsp.controllers.clientorg import ClientOrgConnector
 from ddmsp.controllers.costrefresh import CostRefresher
 from ddmsp.controllers.datadog_access import DatadogClients
 from ddmsp.controllers.orgconnection import OrgConnectionConnector
+from ddmsp.controllers.partner import PartnerConnector
 from ddmsp.controllers.role import RoleConnector
 from ddmsp.controllers.samlconfig import SamlConnector
 from ddmsp.controllers.user import UserConnector
 from ddmsp.reconcile.engine import Reconciler
 from ddmsp.reconcile.kube import KubeAPI
-from ddmsp.resources import API_KEY, CLIENT_ORG, ORG_CONNECTION, ROLE, SAML_CONFIG, USER
+from ddmsp.resources import (
+    API_KEY,
+    CLIENT_ORG,
+    ORG_CONNECTION,
+    PARTNER,
+    ROLE,
+    SAML_CONFIG,
+    USER,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class Controller:
     reconciler: Reconciler
     needs_finalizer: bool
     depends_on_org: str | None = None  # plural of the org kind it waits for via orgRef
+    drift_interval: float | None = None  # a Ready object's next check; None: the setting's
 
 
 def build_controllers(
@@ -44,4 +54,8 @@ def build_controllers(
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
         Controller(Reconciler(ORG_CONNECTION, OrgConnectionConnector(settings, clients), kube),
                    needs_finalizer=True, depends_on_org=CLIENT_ORG.plural),
+        # Cluster-scoped and observe-only: nothing in Datadog to clean up, so no finalizer;
+        # its keys are re-checked as often as the cost view is refreshed (as before).
+        Controller(Reconciler(PARTNER, PartnerConnector(settings, clients, refresher), kube),
+                   needs_finalizer=False, drift_interval=settings.cost_refresh_interval),
     ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import kopf
 from kubernetes import client
 
 from ddmsp import clock, metrics
@@ -293,3 +294,20 @@ def _with_updated_at(cost: dict[str, Any], previous: dict[str, Any] | None) -> d
         if k in prev and k not in out:
             out[k] = None
     return out
+
+
+def register_cost_refresher(registry: kopf.OperatorRegistry, refresher: CostRefresher) -> None:
+    """Run the refresher with the operator, and forget a deleted client's cost series."""
+
+    @kopf.on.startup(registry=registry)
+    async def start_refresher(**_: Any) -> None:
+        refresher.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_refresher(**_: Any) -> None:
+        await refresher.stop()
+
+    @kopf.on.delete(CLIENT_ORG.group, CLIENT_ORG.version, CLIENT_ORG.plural,
+                    registry=registry, id="cost-series", optional=True)
+    async def forget_series(**kwargs: Any) -> None:
+        refresher.series.remove(kwargs["namespace"], kwargs["name"])

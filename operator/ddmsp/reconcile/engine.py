@@ -236,7 +236,7 @@ class Reconciler:
                               reason="ReconcileError")
             return await self._outcome(obj, translated)
         await self._explain(ctx, None)
-        self._set(obj, ready=(True, "Available", observation.message),
+        self._set(obj, ready=(True, observation.reason or "Available", observation.message),
                   synced=(True, "ReconcileSuccess", ""),
                   reconciling=(False, "Available", ""),
                   stalled=(False, "Available", ""))
@@ -307,7 +307,7 @@ class Reconciler:
         meta = body["metadata"]
         try:
             return await self.kube.patch_finalizers(
-                self.info, meta["namespace"], meta["name"],
+                self.info, meta.get("namespace") or "", meta["name"],
                 [*deletion.finalizers(body), deletion.FINALIZER], meta["resourceVersion"])
         except ObjectChanged:
             return None
@@ -320,9 +320,12 @@ class Reconciler:
         leave anything in Datadog; every other obstacle waits and is retried."""
         meta = body["metadata"]
         with contextlib.suppress(KeyError):  # a gauge per live object only
-            metrics.READY.remove(self.info.kind, meta["namespace"], meta["name"])
-        if not deletion.has_finalizer(body):
-            return GONE  # not ours to hold (or already released)
+            metrics.READY.remove(self.info.kind, meta.get("namespace") or "", meta["name"])
+        if not self.finalizer or not deletion.has_finalizer(body):
+            # Not ours to hold (or already released). A kind without the engine's finalizer
+            # owns nothing outside Kubernetes: a finalizer of that name on it is another's
+            # (kopf's old one on a DatadogPartner, runner.py), never a deletion to run.
+            return GONE
         try:
             obj = ManagedObject.from_body(self.info, body)
         except Blocked:  # an unparseable spec names nothing this object could have made
@@ -493,9 +496,10 @@ class Reconciler:
             return
         self._written[(obj.namespace, obj.name)] = time.monotonic()
         base, mine = obj.original_status, obj.status
+        sets: tuple[str, ...] = getattr(self.connector, "set_status_keys", ())
 
         def ours(status: dict[str, Any]) -> None:
-            rebased = rebase(status, base, mine)
+            rebased = rebase(status, base, mine, sets)
             status.clear()
             status.update(rebased)
 
@@ -545,7 +549,8 @@ def _who(obj: ManagedObject) -> str:
     status = obj.status
     org = ((status.get("clientOrg") or {}).get("publicId") or status.get("orgPublicId")
            or ((obj.body.get("spec") or {}).get("orgRef") or {}).get("name"))
-    return f"{obj.info.kind} {obj.namespace}/{obj.name}" + (f" (org {org})" if org else "")
+    where = f"{obj.namespace}/" if obj.namespace else ""
+    return f"{obj.info.kind} {where}{obj.name}" + (f" (org {org})" if org else "")
 
 
 def _log_ready_change(obj: ManagedObject, before: dict[str, Any] | None) -> None:

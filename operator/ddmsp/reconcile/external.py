@@ -31,6 +31,9 @@ class Observation:
     # be applied): the engine records them as ``status.drift`` once the generation was
     # applied (reconcile/drift.py), so no kind writes drift itself.
     drift: list[str] = field(default_factory=list)
+    # The Ready reason when this observation settles the object ("Available" when empty):
+    # an observe-only kind names what it found (a DatadogPartner's KeysValid).
+    reason: str = ""
 
 
 class ExternalClient(Protocol):
@@ -63,7 +66,9 @@ class Connector(Protocol):
     Optional: ``async explain(ctx, exc)``, called when a pass ends, with its error (None
     when it succeeded): an outcome it returns replaces ``translate_error``'s, for causes
     only a further look at the external system tells apart (a refused key or a missing
-    permission: both are Datadog's 403; controllers/datadog_access.py)."""
+    permission: both are Datadog's 403; controllers/datadog_access.py). And
+    ``set_status_keys``: status lists another writer shares, merged as sets on each status
+    write (reconcile/statuswrite.py ``rebase``)."""
 
     @property
     def applied_keys(self) -> tuple[str, ...]:

@@ -192,11 +192,14 @@ class Runtime:
         patterns = [n for n in self.namespaces if any(c in n for c in "*?[!")]
         for plural, reconciler in self.reconcilers.items():
             try:  # kopf's namespace patterns ("team-*") can only be listed cluster-wide
+                # A cluster-scoped kind (DatadogPartner) has no namespace to list by.
+                cluster = reconciler.info.scope == "Cluster"
                 async for page in reconciler.kube.list_pages(
-                        reconciler.info, [] if patterns else self.namespaces):
+                        reconciler.info, [] if patterns or cluster else self.namespaces):
                     for body in page:
                         namespace = str((body.get("metadata") or {}).get("namespace") or "")
-                        if patterns and not _watched(namespace, self.namespaces):
+                        if patterns and not cluster and not _watched(namespace,
+                                                                     self.namespaces):
                             continue
                         self.index(plural, body)
                         reconciler.kube.cache.offer(plural, body)
@@ -291,9 +294,10 @@ def _awaits_create_decision(body: dict[str, Any]) -> bool:
 
 
 class EngineDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """kopf's last-handled-configuration, kept only for kinds that still use kopf's change
-    handlers (DatadogPartner). The engine's kinds react to watch events (``trigger_state``),
-    so for them kopf computes no essence, stores nothing and patches nothing."""
+    """kopf's last-handled-configuration, kept only for kinds that would still use kopf's
+    change handlers (none today). The engine's kinds react to watch events
+    (``trigger_state``), so for them kopf computes no essence, stores nothing and patches
+    nothing."""
 
     def __init__(self, engine_kinds: set[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(**kwargs)

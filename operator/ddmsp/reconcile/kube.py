@@ -20,6 +20,10 @@ from kubernetes import client
 from ddmsp.reconcile.objectcache import ObjectCache
 from ddmsp.resources.kinds import KindInfo
 
+# Where a cluster-scoped object's events are recorded (an Event is namespaced; Kubernetes
+# puts a Node's in ``default``, and ``kubectl describe`` finds them there).
+CLUSTER_EVENTS_NAMESPACE = "default"
+
 
 class ObjectChanged(Exception):
     """A compare-and-swap write lost: the object changed since it was read."""
@@ -82,6 +86,17 @@ class KubeAPI:
         self.cache.offer(info.plural, body)
         return body
 
+    async def _patch_metadata(self, info: KindInfo, namespace: str, name: str,
+                              meta: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch an object's metadata (namespace "": a cluster-scoped object)."""
+        if namespace:
+            return cast(dict[str, Any], await self._run(
+                self.custom.patch_namespaced_custom_object,
+                info.group, info.version, namespace, info.plural, name, {"metadata": meta}))
+        return cast(dict[str, Any], await self._run(
+            self.custom.patch_cluster_custom_object,
+            info.group, info.version, info.plural, name, {"metadata": meta}))
+
     async def patch_annotations(
         self, info: KindInfo, namespace: str, name: str, annotations: dict[str, str | None],
         *, resource_version: str | None = None,
@@ -95,10 +110,7 @@ class KubeAPI:
         if resource_version:
             meta["resourceVersion"] = resource_version
         try:
-            updated = cast(dict[str, Any], await self._run(
-                self.custom.patch_namespaced_custom_object,
-                info.group, info.version, namespace, info.plural, name, {"metadata": meta},
-            ))
+            updated = await self._patch_metadata(info, namespace, name, meta)
         except client.ApiException as exc:
             if exc.status in (404, 409):  # what we held is outdated: read afresh next time
                 self.cache.forget(info.plural, namespace, name)
@@ -117,10 +129,7 @@ class KubeAPI:
         finalizer added meanwhile): ``ObjectChanged`` when the object changed since."""
         meta = {"finalizers": finalizers or None, "resourceVersion": resource_version}
         try:
-            updated = cast(dict[str, Any], await self._run(
-                self.custom.patch_namespaced_custom_object,
-                info.group, info.version, namespace, info.plural, name, {"metadata": meta},
-            ))
+            updated = await self._patch_metadata(info, namespace, name, meta)
         except client.ApiException as exc:
             if exc.status in (404, 409):
                 self.cache.forget(info.plural, namespace, name)
@@ -368,18 +377,19 @@ class KubeAPI:
     async def post_event(
         self, obj: dict[str, Any], type_: str, reason: str, message: str
     ) -> None:
-        """Record a core/v1 Event on ``obj`` (``kubectl describe`` shows it)."""
+        """Record a core/v1 Event on ``obj`` (``kubectl describe`` shows it). A
+        cluster-scoped object's events go to ``default``, as the kubelet's Node events do."""
         meta = obj["metadata"]
         now = datetime.now(UTC)
+        involved = meta.get("namespace") or None
+        where = involved or CLUSTER_EVENTS_NAMESPACE
         event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(
-                generate_name=f"{meta['name']}.", namespace=meta["namespace"]
-            ),
+            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=where),
             involved_object=client.V1ObjectReference(
                 api_version=obj["apiVersion"],
                 kind=obj["kind"],
                 name=meta["name"],
-                namespace=meta["namespace"],
+                namespace=involved,
                 uid=meta.get("uid"),
                 resource_version=meta.get("resourceVersion"),
             ),
@@ -395,7 +405,7 @@ class KubeAPI:
         )
         # Events are best effort: never fail a reconcile over one.
         with contextlib.suppress(client.ApiException):
-            await self._run(self.core.create_namespaced_event, meta["namespace"], event)
+            await self._run(self.core.create_namespaced_event, where, event)
 
 
 def decode_secret(secret: client.V1Secret) -> dict[str, str]:

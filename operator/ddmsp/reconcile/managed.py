@@ -71,7 +71,8 @@ class ManagedObject:
 
     @property
     def namespace(self) -> str:
-        return str(self.metadata["namespace"])
+        """The object's namespace; "" for a cluster-scoped kind (a DatadogPartner)."""
+        return str(self.metadata.get("namespace") or "")
 
     @property
     def uid(self) -> str:
@@ -119,4 +120,5 @@ class ManagedObject:
         return self.info.status_model.model_validate(self.status)
 
     def ref(self) -> str:
-        return f"{self.info.kind}/{self.namespace}/{self.name}"
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.info.kind}/{where}{self.name}"

@@ -2,7 +2,7 @@
 
 Several writers share one object's status: the engine (Ready, Synced, ... and the kind's
 fields), the cost refresher (``cost``, ``budget``, the ``BudgetWarning`` and
-``BudgetExceeded`` conditions), the partner checker and the partner's cost merge. A JSON
+``BudgetExceeded`` conditions), and a DatadogPartner's check and cost merge. A JSON
 merge patch replaces lists whole (the API server applies RFC 7386 to custom resources: no
 strategic merge by key), so a writer that sends ``conditions`` computed from an older read
 deletes the conditions another writer added since. Hence every write here is
@@ -96,8 +96,12 @@ def merge_conditions(server: list[Status], base: list[Status], mine: list[Status
     return [c for c in out if c.get("type") not in removed]
 
 
-def rebase(server: Status, base: Status, mine: Status) -> Status:
-    """The status ``mine`` would be had its changes since ``base`` been made to ``server``."""
+def rebase(server: Status, base: Status, mine: Status,
+           sets: tuple[str, ...] = ()) -> Status:
+    """The status ``mine`` would be had its changes since ``base`` been made to ``server``.
+    ``sets``: list keys two writers share as sets (a DatadogPartner's
+    ``missingPermissions``): the items this writer added or removed are applied to the
+    server's list, the rest of it stays."""
     plain = merge_patch({k: v for k, v in base.items() if k != "conditions"},
                         {k: v for k, v in mine.items() if k != "conditions"})
     out = apply_merge_patch({k: v for k, v in server.items() if k != "conditions"}, plain)
@@ -105,6 +109,11 @@ def rebase(server: Status, base: Status, mine: Status) -> Status:
         out["conditions"] = merge_conditions(list(server.get("conditions") or []),
                                              list(base.get("conditions") or []),
                                              list(mine.get("conditions") or []))
+    for key in sets:
+        before, after = set(base.get(key) or []), set(mine.get(key) or [])
+        if before != after:
+            out[key] = sorted((set(server.get(key) or []) - (before - after))
+                              | (after - before))
     return out
 
 

@@ -170,6 +170,13 @@ class PartnerCost(KubeModel):
 class DatadogPartnerStatus(ManagedStatus):
     """Observed state of the partner's keys; written by the operator only."""
 
+    phase: str | None = Field(
+        default=None,
+        max_length=32,
+        description="A one-word summary for humans (programs should read conditions): "
+        "Ready, Pending (a check waits to be retried), Paused, Stalled.",
+    )
+
     keys_valid: bool | None = Field(
         default=None, description="True when Datadog accepted the API and application keys."
     )
