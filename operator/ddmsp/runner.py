@@ -55,7 +55,8 @@ def build_registry(
     settings: OperatorSettings,
 ) -> tuple[kopf.OperatorRegistry, DatadogClients, Runtime]:
     registry = kopf.OperatorRegistry()
-    kube = KubeAPI(kube_api_client(settings), settings.kube_threads)
+    kube = KubeAPI(kube_api_client(settings), settings.kube_threads,
+                   cluster_events_namespace=settings.lease_namespace)
     clients = DatadogClients(settings)
     refresher = CostRefresher(settings, kube, clients)  # cost/usage for every client
     runtime = Runtime(worker_limit=settings.worker_limit, restart_spread=settings.restart_spread,

@@ -96,7 +96,9 @@ def test_defaults_cluster_mode_restricted_pod_and_probes() -> None:
                                     "resources": ["leases"],
                                     "verbs": ["get", "create", "update"]},
                                    {"apiGroups": [""], "resources": ["secrets"],  # key escrow
-                                    "verbs": ["get", "list", "create", "patch"]}]
+                                    "verbs": ["get", "list", "create", "patch"]},
+                                   {"apiGroups": ["", "events.k8s.io"],  # DatadogPartners'
+                                    "resources": ["events"], "verbs": ["create", "patch"]}]
     assert env(docs)["DDMSP_LEADER_ELECTION_ID"] == lease_role["metadata"]["name"].removesuffix(
         "-leader-election")
     (deploy,) = of_kind(docs, "Deployment")

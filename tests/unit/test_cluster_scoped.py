@@ -136,7 +136,9 @@ class Calls:
 
 
 def test_kube_routes_cluster_scoped_writes_and_events() -> None:
-    kube = KubeAPI(client.ApiClient(), max_threads=1)
+    """Events of a cluster-scoped object go to the operator's namespace, where the chart
+    lets it write events in every install mode."""
+    kube = KubeAPI(client.ApiClient(), max_threads=1, cluster_events_namespace="ddmsp-system")
     kube.custom = kube.core = Calls()  # type: ignore[assignment]
 
     async def writes() -> None:
@@ -151,9 +153,9 @@ def test_kube_routes_cluster_scoped_writes_and_events() -> None:
     assert names == ["patch_cluster_custom_object", "patch_cluster_custom_object",
                      "patch_cluster_custom_object_status", "create_namespaced_event"]
     event = made[-1][1]
-    assert event[0] == CLUSTER_EVENTS_NAMESPACE
+    assert event[0] == "ddmsp-system" != CLUSTER_EVENTS_NAMESPACE
     assert event[1].involved_object.namespace is None
-    assert event[1].metadata.namespace == CLUSTER_EVENTS_NAMESPACE
+    assert event[1].metadata.namespace == "ddmsp-system"
 
 
 def test_a_shared_list_is_merged_as_a_set() -> None:

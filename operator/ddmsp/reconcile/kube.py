@@ -20,8 +20,8 @@ from kubernetes import client
 from ddmsp.reconcile.objectcache import ObjectCache
 from ddmsp.resources.kinds import KindInfo
 
-# Where a cluster-scoped object's events are recorded (an Event is namespaced; Kubernetes
-# puts a Node's in ``default``, and ``kubectl describe`` finds them there).
+# Where a cluster-scoped object's events are recorded when the operator's own namespace is
+# not given (an Event is namespaced; the kubelet puts a Node's in ``default``).
 CLUSTER_EVENTS_NAMESPACE = "default"
 
 
@@ -32,7 +32,12 @@ class ObjectChanged(Exception):
 class KubeAPI:
     """Async facade over the kubernetes client for objects, Secrets and Events."""
 
-    def __init__(self, api_client: client.ApiClient, max_threads: int = 32) -> None:
+    def __init__(self, api_client: client.ApiClient, max_threads: int = 32,
+                 cluster_events_namespace: str = CLUSTER_EVENTS_NAMESPACE) -> None:
+        # A cluster-scoped object's events go to the operator's own namespace: the chart
+        # grants event writes there in every install mode (``default`` may not be watched);
+        # ``kubectl describe`` of a cluster-scoped object lists events of all namespaces.
+        self.cluster_events_namespace = cluster_events_namespace
         # One pooled connection per worker thread: with urllib3's default (10) the other
         # threads' connections are dropped after each call, and every later call pays a
         # new TLS handshake (the convergence benchmark's profile showed it).
@@ -378,11 +383,11 @@ class KubeAPI:
         self, obj: dict[str, Any], type_: str, reason: str, message: str
     ) -> None:
         """Record a core/v1 Event on ``obj`` (``kubectl describe`` shows it). A
-        cluster-scoped object's events go to ``default``, as the kubelet's Node events do."""
+        cluster-scoped object's events go to ``cluster_events_namespace``."""
         meta = obj["metadata"]
         now = datetime.now(UTC)
         involved = meta.get("namespace") or None
-        where = involved or CLUSTER_EVENTS_NAMESPACE
+        where = involved or self.cluster_events_namespace
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=where),
             involved_object=client.V1ObjectReference(
