@@ -202,6 +202,7 @@ async def run_operator(settings: OperatorSettings) -> None:
             stop_flag=stop,
         )
     finally:
+        log.info("shutdown: kopf has stopped%s", "; releasing the Lease" if elector else "")
         watcher.cancel()
         if holder is not None:
             holder.cancel()

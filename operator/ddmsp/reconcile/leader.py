@@ -30,6 +30,8 @@ from kubernetes import client
 
 log = logging.getLogger(__name__)
 
+RELEASE_TIMEOUT = 2.0  # seconds per API call when giving the Lease up at shutdown
+
 
 def default_identity() -> str:
     return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
@@ -182,12 +184,16 @@ class LeaderElector:
             return
 
         def _release() -> None:
-            lease = self.api.read_namespaced_lease(self.name, self.namespace)
+            # bounded: a shutdown must not hang on a slow API server (the Lease then
+            # simply expires, as after a crash)
+            lease = self.api.read_namespaced_lease(self.name, self.namespace,
+                                                   _request_timeout=RELEASE_TIMEOUT)
             if lease.spec is None or lease.spec.holder_identity != self.identity:
                 return
             lease.spec.holder_identity = None
             lease.spec.lease_duration_seconds = 1
-            self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+            self.api.replace_namespaced_lease(self.name, self.namespace, lease,
+                                              _request_timeout=RELEASE_TIMEOUT)
 
         try:
             await asyncio.to_thread(_release)
