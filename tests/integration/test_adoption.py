@@ -292,17 +292,24 @@ def org_writes(sim: RunningSimulator) -> dict[str, dict[int, int]]:
             if k.split()[0] in ("PUT", "POST", "PATCH", "DELETE")}
 
 
-def test_a_second_client_org_over_a_created_org_waits_named_until_the_first_goes(
-        operator: Operator, sim: RunningSimulator) -> None:
-    """Issue 18: one DatadogClientOrg creates an org, another adopts it by its public ID.
-    Both would rename it and set its settings in turn; the younger one changes nothing,
-    names the older one and the way out, and takes over once the older one is deleted."""
+def acme_with_a_copy_of_its_keys(operator: Operator) -> tuple[str, str]:
+    """A created org "acme", Ready, and its keys copied to Secret "acme-copy" for another
+    object to adopt it with: (its public ID, the namespace)."""
     operator.start()
     pid = ready_org(operator, "acme")
     ns = operator.namespace
     keys = secret_data(operator.api, ns, "acme-datadog-credentials")
     assert keys is not None
     put_secret(operator.api, ns, "acme-copy", keys)
+    return pid, ns
+
+
+def test_a_second_client_org_over_a_created_org_waits_named_until_the_first_goes(
+        operator: Operator, sim: RunningSimulator) -> None:
+    """Issue 18: one DatadogClientOrg creates an org, another adopts it by its public ID.
+    Both would rename it and set its settings in turn; the younger one changes nothing,
+    names the older one and the way out, and takes over once the older one is deleted."""
+    pid, ns = acme_with_a_copy_of_its_keys(operator)
     time.sleep(1.1)  # creationTimestamp has 1 s resolution: make "acme" the older one
     writes = org_writes(sim)
 
@@ -330,12 +337,7 @@ def test_a_client_org_reapplied_after_another_took_its_org_over_changes_nothing(
     """The other direction: the first object is deleted, a second one adopts its org, then
     the first is applied again. It re-attaches that org from its Secret (no second org), and
     in that same pass, before any write, learns that an older object manages it now."""
-    operator.start()
-    pid = ready_org(operator, "acme")
-    ns = operator.namespace
-    keys = secret_data(operator.api, ns, "acme-datadog-credentials")
-    assert keys is not None
-    put_secret(operator.api, ns, "acme-copy", keys)
+    pid, ns = acme_with_a_copy_of_its_keys(operator)
     delete(operator, ORGS, "acme")
     wait_for(lambda: operator.gone(ORGS, "acme"), timeout=60, what="acme deleted")
     adopt_org(operator, "beta", pid, "acme-copy")
