@@ -15,7 +15,7 @@ from ddmsp.simulator.server import RunningSimulator
 from tests.integration.conftest import GROUP, VERSION
 from tests.support.chart import chart_operator, helm
 from tests.support.kube import REPO_ROOT, Cluster, unique_name
-from tests.support.operator import wait_for
+from tests.support.operator import refusals_in, wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -69,7 +69,7 @@ def test_examples_converge_after_the_documented_install(
                           for p in READY for n in READY[p]]
             assert all(c and c["reason"] != "CredentialsMissing" for c in conditions)
             log = op.log()
-            assert "CredentialsMissing" not in log and "403" not in log, log[-3000:]
+            assert not refusals_in(log), f"{refusals_in(log)} in the operator log:\n{log[-3000:]}"
         finally:
             op.stop()
     finally:

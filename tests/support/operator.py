@@ -111,6 +111,17 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+# What an operator log shows when Datadog refused its keys: the reasons, and an API error
+# as rendered ("[METHOD /path -> 403]"). A bare "403" also occurs in random key IDs and
+# millisecond timestamps, so it is not searched for.
+REFUSAL_MARKS = ("CredentialsMissing", "MissingPermission", "KeysInvalid", "-> 403]")
+
+
+def refusals_in(log: str) -> list[str]:
+    """The refusal marks found in an operator log (empty when Datadog refused nothing)."""
+    return [mark for mark in REFUSAL_MARKS if mark in log]
+
+
 def wait_for(predicate, timeout: float = 60, interval: float = 0.3, what: Any = "condition"):  # type: ignore[no-untyped-def]
     """Poll until predicate() is truthy; returns its value or fails naming ``what`` (a
     string, or a callable read at the failure, e.g. for the log as it is then)."""
