@@ -68,9 +68,9 @@ def build_registry(
         register_kind(registry, runtime, rec.info, rec,
                       needs_finalizer=controller.needs_finalizer,
                       depends_on_org=controller.depends_on_org)
-    # DatadogSAMLConfig: re-check a config when the ConfigMap/Secret it reads changes
-    # (labelled sources watched, others polled by name: never a cluster-wide Secret watch).
-    register_metadata_watch(registry, kube, settings.metadata_poll)
+    # DatadogSAMLConfig: wake a config when the ConfigMap/Secret it reads changes (labelled
+    # sources watched, others polled by name: never a cluster-wide Secret watch).
+    register_metadata_watch(registry, kube, runtime, settings.metadata_poll)
     register_cost_refresher(registry, refresher)
 
     @kopf.on.event(PARTNER.group, PARTNER.version, PARTNER.plural, registry=registry,

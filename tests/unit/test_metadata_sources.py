@@ -1,24 +1,37 @@
-"""Which IdP metadata source changes the poller stamps (labelled ones are the watch's)."""
+"""Which IdP metadata source sightings wake the configs reading them (in memory, no write)."""
 
 from __future__ import annotations
 
-from ddmsp.controllers.metadata_sources import SOURCE_LABEL, poll_verdict, stamp
+from ddmsp.controllers.metadata_sources import SOURCE_LABEL, SourceVersions, polled_by_name
+
+IDP = ("Secret", "ns", "idp")
 
 
-def test_unlabelled_source_change_is_stamped() -> None:
-    assert poll_verdict({}, True, "42", "Secret", "idp", "Secret/idp@41") == "Secret/idp@42"
+def test_first_sight_wakes_nobody_a_change_does_once() -> None:
+    seen = SourceVersions()
+    assert not seen.changed(IDP, "7")  # the configs' own passes read it
+    assert not seen.changed(IDP, "7")
+    assert seen.changed(IDP, "8")
+    assert not seen.changed(IDP, "8")
 
 
-def test_first_sight_is_stamped_and_unchanged_is_not() -> None:
-    assert poll_verdict({}, True, "7", "ConfigMap", "idp", None) == "ConfigMap/idp@7"
-    assert poll_verdict({}, True, "7", "ConfigMap", "idp", "ConfigMap/idp@7") is None
+def test_deletion_and_recreation_are_changes() -> None:
+    seen = SourceVersions()
+    seen.changed(IDP, "3")
+    assert seen.changed(IDP, None)
+    assert not seen.changed(IDP, None)
+    assert seen.changed(IDP, "9")
+
+
+def test_a_forgotten_source_is_first_seen_again() -> None:
+    seen = SourceVersions()
+    seen.changed(IDP, "3")
+    seen.forget(IDP)
+    assert not seen.changed(IDP, "4")
+    assert seen.changed(("ConfigMap", "ns", "idp"), "1") is False  # another kind, own entry
 
 
 def test_labelled_source_is_left_to_the_watch() -> None:
-    assert poll_verdict({SOURCE_LABEL: "true"}, True, "9", "Secret", "idp", None) is None
-
-
-def test_deleted_source_is_stamped_once() -> None:
-    assert poll_verdict(None, False, None, "Secret", "idp", "Secret/idp@3") == \
-        "Secret/idp@deleted"
-    assert poll_verdict(None, False, None, "Secret", "idp", stamp("Secret", "idp", None)) is None
+    assert not polled_by_name({SOURCE_LABEL: "true"})
+    assert polled_by_name({})
+    assert polled_by_name(None)  # deleted: the poll is what notices it

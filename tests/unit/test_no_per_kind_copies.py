@@ -18,11 +18,6 @@ import ddmsp
 
 PACKAGE = Path(ddmsp.__file__).parent
 SCANNED = sorted([*PACKAGE.glob("controllers/*.py"), *PACKAGE.glob("reconcile/*.py")])
-# Connectors not yet on DatadogConnector / act_in_org, owned by other work in progress:
-# this list may only shrink.
-NOT_YET_SHARED = {"controllers/clientorg.py"}
-
-
 def _rel(path: Path) -> str:
     return path.relative_to(PACKAGE).as_posix()
 
@@ -102,8 +97,7 @@ def test_only_datadog_access_translates_datadog_errors() -> None:
     others = [(n, t) for n, t in _trees() if n.startswith("controllers/")
               and n != "controllers/datadog_access.py"]
     built = {n: lines for n, t in others if (lines := _reason_builds(t, reasons))}
-    called = {n: lines for n, t in others if n not in NOT_YET_SHARED
-              if (lines := _translate_calls(t))}
+    called = {n: lines for n, t in others if (lines := _translate_calls(t))}
     assert built == {}, f"generic Datadog reasons built outside datadog_access.py: {built}"
     assert called == {}, (f"translate_datadog_error called outside DatadogConnector "
                           f"(inherit it instead): {called}")
@@ -111,7 +105,7 @@ def test_only_datadog_access_translates_datadog_errors() -> None:
 
 def test_only_orgref_records_the_org_acted_in() -> None:
     found = {name: lines for name, tree in _trees()
-             if name != "controllers/orgref.py" and name not in NOT_YET_SHARED
+             if name != "controllers/orgref.py"
              if (lines := _org_records(tree))}
     assert found == {}, f"the org acted in recorded outside orgref.act_in_org: {found}"
 

@@ -32,9 +32,9 @@ from ddmsp.controllers.datadog_access import (
     ORG_NAME_KEY,
     SITE_KEY,
     DatadogClients,
+    DatadogConnector,
     create_definitely_failed,
     credentials_from_secret,
-    translate_datadog_error,
 )
 from ddmsp.controllers.keycheck import KeyInUse, keys_refused, keys_valid
 from ddmsp.controllers.keyescrow import KeyEscrow, has_keys, meta_of
@@ -77,7 +77,7 @@ from ddmsp.reconcile.deletion import FINALIZER
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.kube import decode_secret
 from ddmsp.reconcile.managed import ManagedObject
-from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
+from ddmsp.reconcile.outcomes import Blocked, Waiting
 from ddmsp.reconcile.scrub import scrub
 from ddmsp.resources.apikey import ROTATE_NOW_ANNOTATION, Rotation
 from ddmsp.resources.clientorg import CLIENT_ORG, DatadogClientOrgSpec
@@ -155,16 +155,16 @@ def _parse_precise(stamp: str) -> datetime:
         return datetime.fromtimestamp(0, UTC)  # unreadable marker: treat as old
 
 
-class ClientOrgConnector:
-    """Builds a ``ClientOrgExternal`` per reconcile; shares the Datadog client pool."""
+class ClientOrgConnector(DatadogConnector):
+    """Builds a ``ClientOrgExternal`` per reconcile; shares the Datadog client pool and,
+    with every Datadog kind, the one translation of Datadog's errors."""
 
     applied_keys: tuple[str, ...] = ()  # an org keeps no status.drift: Ready names a difference
     identity_keys: tuple[str, ...] = ()  # dependents follow its readiness, not its IDs
 
     def __init__(self, settings: OperatorSettings, clients: DatadogClients,
                  refresher: CostRefresher | None = None) -> None:
-        self.settings = settings
-        self.clients = clients
+        super().__init__(settings, clients)
         self.refresher = refresher  # cost and usage come from it (status.cost, status.usage)
         # Key Secrets found being deleted and escrowed (namespace, name, uid): said once;
         # and parents' Secrets guarded (namespace, name, "parent"): read once.
@@ -260,10 +260,6 @@ class ClientOrgConnector:
             if public_id and _org_claim(public_id) not in found:
                 found.append(_org_claim(public_id))
         return found
-
-    def translate_error(self, exc: BaseException) -> ReconcileOutcome | None:
-        return translate_datadog_error(exc, self.settings.wait_poll,
-                                       self.settings.permission_recheck)
 
 
 class ClientOrgExternal:

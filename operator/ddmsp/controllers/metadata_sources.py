@@ -11,9 +11,12 @@ right to) just to notice when an IdP metadata document changes. So:
   ``MetadataSourceNotLabeled`` on the config says to add the label for instant,
   poll-free notice.
 
-Either way a change stamps the source's resourceVersion on the config as the annotation
-``ddmsp.io/idp-metadata-source-version``: an ordinary update of the config, so the
-reconcile handler runs with its usual retries (and a Stalled config is re-armed).
+Either way a change wakes the configs that read the source in memory (the engine's queue,
+as an org's readiness wakes its dependents: reconcile/handlers.py), with no write to the
+config: each source's last seen resourceVersion is kept here (``SEEN``), fed by the watch,
+the poll and every pass that reads the source. A first sighting (the operator's start, a
+new config) wakes nobody: the config's own pass reads the source anyway, and a change
+after that pass is a new version against the one it recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import kopf
 from kubernetes import client as k8s
 
 from ddmsp import API_GROUP
+from ddmsp.reconcile.handlers import Runtime
 from ddmsp.reconcile.kube import KubeAPI
 from ddmsp.reconcile.refindex import RefIndex
 from ddmsp.resources.samlconfig import SAML_CONFIG
@@ -33,7 +37,6 @@ from ddmsp.resources.samlconfig import SAML_CONFIG
 log = logging.getLogger(__name__)
 
 SOURCE_LABEL = f"{API_GROUP}/idp-metadata"
-SOURCE_ANNOTATION = f"{API_GROUP}/idp-metadata-source-version"
 Source = tuple[str, str, str]
 
 
@@ -47,19 +50,38 @@ def metadata_source(namespace: str, spec: Any) -> Source | None:
     return None
 
 
-def stamp(kind: str, name: str, version: str | None) -> str:
-    """The annotation value for one version of a source (``deleted`` when it is gone)."""
-    return f"{kind}/{name}@{version or 'deleted'}"
+class SourceVersions:
+    """The last seen resourceVersion of each source (None: deleted), from the watch and the
+    poll alike; ``changed`` says whether a sighting is news to the configs reading it."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Source, str | None] = {}
+
+    def record(self, source: Source, version: str | None) -> None:
+        """The version a config's pass just read (and so acted on): no news to anyone."""
+        self._seen[source] = version
+
+    def changed(self, source: Source, version: str | None) -> bool:
+        """Record a sighting by the watch or the poll; True when it differs from the last
+        one or from what a pass read (never a first sighting: the configs' own passes read
+        the source)."""
+        known = source in self._seen
+        before = self._seen.get(source)
+        self._seen[source] = version
+        return known and before != version
+
+    def forget(self, source: Source) -> None:
+        """No config reads it any more: its next sighting is a first one."""
+        self._seen.pop(source, None)
 
 
-def poll_verdict(source_labels: dict[str, str] | None, exists: bool, version: str | None,
-                 kind: str, name: str, current: str | None) -> str | None:
-    """The stamp the poller writes, or None: labelled sources are the watch's job, and an
-    unchanged version needs no write."""
-    if exists and source_labels is not None and SOURCE_LABEL in source_labels:
-        return None
-    new = stamp(kind, name, version if exists else None)
-    return None if new == current else new
+# The one record per process: the watch and the poll compare with it, passes feed it.
+SEEN = SourceVersions()
+
+
+def polled_by_name(labels: dict[str, str] | None) -> bool:
+    """Whether the poll is the source's only notice (labelled ones are the watch's)."""
+    return labels is None or SOURCE_LABEL not in labels
 
 
 class SourceReader:
@@ -81,11 +103,12 @@ class SourceReader:
         return dict(obj.metadata.labels or {}), str(obj.metadata.resource_version)
 
 
-def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
+def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI, runtime: Runtime,
                             poll_interval: float = 5.0) -> None:
-    """Re-reconcile a DatadogSAMLConfig when the ConfigMap or Secret it reads changes."""
+    """Wake a DatadogSAMLConfig when the ConfigMap or Secret it reads changes."""
     info = SAML_CONFIG
     reader = SourceReader(kube)
+    versions = SEEN
 
     # Which configs read which source. Kept by a watch handler rather than a kopf index:
     # kopf's indexes hold every object back at startup until every object is indexed
@@ -97,25 +120,26 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
                    id="saml-metadata-readers")
     def track(namespace: str | None, name: str, spec: Any, type: Any, **_: Any) -> None:
         source = None if type == "DELETED" else metadata_source(namespace or "", spec)
+        before = readers.targets_of(namespace or "", name)
         readers.point(namespace or "", name, source)
+        for left in before:
+            if not readers.pointing_at(left):
+                versions.forget(left)
 
-    async def write(namespace: str, config: str, value: str) -> bool:
-        try:
-            await kube.patch_annotations(info, namespace, config, {SOURCE_ANNOTATION: value})
-        except k8s.ApiException as exc:
-            if exc.status != 404:
-                raise
-            return False
-        return True
-
-    async def touch(kind: str, namespace: str | None, name: str | None,
-                    version: str | None) -> None:
+    def touch(kind: str, namespace: str | None, name: str | None, version: str | None,
+              how: str = "") -> list[str]:
+        """A sighting of a source: the configs reading it are woken when it changed."""
         if not namespace or not name:
-            return
-        for config in readers.pointing_at((kind, namespace, name)):
-            if await write(namespace, config, stamp(kind, name, version)):
-                log.info("%s %s/%s changed: re-checking %s %s", kind, namespace, name,
-                         info.kind, config)
+            return []
+        source = (kind, namespace, name)
+        if not versions.changed(source, version):
+            return []
+        woken = sorted(readers.pointing_at(source))
+        for config in woken:
+            runtime.enqueue(info.plural, (namespace, config))
+            log.info("%s %s/%s changed%s: re-checking %s %s", kind, namespace, name, how,
+                     info.kind, config)
+        return woken
 
     def referenced(kind: str) -> Any:
         """A kopf filter: only labelled objects some config reads run the handler."""
@@ -136,13 +160,13 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
                     labels={SOURCE_LABEL: kopf.PRESENT}, when=referenced("ConfigMap"))
     async def config_maps(namespace: str | None, name: str | None, meta: Any, type: Any,
                           **kwargs: Any) -> None:
-        await touch("ConfigMap", namespace, name, version(meta, type))
+        touch("ConfigMap", namespace, name, version(meta, type))
 
     @kopf.on.event("v1", "secrets", registry=registry, id="saml-metadata-secrets",
                     labels={SOURCE_LABEL: kopf.PRESENT}, when=referenced("Secret"))
     async def secrets(namespace: str | None, name: str | None, meta: Any, type: Any,
                       **kwargs: Any) -> None:
-        await touch("Secret", namespace, name, version(meta, type))
+        touch("Secret", namespace, name, version(meta, type))
 
     def reads_a_source(namespace: str | None, spec: Any, **_: Any) -> bool:
         """Only configs that read a ConfigMap or Secret get a poll timer: inline metadata
@@ -152,8 +176,7 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
     @kopf.timer(info.group, info.version, info.plural, registry=registry,
                 id="saml-metadata-poll", interval=poll_interval, initial_delay=poll_interval,
                 when=reads_a_source)
-    async def poll(namespace: str | None, name: str, spec: Any, annotations: Any, body: Any,
-                   **_: Any) -> None:
+    async def poll(namespace: str | None, name: str, spec: Any, body: Any, **_: Any) -> None:
         if not namespace:
             return
         key = metadata_source(namespace, spec)
@@ -162,15 +185,12 @@ def register_metadata_watch(registry: kopf.OperatorRegistry, kube: KubeAPI,
         kind, ns, source = key
         found = await reader.labels_and_version(kind, ns, source)
         labels, rv = found if found is not None else (None, None)
-        value = poll_verdict(labels, found is not None, rv, kind, source,
-                             annotations.get(SOURCE_ANNOTATION))
-        if value is None or not await write(namespace, name, value):
+        if not polled_by_name(labels):
+            return  # labelled: the watch notices its changes
+        if not touch(kind, ns, source, rv, " (polled)") or found is None:
             return
-        log.info("%s %s/%s changed (polled): re-checking %s %s", kind, ns, source,
-                 info.kind, name)
-        if found is not None:
-            await kube.post_event(
-                dict(body), "Normal", "MetadataSourceNotLabeled",
-                f"{kind} {source} is read every {poll_interval:g} s because it lacks the "
-                f"label {SOURCE_LABEL}; add it (kubectl label {kind.lower()} {source} "
-                f"{SOURCE_LABEL}=true) for instant, poll-free change notice")
+        await kube.post_event(
+            dict(body), "Normal", "MetadataSourceNotLabeled",
+            f"{kind} {source} is read every {poll_interval:g} s because it lacks the "
+            f"label {SOURCE_LABEL}; add it (kubectl label {kind.lower()} {source} "
+            f"{SOURCE_LABEL}=true) for instant, poll-free change notice")

@@ -88,6 +88,10 @@ async def sync_ops_connection(ctx: ReconcileContext) -> None:
     obj, kube = ctx.obj, ctx.kube
     name = ops_connection_name(obj.name)
     want = wanted_spec(ctx)
+    if want is None and STATUS not in obj.status and not ctx.drift_check:
+        # None wanted and none recorded: nothing to read on a fleet's first passes. The
+        # periodic drift pass still looks, for one made just before a crash lost its record.
+        return
     have = await kube.get(ORG_CONNECTION, obj.namespace, name)
     mine = have is not None and owned_by(have, obj.uid)
     if want is None:

@@ -11,7 +11,8 @@ instead of retrying. A delete switches off only what this config switched on
 
 A change of a referenced ConfigMap or Secret is noticed by ``register_metadata_watch``
 (``ddmsp.controllers.metadata_sources``: a watch of labelled sources only, a by-name poll
-of unlabelled ones), which stamps the source's resourceVersion on the config.
+of unlabelled ones), which wakes the config in memory when the source's resourceVersion
+differs from the one its last pass read (no write to the config).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from ddmsp.config import OperatorSettings
 from ddmsp.controllers.datadog_access import DatadogConnector
+from ddmsp.controllers.metadata_sources import SEEN
 from ddmsp.controllers.metadata_sources import metadata_source as metadata_source
 from ddmsp.controllers.metadata_sources import (
     register_metadata_watch as register_metadata_watch,
@@ -32,6 +34,7 @@ from ddmsp.controllers.role import org_identity
 from ddmsp.datadog import AuthNMapping, NotFoundError, OrgSettings
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
+from ddmsp.reconcile.kube import decode_secret
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, Waiting
 from ddmsp.resources.role import ROLE
@@ -192,13 +195,19 @@ class SamlExternal:
         ns = self.obj.namespace
         if source.inline is not None:
             return source.inline
+        found: tuple[dict[str, str], str] | None
         if source.config_map_key_ref is not None:
             ref, kind = source.config_map_key_ref, "ConfigMap"
-            data = await self.ctx.kube.read_config_map_data(ns, ref.name)
+            found = await self.ctx.kube.read_config_map_data(ns, ref.name)
         else:
             assert source.secret_key_ref is not None
             ref, kind = source.secret_key_ref, "Secret"
-            data = await self.ctx.kube.read_secret_data(ns, ref.name)
+            secret = await self.ctx.kube.read_secret(ns, ref.name)
+            found = None if secret is None else (decode_secret(secret), str(
+                (secret.metadata.resource_version if secret.metadata else None) or ""))
+        # the version this pass acts on: a later one wakes the config (metadata_sources.py)
+        SEEN.record((kind, ns, ref.name), found[1] if found else None)
+        data = found[0] if found else None
         if data is None:
             raise Waiting("MetadataMissing", f"{kind} {ns}/{ref.name} with the IdP metadata "
                           "does not exist yet; create it (it is picked up at once)", delay=60)

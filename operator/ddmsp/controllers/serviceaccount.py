@@ -240,6 +240,12 @@ class KeyHandOver:
         self.secret = str(record["credentialsSecret"])
         self.public_id = str(record["publicId"])
         self.email = service_account_email(self.public_id)
+        # The Secret as this pass last read or wrote it (every write answers with it):
+        # the pass is its only writer, so reading it back after each step is not needed.
+        self._known: dict[str, str] | None = None
+        # The hand-over's steps done in this pass, told in one event when the pass ends
+        # (one event instead of one per step: a fleet's first passes write enough).
+        self._steps: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------ helpers
     @property
@@ -251,6 +257,10 @@ class KeyHandOver:
         return sa
 
     async def _data(self) -> dict[str, str]:
+        """The Secret's data: read (and its owner checked) once per pass, then as each of
+        this pass's writes left it."""
+        if self._known is not None:
+            return dict(self._known)
         found = await self.ctx.kube.read_secret(self.ns, self.secret)
         if found is None:
             raise Blocked("CredentialsLost", f"Secret {self.ns}/{self.secret} with the client "
@@ -261,12 +271,28 @@ class KeyHandOver:
             raise Blocked("SecretNotOwned", f"Secret {self.ns}/{self.secret} does not name "
                           f"DatadogClientOrg {owner} as its owner: the operator will not "
                           "write a service account's key into it")
-        return decode_secret(found)
+        self._known = decode_secret(found)
+        return dict(self._known)
 
     async def _write(self, data: dict[str, str]) -> None:
-        """Merge into the Secret ``_read`` found (a patch first, not a create answered 409)."""
-        await self.ctx.kube.write_secret(self.ns, self.secret, data, self.labels, exists=True)
-        self.ctx.kube.forget_secret(self.ns, self.secret)
+        """Merge into the Secret ``_data`` found (a patch first, not a create answered 409)."""
+        self._known = None  # should the write fail, the next step reads afresh
+        self._known = await self.ctx.kube.write_secret(self.ns, self.secret, data,
+                                                       self.labels, exists=True)
+
+    def _tell(self, reason: str, message: str) -> None:
+        """A step of the hand-over, told with the others in one event (``_told``)."""
+        self._steps.append((reason, message))
+
+    async def _told(self) -> None:
+        """One event for this pass's steps: reason KeyHandedOver when the pass completed
+        the hand-over, else its last step's; the message names every step in order."""
+        if not self._steps:
+            return
+        steps, self._steps = self._steps, []
+        reasons = [reason for reason, _ in steps]
+        reason = "KeyHandedOver" if "KeyHandedOver" in reasons else reasons[-1]
+        await self.ctx.event("Normal", reason, "; ".join(message for _, message in steps))
 
     def _dd(self, api_key: str, app_key: str) -> DatadogClient:
         creds = Credentials(api_key=SecretStr(api_key), app_key=SecretStr(app_key),
@@ -276,6 +302,12 @@ class KeyHandOver:
 
     # ------------------------------------------------------------ the flow
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._told()
+
+    async def _run(self) -> None:
         data = await self._data()
         self._mirror(data)
         if not data.get(APP_KEY_ID_KEY):  # not handed over yet
@@ -437,9 +469,9 @@ class KeyHandOver:
             nothing_created=nothing_created, reserve=reserve, key=SA_GUARD_KEY,
         )
         if result is not None:
-            await self.ctx.event("Normal", "ServiceAccountCreated",
-                                 f"created service account {result.id} ({self.email}, "
-                                 f"{ADMIN_ROLE}) in org {self.public_id}")
+            self._tell("ServiceAccountCreated",
+                       f"created service account {result.id} ({self.email}, {ADMIN_ROLE}) in "
+                       f"org {self.public_id}")
 
     async def _guarded(self, label: str, **kwargs: Any) -> Any:
         """``CreateGuard.run``; a lost answer (or a result that could not be stored) is a
@@ -567,9 +599,9 @@ class KeyHandOver:
                                  f"{swap[PREVIOUS_REVOKE_KEY]}")
             return
         self.sa.update(applicationKeyId=key_id, handedOverAt=now_rfc3339())
-        await self.ctx.event("Normal", "KeyHandedOver",
-                             f"the operator now uses application key {key_id} of service "
-                             f"account {data.get(SA_ID_KEY)} (Secret {self.secret})")
+        self._tell("KeyHandedOver",
+                   f"the operator now uses application key {key_id} of service account "
+                   f"{data.get(SA_ID_KEY)} (Secret {self.secret})")
 
     async def _revoke_bootstrap(self, data: dict[str, str]) -> None:
         key_id = self.sa.get("bootstrapKeyId")
@@ -582,6 +614,6 @@ class KeyHandOver:
         with contextlib.suppress(NotFoundError):  # already gone (by hand, or a past pass)
             await dd.delete_org_application_key(str(key_id))
         self.sa.update(bootstrapKeyRevoked=True, bootstrapKeyRevokedAt=now_rfc3339())
-        await self.ctx.event("Normal", "BootstrapKeyRevoked",
-                             f"revoked the bootstrap application key {key_id} (the org "
-                             "create's, owned by a person)")
+        self._tell("BootstrapKeyRevoked",
+                   f"revoked the bootstrap application key {key_id} (the org create's, owned "
+                   "by a person)")

@@ -288,31 +288,38 @@ class KubeAPI:
     async def write_secret(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str],
         *, exists: bool = False,
-    ) -> None:
-        """Create the Secret, or merge these keys and labels into the one that exists.
-        ``exists``: the caller just read or reserved it, so the merge comes first (one
-        request instead of a create answered 409 and then the merge; a Secret deleted
-        meanwhile is created)."""
+    ) -> dict[str, str]:
+        """Create the Secret, or merge these keys and labels into the one that exists;
+        returns its decoded data as the API server answered the write (remembered as a
+        read: the caller needs no read back). ``exists``: the caller just read or reserved
+        it, so the merge comes first (one request instead of a create answered 409 and then
+        the merge; a Secret deleted meanwhile is created)."""
         self._secret_data.pop((namespace, name), None)
         patch = {"metadata": {"labels": labels}, "stringData": data}
+        written: client.V1Secret | None = None
         if exists:
             try:
-                await self._run(self.core.patch_namespaced_secret, name, namespace, patch)
-                return
+                written = await self._run(self.core.patch_namespaced_secret, name, namespace,
+                                          patch)
             except client.ApiException as exc:
                 if exc.status != 404:  # deleted since it was read: create it below
                     raise
-        body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
-            type="Opaque",
-            string_data=data,
-        )
-        try:
-            await self._run(self.core.create_namespaced_secret, namespace, body)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise
-            await self._run(self.core.patch_namespaced_secret, name, namespace, patch)
+        if written is None:
+            body = client.V1Secret(
+                metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+                type="Opaque",
+                string_data=data,
+            )
+            try:
+                written = await self._run(self.core.create_namespaced_secret, namespace, body)
+            except client.ApiException as exc:
+                if exc.status != 409:
+                    raise
+                written = await self._run(self.core.patch_namespaced_secret, name, namespace,
+                                          patch)
+        decoded = decode_secret(cast(client.V1Secret, written))
+        self._secret_data[(namespace, name)] = (time.monotonic(), decoded)
+        return dict(decoded)
 
     async def reserve_secret(
         self, namespace: str, name: str, labels: dict[str, str], keys: list[str]
@@ -369,14 +376,16 @@ class KubeAPI:
                 if not token:
                     break
 
-    async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def read_config_map_data(self, namespace: str, name: str
+                                   ) -> tuple[dict[str, str], str] | None:
+        """The ConfigMap's data and its resourceVersion (None: it does not exist)."""
         try:
             cm = await self._run(self.core.read_namespaced_config_map, name, namespace)
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return dict(cm.data or {})
+        return dict(cm.data or {}), str(cm.metadata.resource_version or "")
 
     # --------------------------------------------------------------------- events
     async def post_event(

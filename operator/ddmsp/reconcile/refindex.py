@@ -41,6 +41,10 @@ class RefIndex(Generic[Target]):
         else:
             self._targets_of.pop(key, None)
 
+    def targets_of(self, namespace: str, name: str) -> frozenset[Target]:
+        """What the object points at now."""
+        return self._targets_of.get((namespace, name), frozenset())
+
     def pointing_at(self, target: Target) -> set[str]:
         """A copy: callers may act (and the index change) while they iterate."""
         return set(self._names.get(target, ()))
