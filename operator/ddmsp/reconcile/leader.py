@@ -30,7 +30,7 @@ from kubernetes import client
 
 log = logging.getLogger(__name__)
 
-RELEASE_TIMEOUT = 2.0  # seconds per API call when giving the Lease up at shutdown
+RELEASE_TIMEOUT = 1.0  # seconds per API call when giving the Lease up at shutdown
 
 
 def default_identity() -> str:
@@ -195,8 +195,8 @@ class LeaderElector:
             self.api.replace_namespaced_lease(self.name, self.namespace, lease,
                                               _request_timeout=RELEASE_TIMEOUT)
 
-        try:
-            await asyncio.to_thread(_release)
+        try:  # the thread may wait for a free executor slot too: the whole is bounded
+            await asyncio.wait_for(asyncio.to_thread(_release), timeout=2 * RELEASE_TIMEOUT)
         except Exception as exc:
             log.warning("leader election: could not release the Lease (%s)",
                         type(exc).__name__)
