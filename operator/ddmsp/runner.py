@@ -67,7 +67,8 @@ def build_registry(
         rec.backoff_cap = settings.backoff_cap
         register_kind(registry, runtime, rec.info, rec,
                       needs_finalizer=controller.needs_finalizer,
-                      depends_on_org=controller.depends_on_org)
+                      depends_on_org=controller.depends_on_org,
+                      wakes_peers=controller.wakes_peers)
     # DatadogSAMLConfig: wake a config when the ConfigMap/Secret it reads changes (labelled
     # sources watched, others polled by name: never a cluster-wide Secret watch).
     register_metadata_watch(registry, kube, runtime, settings.metadata_poll)

@@ -33,6 +33,9 @@ class Controller:
     needs_finalizer: bool
     depends_on_org: str | None = None  # plural of the org kind it waits for via orgRef
     drift_interval: float | None = None  # a Ready object's next check; None: the setting's
+    # Objects of the kind judge each other (a partner's `default` against the others'):
+    # a change or deletion of one wakes the rest.
+    wakes_peers: bool = False
 
 
 def build_controllers(
@@ -57,5 +60,6 @@ def build_controllers(
         # Cluster-scoped and observe-only: nothing in Datadog to clean up, so no finalizer;
         # its keys are re-checked as often as the cost view is refreshed (as before).
         Controller(Reconciler(PARTNER, PartnerConnector(settings, clients, refresher), kube),
-                   needs_finalizer=False, drift_interval=settings.cost_refresh_interval),
+                   needs_finalizer=False, drift_interval=settings.cost_refresh_interval,
+                   wakes_peers=True),
     ]

@@ -389,12 +389,14 @@ def register_kind(
     *,
     needs_finalizer: bool,
     depends_on_org: str | None = None,
+    wakes_peers: bool = False,
 ) -> None:
     """Register one kind's handlers and indexes. ``needs_finalizer``: the engine holds
     ``ddmsp.io/finalizer`` on its objects (deletion runs as one of its passes).
     ``depends_on_org``: the plural of the org kind whose readiness this kind waits for
     (through the spec fields its ``KindInfo.org_refs`` declares); such an org's deletion
-    waits for these objects."""
+    waits for these objects. ``wakes_peers``: objects of the kind judge each other (one
+    default DatadogPartner), so a change or deletion of one wakes the others at once."""
     group, version, plural = info.group, info.version, info.plural
     runtime.reconcilers[plural] = reconciler
     runtime.engine_kinds.add((group, info.kind))
@@ -403,6 +405,12 @@ def register_kind(
 
     def key_of(kwargs: dict[str, Any]) -> Key:
         return (kwargs.get("namespace") or "", kwargs["name"])
+
+    def wake_peers(key: Key) -> None:
+        if wakes_peers:
+            for plural_, peer in list(runtime._triggers):
+                if plural_ == plural and peer != key:
+                    runtime.enqueue(plural, peer)
 
     if depends_on_org is not None:
         runtime.dependents.setdefault(depends_on_org, []).append(plural)
@@ -436,6 +444,7 @@ def register_kind(
                     if any(_identity(reconciler, body)[:1]):  # users and SAML naming a role
                         runtime.wake_siblings(depends_on_org, key[0], org, plural)  # now
             runtime._identity.pop((plural, key), None)
+            wake_peers(key)
             return
         cache.offer(plural, dict(event.get("object") or body))
         runtime.index(plural, body)
@@ -449,6 +458,8 @@ def register_kind(
             delay = jitter(kwargs["uid"], runtime.restart_spread * 5) if settled_at_start \
                 else 0.0
             runtime.enqueue(plural, key, delay)
+            if seen is not None or event_type is not None:  # not the start's listing:
+                wake_peers(key)  # a change or a new object (a restart wakes nobody)
         if plural in runtime.dependents:
             state = _org_fingerprint(body)
             before = runtime._org_state.get(key)
