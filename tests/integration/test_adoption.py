@@ -354,3 +354,33 @@ def test_a_client_org_reapplied_after_another_took_its_org_over_changes_nothing(
     assert sim.state.orgs[pid].name == "Org beta"  # not renamed back
     assert org_writes(sim) == writes, "the re-applied object wrote nothing to Datadog"
     assert operator.condition(ORGS, "beta", "Ready")["status"] == "True"  # type: ignore[index]
+
+
+def test_a_client_org_adopting_a_spinoff_parent_org_waits_named(
+        operator: Operator, sim: RunningSimulator) -> None:
+    """Issue 18, the SpinOff side of the org claims: the parent org a SpinOff client made
+    (recorded in status.parentOrg while it waits for the DPN registration) is claimed too.
+    A second object adopting that parent org changes nothing in it and names the owner."""
+    operator.start()
+    client_org(operator, "spin", provisioning="SpinOff")
+    wait_for(lambda: (operator.get(ORGS, "spin").get("status") or {})
+             .get("parentOrg", {}).get("publicId"), timeout=60, what="spin's parent org")
+    parent = str(operator.get(ORGS, "spin")["status"]["parentOrg"]["publicId"])
+    ns = operator.namespace
+    keys = secret_data(operator.api, ns, "spin-datadog-credentials-parent")
+    assert keys is not None
+    put_secret(operator.api, ns, "parent-copy", keys)
+    name_before = sim.state.orgs[parent].name
+    time.sleep(1.1)  # creationTimestamp has 1 s resolution: make "spin" the older one
+    writes = org_writes(sim)
+
+    adopt_org(operator, "beta", parent, "parent-copy")  # wants it named "Org beta"
+    cond = operator.wait_condition(ORGS, "beta", status="False", reason="Conflict", timeout=60)
+    assert f"DatadogClientOrg {ns}/spin already manages Datadog org {parent}" \
+        in cond["message"], cond["message"]
+    assert not_ready(operator, "beta").get("clientOrg") is None
+    assert sim.state.orgs[parent].name == name_before
+    # no rename or settings write since (the SpinOff client's own spin-off and
+    # registration steps may go on meanwhile: only the org update route is compared)
+    update = "PUT /api/v1/org/{public_id}"
+    assert org_writes(sim).get(update) == writes.get(update), "beta wrote nothing"
