@@ -217,9 +217,7 @@ class ApiKeyExternal:
         return decode_secret(found), dict((meta and meta.annotations) or {})
 
     async def _patch_secret(self, patch: dict[str, Any]) -> None:
-        await self.kube._run(self.kube.core.patch_namespaced_secret, self.secret,
-                             self.obj.namespace, patch)
-        self.kube.forget_secret(self.obj.namespace, self.secret)
+        await self.kube.patch_secret(self.obj.namespace, self.secret, patch)
 
     def _wake(self, when: datetime | None) -> None:
         key = (self.obj.namespace, self.obj.name)

@@ -881,8 +881,11 @@ class ClientOrgExternal:
             """Before any org exists: the Secret for its keys is ours and writable."""
             await owned_secret_data()
             try:
+                # held (finalizer) from the start: the keys never sit unguarded, not even
+                # between the create and the next pass (keyescrow.py)
                 await kube.reserve_secret(ns, secret, labels,
-                                          [API_KEY, APP_KEY, SITE_KEY, ORG_ID_KEY, ORG_NAME_KEY])
+                                          [API_KEY, APP_KEY, SITE_KEY, ORG_ID_KEY, ORG_NAME_KEY],
+                                          finalizers=[FINALIZER])
             except ApiException as exc:
                 raise Waiting(
                     "SecretNotWritable",
@@ -982,6 +985,7 @@ class ClientOrgExternal:
             nothing_created=nothing_created,
             reserve=reserve,
             key=role,
+            success_recoverable=True,  # recover() reads the keys from the Secret
         )
         if result is not None:
             await self.ctx.event("Normal", "Created",

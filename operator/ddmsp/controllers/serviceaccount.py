@@ -467,6 +467,7 @@ class KeyHandOver:
             call=call, persist=persist, recover=recover, candidates=candidates,
             definitely_failed=create_definitely_failed, how_to_resolve=how,
             nothing_created=nothing_created, reserve=reserve, key=SA_GUARD_KEY,
+            success_recoverable=True,  # recover() reads the account's ID from the Secret
         )
         if result is not None:
             self._tell("ServiceAccountCreated",

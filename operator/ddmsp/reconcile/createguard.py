@@ -11,7 +11,11 @@
    writable: a result that cannot be stored is a lost key), persist ``create-pending``
    *before* the call as a compare-and-swap on the object's resourceVersion (a second
    process that read the same version fails here), ``persist`` the result right after
-   the call (Secret first, then status), then set ``create-succeeded``.
+   the call (Secret first, then status), then set ``create-succeeded``. A create whose
+   ``recover`` recognises its stored result (``success_recoverable``) may leave that
+   marker to the next write: the next create's ``create-pending`` of the same pass
+   supersedes it (one object write less per create), else ``flush`` writes it when the
+   pass ends. A crash in between leaves the marker pending, and ``recover`` settles it.
 4. Only the leader creates (``set_leadership``), and the call, the persist and the
    success marker run shielded from cancellation: a shutdown waits for them.
 """
@@ -67,6 +71,8 @@ class CreateGuard:
         self.persist_attempts = persist_attempts
         self.persist_backoff = persist_backoff
         self.key = ""  # which of the object's creates this run guards ("" = the only one)
+        self._defer_success = False  # this run's success marker may wait (``run``)
+        self._success_unwritten = False  # create-succeeded known here, not yet stored
 
     def pending(self) -> tuple[str, str] | None:
         """(started, create key) of a create whose outcome is not recorded, or None.
@@ -97,6 +103,9 @@ class CreateGuard:
                 self.obj.info, self.obj.namespace, self.obj.name, {key: value},
                 resource_version=version,
             )
+            # a stored pending marker supersedes an unwritten success (another key's), and
+            # a stored success includes it
+            self._success_unwritten = False
         except ObjectChanged:
             raise Waiting(
                 "ObjectChanged",
@@ -120,10 +129,14 @@ class CreateGuard:
         nothing_created: Callable[[str], Awaitable[bool]] | None = None,
         reserve: Callable[[], Awaitable[None]] | None = None,
         key: str = "",
+        success_recoverable: bool = False,
     ) -> R | None:
         """Create ``what`` at most once; returns None when an earlier result was recovered.
-        ``key`` names this create among several of one object (e.g. "parent", "client")."""
+        ``key`` names this create among several of one object (e.g. "parent", "client").
+        ``success_recoverable``: ``recover`` finds the stored result whatever happened
+        after ``persist``, so the success marker may wait for the pass's next marker."""
         self.key = key
+        self._defer_success = success_recoverable
         if await recover():
             if self.unresolved:
                 await self._annotate(CREATE_SUCCEEDED_ANNOTATION)
@@ -179,8 +192,25 @@ class CreateGuard:
                 f"create it again. {await candidates()} {how_to_resolve}",
             ) from None
         await self._persist(what, result, persist)
-        await self._annotate(CREATE_SUCCEEDED_ANNOTATION)
+        if self._defer_success:
+            # known here at once (``pending`` reads it), stored with the next marker
+            self.obj.metadata.setdefault("annotations", {})[CREATE_SUCCEEDED_ANNOTATION] = \
+                precise_now()
+            self._success_unwritten = True
+        else:
+            await self._annotate(CREATE_SUCCEEDED_ANNOTATION)
         return result
+
+    async def flush(self) -> None:
+        """Store a success marker still unwritten when the pass ends. Failing is harmless:
+        the marker stays pending and the next pass's ``recover`` settles it."""
+        if not self._success_unwritten:
+            return
+        try:
+            await self._annotate(CREATE_SUCCEEDED_ANNOTATION)
+        except Exception as exc:
+            log.warning("%s: storing a create's success marker failed (%s); the next pass "
+                        "recovers the stored result", self.obj.ref(), type(exc).__name__)
 
     async def _clear_pending(self) -> None:
         await self.kube.patch_annotations(

@@ -28,7 +28,7 @@ from ddmsp.reconcile.claims import fix_for
 from ddmsp.reconcile.createguard import CreateGuard
 from ddmsp.reconcile.drift import record_drift
 from ddmsp.reconcile.external import Connector, ExternalClient, Observation, ReconcileContext
-from ddmsp.reconcile.kube import KubeAPI, ObjectChanged
+from ddmsp.reconcile.kube import KubeAPI, ObjectChanged, secrets_read_once
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.objectcache import resource_version
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
@@ -145,27 +145,32 @@ class Reconciler:
 
     async def _reconcile(self, namespace: str, name: str, drift_check: bool) -> Result:
         async with self._lock(namespace, name):
-            body = await self.kube.get(self.info, namespace, name)
+            with secrets_read_once():  # a pass reads each Secret once (reconcile/kube.py)
+                return await self._locked_pass(namespace, name, drift_check)
+
+    async def _locked_pass(self, namespace: str, name: str, drift_check: bool) -> Result:
+        """The pass itself, under the object's lock."""
+        body = await self.kube.get(self.info, namespace, name)
+        if body is None:
+            return GONE
+        if body["metadata"].get("deletionTimestamp"):
+            return await self._delete(body)
+        if self.finalizer and not deletion.has_finalizer(body):
+            body = await self._add_finalizer(body)
             if body is None:
-                return GONE
-            if body["metadata"].get("deletionTimestamp"):
-                return await self._delete(body)
-            if self.finalizer and not deletion.has_finalizer(body):
-                body = await self._add_finalizer(body)
-                if body is None:
-                    return Result(requeue_after=0.5, reason="ObjectChanged")
-            try:
-                obj = ManagedObject.from_body(self.info, body)
-            except Blocked as blocked:
-                obj = ManagedObject(self.info, body, None, copy.deepcopy(body.get("status") or {}),
-                                    copy.deepcopy(body.get("status") or {}))
-                return await self._finish(obj, self._stalled(obj, blocked))
-            # A pass over a generation already applied and Ready is a drift check: what
-            # differs now changed in Datadog, not in the spec.
-            ready = cond.get_condition(obj.conditions, cond.READY)
-            settled = (obj.original_status.get("observedGeneration") == obj.generation
-                       and ready is not None and ready.get("status") == "True")
-            return await self._finish(obj, await self._pass(obj, drift_check or settled))
+                return Result(requeue_after=0.5, reason="ObjectChanged")
+        try:
+            obj = ManagedObject.from_body(self.info, body)
+        except Blocked as blocked:
+            obj = ManagedObject(self.info, body, None, copy.deepcopy(body.get("status") or {}),
+                                copy.deepcopy(body.get("status") or {}))
+            return await self._finish(obj, self._stalled(obj, blocked))
+        # A pass over a generation already applied and Ready is a drift check: what
+        # differs now changed in Datadog, not in the spec.
+        ready = cond.get_condition(obj.conditions, cond.READY)
+        settled = (obj.original_status.get("observedGeneration") == obj.generation
+                   and ready is not None and ready.get("status") == "True")
+        return await self._finish(obj, await self._pass(obj, drift_check or settled))
 
     async def _observe(self, obj: ManagedObject, external: ExternalClient) -> Observation:
         """Observe, and record what differs in Datadog as drift (the engine's job)."""
@@ -183,6 +188,14 @@ class Reconciler:
             obj.handled = False  # the spec was not applied: observedGeneration stays
             return DONE
         ctx = self._context(obj, drift_check)
+        try:
+            return await self._apply(obj, ctx, drift_check)
+        finally:
+            await ctx.guard.flush()  # a create's success marker left for the pass's end
+
+    async def _apply(self, obj: ManagedObject, ctx: ReconcileContext,
+                     drift_check: bool) -> Result:
+        """Observe, create or update, observe again; the outcome in conditions."""
         try:
             self._check_claims(obj)
             external = await self.connector.connect(ctx)

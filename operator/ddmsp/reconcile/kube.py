@@ -10,8 +10,9 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import contextvars
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -27,6 +28,38 @@ CLUSTER_EVENTS_NAMESPACE = "default"
 
 class ObjectChanged(Exception):
     """A compare-and-swap write lost: the object changed since it was read."""
+
+
+# The Secrets one engine pass has read or written, as the API server last answered
+# (None: not found). A pass reads each Secret at most once: the steps of a pass (observe,
+# recover, reserve, the key hand-over, observe again) used to read the same Secret up to
+# six times within a second. Our own writes replace the entry with the server's answer, a
+# failed write drops it; outside a pass (``secrets_read_once``) every read is a GET.
+_PASS_SECRETS: contextvars.ContextVar[dict[tuple[str, str], client.V1Secret | None] | None] = \
+    contextvars.ContextVar("ddmsp_pass_secrets", default=None)
+
+
+@contextlib.contextmanager
+def secrets_read_once() -> Iterator[None]:
+    """Scope one pass: within it a Secret is fetched once and then known from our own
+    reads and writes (tasks started inside, such as a shielded create, share it)."""
+    token = _PASS_SECRETS.set({})
+    try:
+        yield
+    finally:
+        _PASS_SECRETS.reset(token)
+
+
+def _pass_note(namespace: str, name: str, secret: client.V1Secret | None) -> None:
+    memo = _PASS_SECRETS.get()
+    if memo is not None:
+        memo[(namespace, name)] = secret
+
+
+def _pass_drop(namespace: str, name: str) -> None:
+    memo = _PASS_SECRETS.get()
+    if memo is not None:
+        memo.pop((namespace, name), None)
 
 
 class KubeAPI:
@@ -221,35 +254,51 @@ class KubeAPI:
 
     # -------------------------------------------------------------------- secrets
     async def read_secret(self, namespace: str, name: str) -> client.V1Secret | None:
-        """The Secret as the API server has it now (its decoded data is remembered, as
-        ``read_secret_data`` does)."""
+        """The Secret as the API server has it now, or as this pass last read or wrote it
+        (``secrets_read_once``). Its decoded data is remembered, as ``read_secret_data``
+        does."""
+        memo = _PASS_SECRETS.get()
+        if memo is not None and (namespace, name) in memo:
+            return memo[(namespace, name)]
         try:
             secret = cast(client.V1Secret,
                           await self._run(self.core.read_namespaced_secret, name, namespace))
         except client.ApiException as exc:
             if exc.status == 404:
                 self._secret_data.pop((namespace, name), None)
+                _pass_note(namespace, name, None)
                 return None
             raise
-        self._secret_data[(namespace, name)] = (time.monotonic(), decode_secret(secret))
+        self._remember(namespace, name, secret)
         return secret
+
+    def _remember(self, namespace: str, name: str, secret: client.V1Secret) -> None:
+        """A Secret as the API server answered a read or our write."""
+        self._secret_data[(namespace, name)] = (time.monotonic(), decode_secret(secret))
+        _pass_note(namespace, name, secret)
 
     async def patch_secret(self, namespace: str, name: str, patch: dict[str, Any]
                            ) -> client.V1Secret:
         """Merge-patch a Secret (metadata.resourceVersion in the patch makes it a
         compare-and-swap: ``ObjectChanged`` when it changed since)."""
-        self._secret_data.pop((namespace, name), None)
+        self.forget_secret(namespace, name)
         try:
-            return cast(client.V1Secret, await self._run(
+            patched = cast(client.V1Secret, await self._run(
                 self.core.patch_namespaced_secret, name, namespace, patch))
         except client.ApiException as exc:
             if exc.status == 409:
                 raise ObjectChanged(f"Secret {namespace}/{name} changed") from None
             raise
+        self._remember(namespace, name, patched)
+        return patched
 
     async def create_secret(self, namespace: str, body: client.V1Secret) -> client.V1Secret:
-        return cast(client.V1Secret,
-                    await self._run(self.core.create_namespaced_secret, namespace, body))
+        name = str(body.metadata.name if body.metadata is not None else "")
+        self.forget_secret(namespace, name)
+        created = cast(client.V1Secret,
+                       await self._run(self.core.create_namespaced_secret, namespace, body))
+        self._remember(namespace, name, created)
+        return created
 
     async def list_secrets(self, namespace: str, label_selector: str) -> list[client.V1Secret]:
         found = await self._run(self.core.list_namespaced_secret, namespace,
@@ -277,13 +326,13 @@ class KubeAPI:
         if secret is None:
             self._secret_data.pop((namespace, name), None)
             return None
-        data = decode_secret(secret)
-        self._secret_data[(namespace, name)] = (time.monotonic(), data)
-        return dict(data)
+        return decode_secret(secret)
 
     def forget_secret(self, namespace: str, name: str) -> None:
-        """Drop a remembered read (its content was found wanting: read afresh next time)."""
+        """Drop a remembered read, also this pass's (its content was found wanting, or it
+        is being written: read afresh next time)."""
         self._secret_data.pop((namespace, name), None)
+        _pass_drop(namespace, name)
 
     async def write_secret(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str],
@@ -294,7 +343,7 @@ class KubeAPI:
         read: the caller needs no read back). ``exists``: the caller just read or reserved
         it, so the merge comes first (one request instead of a create answered 409 and then
         the merge; a Secret deleted meanwhile is created)."""
-        self._secret_data.pop((namespace, name), None)
+        self.forget_secret(namespace, name)
         patch = {"metadata": {"labels": labels}, "stringData": data}
         written: client.V1Secret | None = None
         if exists:
@@ -317,26 +366,30 @@ class KubeAPI:
                     raise
                 written = await self._run(self.core.patch_namespaced_secret, name, namespace,
                                           patch)
-        decoded = decode_secret(cast(client.V1Secret, written))
-        self._secret_data[(namespace, name)] = (time.monotonic(), decoded)
-        return dict(decoded)
+        self._remember(namespace, name, cast(client.V1Secret, written))
+        return decode_secret(cast(client.V1Secret, written))
 
     async def reserve_secret(
-        self, namespace: str, name: str, labels: dict[str, str], keys: list[str]
+        self, namespace: str, name: str, labels: dict[str, str], keys: list[str],
+        finalizers: list[str] | None = None,
     ) -> None:
         """Prove that ``keys`` can be written into this Secret before anything depends on it:
-        create it empty with ``labels`` when absent, then a server-side dry-run write of the
+        create it empty with ``labels`` (and ``finalizers``: a Secret made to hold keys is
+        held from its first moment) when absent, then a server-side dry-run write of the
         keys (immutable Secrets, admission webhooks and RBAC all answer here, not later)."""
-        self._secret_data.pop((namespace, name), None)
+        self.forget_secret(namespace, name)
         body = client.V1Secret(
-            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels,
+                                         finalizers=list(finalizers or []) or None),
             type="Opaque",
         )
         try:
-            await self._run(self.core.create_namespaced_secret, namespace, body)
+            created = await self._run(self.core.create_namespaced_secret, namespace, body)
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
+        else:
+            self._remember(namespace, name, cast(client.V1Secret, created))
         patch = {"metadata": {"labels": labels}, "stringData": {k: "" for k in keys}}
         await self._run(self.core.patch_namespaced_secret, name, namespace, patch,
                         dry_run="All")
@@ -397,29 +450,36 @@ class KubeAPI:
         now = datetime.now(UTC)
         involved = meta.get("namespace") or None
         where = involved or self.cluster_events_namespace
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=where),
-            involved_object=client.V1ObjectReference(
-                api_version=obj["apiVersion"],
-                kind=obj["kind"],
-                name=meta["name"],
-                namespace=involved,
-                uid=meta.get("uid"),
-                resource_version=meta.get("resourceVersion"),
-            ),
-            reason=reason,
-            message=message[:1024],
-            type=type_,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            source=client.V1EventSource(component="ddmsp"),
-            reporting_component="ddmsp.io/operator",
-            reporting_instance="ddmsp",
-        )
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A plain body, and the answer not parsed into models: an event is written for
+        # kubectl to read, never read back here (the parsing was most of its cost).
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": where},
+            "involvedObject": {k: v for k, v in {
+                "apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"],
+                "namespace": involved, "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion")}.items() if v is not None},
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "source": {"component": "ddmsp"},
+            "reportingComponent": "ddmsp.io/operator",
+            "reportingInstance": "ddmsp",
+        }
+
+        def post() -> None:
+            answer: Any = self.core.create_namespaced_event(
+                where, event, _preload_content=False)  # type: ignore[arg-type]
+            answer.drain_conn()  # the connection goes back to the pool, ready for reuse
+            answer.release_conn()
+
         # Events are best effort: never fail a reconcile over one.
         with contextlib.suppress(client.ApiException):
-            await self._run(self.core.create_namespaced_event, where, event)
+            await self._run(post)
 
 
 def decode_secret(secret: client.V1Secret) -> dict[str, str]:
