@@ -70,7 +70,8 @@ def managed(annotations: dict[str, str] | None = None) -> ManagedObject:
 
 
 async def _run(guard: CreateGuard, events: list[str], *, recovered: bool = False,
-               fail: BaseException | None = None, nothing: bool | None = None) -> Any:
+               fail: BaseException | None = None, nothing: bool | None = None,
+               **extra: Any) -> Any:
     async def call() -> str:
         events.append("call")
         if fail:
@@ -95,7 +96,8 @@ async def _run(guard: CreateGuard, events: list[str], *, recovered: bool = False
                            candidates=candidates,
                            definitely_failed=lambda e: isinstance(e, PermissionError),
                            how_to_resolve="Do X.",
-                           nothing_created=nothing_created if nothing is not None else None)
+                           nothing_created=nothing_created if nothing is not None else None,
+                           **extra)
 
 
 async def test_guard_marks_pending_before_the_call_and_succeeded_after() -> None:
@@ -115,6 +117,41 @@ async def test_guard_marks_pending_before_the_call_and_succeeded_after() -> None
     assert order == [CREATE_PENDING_ANNOTATION, CREATE_SUCCEEDED_ANNOTATION]
     ann = obj.annotations
     assert ann[CREATE_SUCCEEDED_ANNOTATION] > ann[CREATE_PENDING_ANNOTATION]
+
+
+async def test_guard_leaves_a_recoverable_success_to_the_next_pending_marker() -> None:
+    """Two creates in one pass (an org, then its service account): the first one's success
+    marker is not a write of its own, the second's pending marker supersedes it. In memory
+    the first is resolved at once; on the server its marker stays pending until then,
+    which its ``recover`` settles after a crash."""
+    obj = managed()
+    kube = FakeKube(obj)
+    guard = CreateGuard(obj, kube)  # type: ignore[arg-type]
+    events: list[str] = []
+    assert await _run(guard, events, key="first", success_recoverable=True) == "result"
+    assert [next(iter(p)) for p in kube.patches] == [CREATE_PENDING_ANNOTATION]
+    assert guard.pending() is None  # resolved as far as this pass is concerned
+    assert await _run(guard, events, key="second") == "result"
+    assert [next(iter(p)) for p in kube.patches] == [
+        CREATE_PENDING_ANNOTATION, CREATE_PENDING_ANNOTATION, CREATE_SUCCEEDED_ANNOTATION]
+    assert kube.patches[1][CREATE_PENDING_ANNOTATION].endswith(" second")  # type: ignore[union-attr]
+    await guard.flush()  # nothing left to store
+    assert len(kube.patches) == 3 and guard.pending() is None
+
+
+async def test_guard_stores_an_unwritten_success_when_the_pass_ends() -> None:
+    obj = managed()
+    kube = FakeKube(obj)
+    guard = CreateGuard(obj, kube)  # type: ignore[arg-type]
+    assert await _run(guard, [], key="first", success_recoverable=True) == "result"
+    assert len(kube.patches) == 1
+    await guard.flush()
+    assert [next(iter(p)) for p in kube.patches] == [CREATE_PENDING_ANNOTATION,
+                                                     CREATE_SUCCEEDED_ANNOTATION]
+    ann = obj.annotations
+    assert ann[CREATE_SUCCEEDED_ANNOTATION] > ann[CREATE_PENDING_ANNOTATION]
+    await guard.flush()  # once
+    assert len(kube.patches) == 2
 
 
 async def test_guard_never_calls_twice_when_the_outcome_is_unknown() -> None:
