@@ -196,6 +196,25 @@ def test_an_existing_role_is_never_taken_over_or_deleted(operator: Operator,
     assert sim_role(sim, pid, "Admins") is None
 
 
+def test_a_created_role_is_ready_from_the_create_answer_not_a_read_back(
+        operator: Operator, sim: RunningSimulator) -> None:
+    """Datadog answers a role create with the role and its permissions (the recorded
+    exchange create_role_with_a_permission): the pass's observe right after the create
+    reads that answer, not the role again. The next pass (a drift check) reads it."""
+    operator.start()
+    client_org(operator)
+    operator.wait_condition(ORGS, "acme", timeout=30)
+    operator.apply(ROLES, role("answered", ["monitors_write"]))
+    operator.wait_condition(ROLES, "answered", timeout=30)
+    by_id = sim.state.calls().get("GET /api/v2/roles/{role_id}", {})
+    assert by_id == {}, by_id
+    status = operator.get(ROLES, "answered")["status"]
+    held = sim_role(sim, org_id(operator), "answered")
+    assert held is not None and held["id"] == status["roleId"]
+    assert sorted(status["permissions"]) == held["permissions"] == sorted(
+        {"monitors_write", *DEFAULTS})
+
+
 def test_role_before_its_org_waits_quietly_then_converges(operator: Operator) -> None:
     port = metered(operator)
     operator.start()

@@ -247,6 +247,9 @@ class RoleExternal:
         self.org = target.public_id or target.label
         self.catalogue = catalogue
         self.names = {p.id: p.name for p in catalogue}
+        # The role as this pass's own create or update answered it: the observe right after
+        # the write reads it from here, not with another GET (reconcile/engine.py)
+        self._answered: Role | None = None
         self.role: Role | None = None
 
     @property
@@ -289,8 +292,10 @@ class RoleExternal:
                           f"this resource already manages role {role_id}; spec.adopt.roleId "
                           f"{adopt.role_id} cannot move it to another role. Remove "
                           "spec.adopt.roleId, or manage that role with a new DatadogRole")
+        answered, self._answered = self._answered, None
         try:
-            role = await self.dd.get_role(role_id)
+            role = answered if answered is not None and answered.id == role_id \
+                else await self.dd.get_role(role_id)
         except NotFoundError:
             self._forget()
             return None, [f"role {role_id} was deleted in Datadog"]
@@ -430,13 +435,14 @@ class RoleExternal:
         self._record(role)
         if set(role.permission_ids) != set(desired):
             role = await self._apply(role, desired)
+        self._answered = role
         await self.ctx.event("Normal", "Created",
                              f"created role {role.name!r} ({role.id}) with "
                              f"{len(role.permission_ids)} permissions")
 
     async def update(self, observation: Observation) -> None:
         assert self.role is not None
-        await self._apply(self.role, self.desired_ids())
+        self._answered = await self._apply(self.role, self.desired_ids())
 
     async def _apply(self, role: Role, desired: list[str]) -> Role:
         """One PATCH to the exact set (and name); Blocked if Datadog will not hold it, so an
