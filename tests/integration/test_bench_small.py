@@ -45,6 +45,12 @@ def test_small_convergence_benchmark(cluster: Cluster, crds: None, tmp_path: Pat
     for route in ("POST /api/v1/org", "POST /api/v2/roles", "POST /api/v2/authn_mappings",
                   "POST /api/v1/org/{public_id}/idp_metadata", "PUT /api/v1/org/{public_id}"):
         assert calls.get(route) == 20, (route, calls)
+    # A write's answer is the observation right after it: a created role is not read back
+    # by ID (a few later passes may read one), and the org is read three times per client
+    # (after its create, by the hand-over's proof of the new key, by the SAML config), not
+    # again after the hand-over and after the SAML update (five before).
+    assert calls.get("GET /api/v2/roles/{role_id}", 0) <= 5, calls
+    assert calls.get("GET /api/v1/org/{public_id}", 0) <= 4 * 20, calls
     assert result["steady_writes"] == 0, summary
     assert result["steady_reads_per_cr_hour"] > 0, summary  # drift checks did run
     assert result["restart_rechecked"] >= result["crs"], summary

@@ -283,6 +283,9 @@ class ClientOrgExternal:
         # an adopted org still driven by the adopt Secret (not handed over: adoptedkeys.py)
         self._adopt_bootstrap = False
         self._adopt_found: Any = None  # the adopt Secret, when this pass read it already
+        # The org as this pass's key hand-over read it with the key now in the Secret (the
+        # new key's proof): the observe right after reads it from here
+        self._answered_org: Org | None = None
 
     # ---------------------------------------------------------------- helpers
     async def _guard_parent_keys(self) -> None:
@@ -391,8 +394,9 @@ class ClientOrgExternal:
         credentials = await self._org_credentials(record, "client")
         await self._guard_parent_keys()
         dd = self._dd(credentials)
+        answered, self._answered_org = self._answered_org, None
         try:
-            org = await dd.get_org(record["publicId"])
+            org = answered or await dd.get_org(record["publicId"])
         except AuthenticationError as exc:
             raise await keys_refused(self.obj, dd, self._key_in_use(record), exc,
                                      max(self.settings.wait_poll, 30)) from None
@@ -512,10 +516,12 @@ class ClientOrgExternal:
                 rotate_now,
             ).run()
             return
-        await KeyHandOver(
+        hand_over = KeyHandOver(
             self.ctx, record, self._dd, labels, self._keep_bootstrap(record),
             self.settings.create_settle_seconds, self._rotation, rotate_now,
-        ).run()
+        )
+        await hand_over.run()
+        self._answered_org = hand_over.proven_org
 
     async def _adopted_handed_over(self) -> bool:
         """Whether the operator's own Secret drives this adopted org (adoptedkeys.py), read

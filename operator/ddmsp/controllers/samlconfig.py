@@ -31,7 +31,7 @@ from ddmsp.controllers.metadata_sources import (
 )
 from ddmsp.controllers.orgref import OrgTarget, act_in_org
 from ddmsp.controllers.role import org_identity
-from ddmsp.datadog import AuthNMapping, NotFoundError, OrgSettings
+from ddmsp.datadog import AuthNMapping, NotFoundError, Org, OrgSettings
 from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.kube import decode_secret
@@ -184,6 +184,9 @@ class SamlExternal:
         self.meta: md.IdpMetadata | None = None
         self.upload = False
         self.patch: dict[str, Any] = {}
+        # The org as this pass's settings update answered it (after any metadata upload):
+        # the observe right after the update reads it from here, not with another GET
+        self._answered_org: Org | None = None
         self.to_create: list[Triple] = []
         self.to_repoint: list[tuple[AuthNMapping, str]] = []
         self.to_delete: list[AuthNMapping] = []
@@ -287,7 +290,8 @@ class SamlExternal:
         for mapping in self.spec.role_mappings or []:
             if mapping.role_ref is not None:  # a wait for a role costs no Datadog call
                 await self._role_ref_id(mapping.role_ref.name)
-        org = await self.dd.get_org(self.public_id)
+        answered, self._answered_org = self._answered_org, None
+        org = answered or await self.dd.get_org(self.public_id)
         actual = org.settings or OrgSettings()
         if actual.saml_can_be_enabled is False:
             raise Blocked("SAMLNotAvailable", saml_not_available(self.public_id))
@@ -343,7 +347,7 @@ class SamlExternal:
                                  f"uploaded IdP metadata {self.meta.sha256[:12]} "
                                  f"({self.meta.entity_id})")
         if self.patch:
-            await self.dd.update_org(self.public_id, self.patch)
+            self._answered_org = await self.dd.update_org(self.public_id, self.patch)
             self._note_switches(self.patch)
             await self.ctx.save_status()  # a delete must know what it turned on, even after a crash
         # Re-point first, then add, then remove: a user's access never has a gap.

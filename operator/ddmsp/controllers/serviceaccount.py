@@ -68,6 +68,7 @@ from ddmsp.datadog import (
     Credentials,
     DatadogClient,
     NotFoundError,
+    Org,
 )
 from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.conditions import now_rfc3339
@@ -243,6 +244,9 @@ class KeyHandOver:
         # The Secret as this pass last read or wrote it (every write answers with it):
         # the pass is its only writer, so reading it back after each step is not needed.
         self._known: dict[str, str] | None = None
+        # The org as the newly swapped-in key read it (its proof): the pass's observe right
+        # after the hand-over reads it from here instead of asking Datadog again
+        self.proven_org: Org | None = None
         # The hand-over's steps done in this pass, told in one event when the pass ends
         # (one event instead of one per step: a fleet's first passes write enough).
         self._steps: list[tuple[str, str]] = []
@@ -570,7 +574,7 @@ class KeyHandOver:
             return
         dd = self._dd(data.get(API_KEY, "").strip(), data[NEXT_APP_KEY].strip())
         try:
-            await dd.get_org(self.public_id)
+            proven = await dd.get_org(self.public_id)
         except AuthenticationError as exc:
             raise Waiting("ServiceAccountKeyNotWorking",
                           f"the new application key {data.get(NEXT_APP_KEY_ID)} of the "
@@ -591,6 +595,7 @@ class KeyHandOver:
             swap[ROTATE_NOW_KEY] = self.rotate_now
         await self._write(swap)
         crash_point("after-service-account-key-swap")
+        self.proven_org = proven  # the org as the key in use now read it
         if old and old != key_id:
             self.sa.update(applicationKeyId=key_id, lastRotation=rfc3339(now))
             await self.ctx.event("Normal", "KeyRotated",
