@@ -727,6 +727,14 @@ def _converge(cfg: BenchConfig, sim: SimulatorProcess, op: OperatorProcess,
         "duplicate_orgs": len(orgs) - len({o["name"] for o in orgs}),
         "cpu_s": round(cpu, 2), "cpu_ms_per_cr": round(cpu * 1000 / crs, 1),
     })
+    # This machine's speed varies by a third between runs minutes apart (shared cores).
+    # The simulator does the same work per call in every run, so its CPU per call is a
+    # yardstick measured in the same minutes: the operator's CPU per resource in that unit
+    # compares runs (and commits) that the raw figures cannot.
+    sim_ms_per_call = others["simulator_cpu_s"] * 1000 / max(1, reads + writes)
+    result["simulator_cpu_ms_per_call"] = round(sim_ms_per_call, 3)
+    result["cpu_per_cr_in_simulator_calls"] = round(cpu * 1000 / crs / sim_ms_per_call, 1) \
+        if sim_ms_per_call > 0 else None
 
     result["converge_peak_rss_mb"] = round(proc_peak_rss_mb(pid), 1)
     # Steady state: nothing changes; drift checks every steady_drift_interval.

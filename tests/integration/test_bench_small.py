@@ -57,6 +57,8 @@ def test_small_convergence_benchmark(cluster: Cluster, crds: None, tmp_path: Pat
     assert result["restart_creates"] == 0 and result["restart_writes"] == 0, summary
     assert result["bound_s"] > 0 and result["baseline_s"] > 0, summary
     assert result["peak_rss_mb"] > 0 and result["cpu_s"] > 0, summary
+    assert result["simulator_cpu_ms_per_call"] > 0, summary
+    assert result["cpu_per_cr_in_simulator_calls"] > 0, summary
 
 
 @pytest.mark.timeout(420)
