@@ -185,7 +185,9 @@ class SamlExternal:
         self.upload = False
         self.patch: dict[str, Any] = {}
         # The org as this pass's settings update answered it (after any metadata upload):
-        # the observe right after the update reads it from here, not with another GET
+        # the observe right after the update reads it from here, not with another GET.
+        # Datadog answers PUT /api/v1/org/{public_id} with the whole org, SAML settings
+        # included (v1 spec OrgResponse; DataDog/documentation result.api-org-update.sh).
         self._answered_org: Org | None = None
         self.to_create: list[Triple] = []
         self.to_repoint: list[tuple[AuthNMapping, str]] = []
