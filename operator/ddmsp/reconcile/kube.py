@@ -377,19 +377,16 @@ class KubeAPI:
         create it empty with ``labels`` (and ``finalizers``: a Secret made to hold keys is
         held from its first moment) when absent, then a server-side dry-run write of the
         keys (immutable Secrets, admission webhooks and RBAC all answer here, not later)."""
-        self.forget_secret(namespace, name)
         body = client.V1Secret(
             metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels,
                                          finalizers=list(finalizers or []) or None),
             type="Opaque",
         )
         try:
-            created = await self._run(self.core.create_namespaced_secret, namespace, body)
+            await self.create_secret(namespace, body)
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
-        else:
-            self._remember(namespace, name, cast(client.V1Secret, created))
         patch = {"metadata": {"labels": labels}, "stringData": {k: "" for k in keys}}
         await self._run(self.core.patch_namespaced_secret, name, namespace, patch,
                         dry_run="All")
