@@ -7,21 +7,8 @@ The line names what was attempted, what is missing and the command that checks i
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-
-def _status_message(exc: Any) -> str:
-    """The API server's own one-line ``Status.message`` (never keys: it names the request)."""
-    try:
-        body = json.loads(getattr(exc, "body", "") or "{}")
-    except (TypeError, ValueError):
-        return ""
-    return _first_line(str(body.get("message") or ""))[:300] if isinstance(body, dict) else ""
-
-
-def _first_line(text: str) -> str:
-    return next(iter(text.splitlines()), "")
+from ddmsp.reconcile.kubeerrors import first_line as _first_line
+from ddmsp.reconcile.kubeerrors import status_message as _status_message
 
 
 def describe(exc: BaseException, verb: str, resource: str, namespace: str | None) -> str:

@@ -259,6 +259,27 @@ def test_messages_copied_from_exceptions_are_scrubbed_of_key_like_strings() -> N
     assert api not in text and app not in text and "[REDACTED]" in text and "3f2a" in text
 
 
+def test_a_kubernetes_refusal_in_a_condition_is_one_line_with_the_servers_message() -> None:
+    import json
+
+    from kubernetes import client
+
+    from ddmsp.reconcile.engine import _safe_message
+
+    exc = client.ApiException(status=403, reason="Forbidden")
+    exc.body = json.dumps({
+        "kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+        "message": 'secrets "ddmsp-org-keys-x" is forbidden: unable to create new content in '
+                   "namespace ddmsp-demo because it is being terminated"})
+    exc.headers = {"Audit-Id": "4a3c762b", "X-Kubernetes-Pf-Flowschema-Uid": "be283d97"}
+    text = _safe_message(exc)
+    assert text == ('the Kubernetes API answered 403 Forbidden: secrets "ddmsp-org-keys-x" is '
+                    "forbidden: unable to create new content in namespace ddmsp-demo because "
+                    "it is being terminated")
+    exc.body = "not json"  # no Status: the raw body, still one short line
+    assert _safe_message(exc) == "the Kubernetes API answered 403 Forbidden: not json"
+
+
 def test_metric_series_of_a_deleted_object_are_forgotten() -> None:
     from ddmsp import metrics
 

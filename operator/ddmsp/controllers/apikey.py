@@ -47,9 +47,9 @@ from ddmsp.failpoints import crash_point
 from ddmsp.reconcile.engine import Reconciler, Result
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI, decode_secret
+from ddmsp.reconcile.kubeerrors import refusal
 from ddmsp.reconcile.managed import CREATE_PENDING_ANNOTATION, ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, Waiting
-from ddmsp.reconcile.scrub import scrub
 from ddmsp.resources import CLIENT_ORG
 from ddmsp.resources.apikey import API_KEY, ROTATE_NOW_ANNOTATION, DatadogAPIKeySpec
 from ddmsp.resources.orgref import OrgTargetFields
@@ -499,8 +499,8 @@ class ApiKeyExternal:
                 raise Waiting(
                     "SecretNotWritable",
                     f"the new {slot.what} would go to Secret {ns}/{self.secret}, but it "
-                    f"cannot be written ({exc.status} {exc.reason}: "
-                    f"{scrub(str(exc.body or ''))[:300]}); no key is created until it can "
+                    f"cannot be written ({refusal(exc)}); "
+                    "no key is created until it can "
                     "(check the operator's RBAC, admission webhooks, or whether the Secret "
                     "is immutable)", delay=30) from None
 

@@ -76,9 +76,9 @@ from ddmsp.reconcile.conditions import now_rfc3339
 from ddmsp.reconcile.deletion import FINALIZER
 from ddmsp.reconcile.external import Observation, ReconcileContext
 from ddmsp.reconcile.kube import decode_secret
+from ddmsp.reconcile.kubeerrors import refusal
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.outcomes import Blocked, Waiting
-from ddmsp.reconcile.scrub import scrub
 from ddmsp.resources.apikey import ROTATE_NOW_ANNOTATION, Rotation
 from ddmsp.resources.clientorg import CLIENT_ORG, DatadogClientOrgSpec
 
@@ -896,8 +896,8 @@ class ClientOrgExternal:
                 raise Waiting(
                     "SecretNotWritable",
                     f"the keys of the new {role} org would go to Secret {ns}/{secret}, but "
-                    f"it cannot be written ({exc.status} {exc.reason}: "
-                    f"{scrub(str(exc.body or ''))[:300]}); no org is created until it can "
+                    f"it cannot be written ({refusal(exc)}); "
+                    "no org is created until it can "
                     "(check the operator's RBAC, admission webhooks, or whether the Secret is "
                     f"immutable; or, to use another Secret, {RECREATE_WITH_OTHER_SECRET})",
                     delay=30, phase=self.obj.status.get("phase"),

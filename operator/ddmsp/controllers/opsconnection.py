@@ -18,7 +18,7 @@ from kubernetes.client import ApiException
 
 from ddmsp import API_GROUP
 from ddmsp.reconcile.external import ReconcileContext
-from ddmsp.reconcile.scrub import scrub
+from ddmsp.reconcile.kubeerrors import refusal
 from ddmsp.resources import ORG_CONNECTION
 from ddmsp.resources.clientorg import CLIENT_ORG, DatadogClientOrgSpec
 from ddmsp.resources.opsconnection import ops_connection_name
@@ -126,7 +126,7 @@ async def sync_ops_connection(ctx: ReconcileContext) -> None:
         if exc.status not in (403, 409, 422):
             raise
         record["problem"] = (f"DatadogOrgConnection {name} could not be written "
-                             f"({exc.status} {exc.reason}: {scrub(str(exc.body or ''))[:300]})")
+                             f"({refusal(exc)})")
     if record.get("problem") and (obj.status.get(STATUS) or {}).get("problem") != \
             record["problem"]:
         log.warning("%s: %s", obj.ref(), record["problem"])

@@ -29,6 +29,7 @@ from ddmsp.reconcile.createguard import CreateGuard
 from ddmsp.reconcile.drift import record_drift
 from ddmsp.reconcile.external import Connector, ExternalClient, Observation, ReconcileContext
 from ddmsp.reconcile.kube import KubeAPI, ObjectChanged, secrets_read_once
+from ddmsp.reconcile.kubeerrors import refusal
 from ddmsp.reconcile.managed import ManagedObject
 from ddmsp.reconcile.objectcache import resource_version
 from ddmsp.reconcile.outcomes import Blocked, ReconcileOutcome, Waiting
@@ -607,7 +608,10 @@ def _outcome_label(obj: ManagedObject, result: Result, ready: bool) -> str:
 
 
 def _safe_message(exc: BaseException) -> str:
-    """Exception text for status and logs: scrubbed of anything key-like, capped."""
+    """Exception text for status and logs: scrubbed of anything key-like, capped. A
+    Kubernetes refusal is its status and the API server's message, not headers and body."""
+    if isinstance(exc, ApiException):
+        return scrub(f"the Kubernetes API answered {refusal(exc)}")[:800]
     text = str(exc) or type(exc).__name__
     return scrub(f"{type(exc).__name__}: {text}")[:800]
 
