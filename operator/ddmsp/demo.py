@@ -18,6 +18,9 @@ from typing import Any
 from ddmsp.localcluster.controlplane import ControlPlane, default_home
 
 NAMESPACE = "ddmsp-demo"
+# The operator's own namespace (a chart install's release namespace): its Lease and the key
+# escrow live apart from the clients, so deleting the clients' namespace keeps the keys.
+SYSTEM_NAMESPACE = "ddmsp-system"
 PARTNER_SECRET = "datadog-partner"
 
 
@@ -36,6 +39,7 @@ def say(text: str) -> None:
 class Demo:
     def __init__(self, keep: bool) -> None:
         self.keep = keep
+        self.hint_keep = True  # the stop message suggests --keep (not after its Ctrl-C)
         self.root = _repo_root()
         self.home = default_home() / "demo"
         self.plane: ControlPlane | None = None
@@ -85,7 +89,8 @@ class Demo:
             finally:
                 self._stop_operator()
                 if not self.keep:
-                    say("stopping the control plane (run with --keep to leave it up)")
+                    say("stopping the control plane"
+                        + (" (run with --keep to leave it up)" if self.hint_keep else ""))
                     self.plane.down()
 
     def _scenario(self, sim: Any) -> int:
@@ -93,7 +98,8 @@ class Demo:
         for crd in sorted((self.root / "crds").glob("*.yaml")):
             self.kubectl("wait", "--for=condition=Established",
                          f"crd/{crd.name.removesuffix('.yaml')}", "--timeout=60s", quiet=True)
-        self.kubectl("create", "namespace", NAMESPACE, check=False, quiet=True)
+        for namespace in (NAMESPACE, SYSTEM_NAMESPACE):
+            self.kubectl("create", "namespace", namespace, check=False, quiet=True)
         self.kubectl("create", "secret", "generic", PARTNER_SECRET, "-n", NAMESPACE,
                      f"--from-literal=api-key={sim.partner_api_key}",
                      f"--from-literal=app-key={sim.partner_app_key}", check=False, quiet=True)
@@ -105,10 +111,13 @@ class Demo:
         self.operator = subprocess.Popen(
             [sys.executable, "-m", "ddmsp", "run", "--namespace", NAMESPACE,
              "--partner-secret", f"{NAMESPACE}/{PARTNER_SECRET}",  # the examples' default
+             "--leader-election-namespace", SYSTEM_NAMESPACE,
+             "--escrow-namespace", SYSTEM_NAMESPACE,
              "--datadog-url", sim.base_url, "--liveness", "", "--metrics-port", "0",
              "--wait-poll", "2", "--cost-refresh-interval", "10"],
             stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, env=env)  # noqa: SIM115
         print(f"operator log: {log_path}")
+        print(f"its Lease and key escrow: namespace {SYSTEM_NAMESPACE}, apart from the clients")
 
         say("kubectl apply -f examples/")
         applied = time.monotonic()
@@ -172,7 +181,8 @@ class Demo:
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:
-                pass
+                self.keep = False  # as promised: Ctrl-C stops the control plane too
+                self.hint_keep = False
         return 0
 
     def _names(self, plural: str) -> list[str]:

@@ -362,3 +362,23 @@ def test_namespace_deletion_keeps_both_keys_of_a_spinoff_client(
         kept = escrowed(operator.api, escrow_ns, status[record]["publicId"])
         assert kept is not None, f"the {role} org's keys are in escrow"
         assert keys[role] is not None and kept["app-key"] == keys[role]["app-key"]
+
+
+def test_an_escrow_in_the_clients_own_namespace_is_a_warning_naming_the_fix(
+        operator: Operator) -> None:
+    """Run as `ddmsp run --namespace X` without an escrow namespace (the demo did): the
+    escrow lands in X itself, which a namespace deletion takes with it. The operator says
+    so where the user looks, and names the setting that fixes it."""
+    operator.start()  # no DDMSP_ESCROW_NAMESPACE: the escrow defaults into the client's
+    operator.apply(ORGS, {"kind": "DatadogClientOrg", "metadata": {"name": "acme"},
+                          "spec": {"displayName": "Acme Same Namespace"}})
+    operator.wait_condition(ORGS, "acme", timeout=90)
+    public_id = operator.get(ORGS, "acme")["status"]["clientOrg"]["publicId"]
+    delete(operator, ORGS, "acme")
+    wait_for(lambda: operator.gone(ORGS, "acme"), timeout=60, what="the org object gone")
+    assert escrowed(operator.api, operator.namespace, public_id) is not None
+    escrowed_events = [e for e in operator.events("acme") if e.reason == "KeysEscrowed"]
+    assert [e.type for e in escrowed_events] == ["Warning"], escrowed_events
+    message = escrowed_events[0].message or ""
+    assert f"deleting namespace {operator.namespace} deletes these keys too" in message
+    assert "--escrow-namespace" in message and "DDMSP_ESCROW_NAMESPACE" in message

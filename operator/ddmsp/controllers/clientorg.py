@@ -209,12 +209,20 @@ class ClientOrgConnector(DatadogConnector):
                            f"in escrow {where}; Secret {ns}/{secret} is released. Applying "
                            f"DatadogClientOrg {ns}/{obj.name} again re-attaches that org "
                            "(docs/operations.md, \"Keys in escrow\")")
-                log.info("DatadogClientOrg %s/%s: %s", ns, obj.name, message)
-                await ctx.event("Normal", "KeysEscrowed", message)
+                kind = "Normal"
+                if escrow.namespace == ns:  # the escrow would go with the client's namespace
+                    kind = "Warning"
+                    message += (f". The escrow namespace is this client's own: deleting "
+                                f"namespace {ns} deletes these keys too. Copy them, and give "
+                                "the operator an escrow namespace of its own "
+                                "(--escrow-namespace, DDMSP_ESCROW_NAMESPACE)")
+                log.log(logging.WARNING if kind == "Warning" else logging.INFO,
+                        "DatadogClientOrg %s/%s: %s", ns, obj.name, message)
+                await ctx.event(kind, "KeysEscrowed", message)
                 await kube.post_event(
                     {"apiVersion": "v1", "kind": "Secret",
                      "metadata": {"name": kept, "namespace": escrow.namespace}},
-                    "Normal", "KeysEscrowed",
+                    kind, "KeysEscrowed",
                     f"keys of the {role} org {pid} of DatadogClientOrg {ns}/{obj.name} "
                     f"(from Secret {ns}/{secret})")
             elif recorded and pid and await escrow.find_org(pid, ns) is None:
