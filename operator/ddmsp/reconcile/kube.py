@@ -322,11 +322,8 @@ class KubeAPI:
         held = self._secret_data.get((namespace, name))
         if max_age > 0 and held is not None and time.monotonic() - held[0] < max_age:
             return dict(held[1])
-        secret = await self.read_secret(namespace, name)
-        if secret is None:
-            self._secret_data.pop((namespace, name), None)
-            return None
-        return decode_secret(secret)
+        secret = await self.read_secret(namespace, name)  # a 404 forgot the old data
+        return None if secret is None else decode_secret(secret)
 
     def forget_secret(self, namespace: str, name: str) -> None:
         """Drop a remembered read, also this pass's (its content was found wanting, or it
